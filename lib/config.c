@@ -1,0 +1,795 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config — option table, parsers, environment loading.  See config.h.
+ *
+ * Nothing in this file allocates: it runs before main, possibly before the
+ * interposed heap exists.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OFF(field) offsetof(struct hy_config, field)
+
+#define KiB (INT64_C(1) << 10)
+#define MiB (INT64_C(1) << 20)
+#define GiB (INT64_C(1) << 30)
+#define PiB (INT64_C(1) << 50)
+#define MS  INT64_C(1000)
+#define SEC INT64_C(1000000)
+
+static const char *const mode_choices[] = {"auto", "hybrid", "dram", "off", NULL};
+static const char *const backend_choices[] = {"auto", "async", "sync", "off", NULL};
+static const char *const loglevel_choices[] = {"error", "warn", "info", "debug", NULL};
+
+/*
+ * THE option table.  Keep rows in enum hy_opt_id order (checked by the unit
+ * tests) and keep help to one line: it is printed by --show and --help.
+ */
+const struct hy_opt_desc hy_options[HY_OPT_COUNT] = {
+	[HY_OPT_MODE] = {"mode", HY_T_ENUM, OFF(mode), "auto", 0, 0, mode_choices, 'M',
+			 "hybrid: new memory starts on the slow tier; dram: DRAM-first, only hinted "
+			 "ranges managed; off; auto: hybrid when preloaded, dram when linked"},
+	[HY_OPT_FAST_NODES] = {"fast_nodes", HY_T_NODES, OFF(fast_nodes), NULL, 0, 0, NULL, 'F',
+			       "nodes of the fast tier (default: discovered)"},
+	[HY_OPT_SLOW_NODES] = {"slow_nodes", HY_T_NODES, OFF(slow_nodes), NULL, 0, 0, NULL, 'S',
+			       "nodes of the slow tier; may equal fast_nodes (loopback pair, "
+			       "for testing on one node)"},
+	[HY_OPT_TIERS] = {"tiers", HY_T_TIERS, OFF(tiers), NULL, 0, 0, NULL, 'T',
+			  "full tier list, fastest first, e.g. 0/2/1,3 (instead of "
+			  "fast_nodes/slow_nodes)"},
+	[HY_OPT_PROMOTE_THRESHOLD] = {"promote_threshold", HY_T_INT, OFF(promote_threshold), "2",
+				      1, 8, NULL, 0,
+				      "promote a page seen written in this many distinct epochs"},
+	[HY_OPT_PROMOTE_WINDOW] = {"promote_window", HY_T_INT, OFF(promote_window), "4", 1, 8,
+				   NULL, 0, "how many recent epochs promote_threshold counts over"},
+	[HY_OPT_EPOCH] = {"epoch", HY_T_DURATION, OFF(epoch_us), "1s", 10 * MS, 3600 * SEC, NULL,
+			  'e', "length of one tracking epoch"},
+	[HY_OPT_BACKEND] = {"backend", HY_T_ENUM, OFF(backend), "auto", 0, 0, backend_choices, 'b',
+			    "access tracking: async (WP_ASYNC + PAGEMAP_SCAN), sync (sampled "
+			    "write faults), off, or auto (best available)"},
+	[HY_OPT_SYNC_FAULT_BUDGET] = {"sync_fault_budget", HY_T_INT, OFF(sync_fault_budget),
+				      "2000", 1, 1000000, NULL, 0,
+				      "sync backend: most write faults taken per second"},
+	[HY_OPT_DRAM_LIMIT] = {"dram_limit", HY_T_SIZE, OFF(dram_limit), "0", 0, PiB, NULL, 'L',
+			       "most fast-tier memory this process may use; 0 = no limit"},
+	[HY_OPT_FREE_LOW] = {"free_low", HY_T_INT, OFF(free_low_pct), "5", 0, 100, NULL, 0,
+			     "demote when a fast node's free memory falls below this % of it"},
+	[HY_OPT_FREE_HIGH] = {"free_high", HY_T_INT, OFF(free_high_pct), "10", 0, 100, NULL, 0,
+			      "demotion stops, and promotion may run, above this % free"},
+	[HY_OPT_PROMOTE_RATE] = {"promote_rate", HY_T_SIZE, OFF(promote_rate), "256M", 0, PiB,
+				 NULL, 0, "most bytes promoted per second; 0 = unlimited"},
+	[HY_OPT_MIN_SIZE] = {"min_size", HY_T_SIZE, OFF(min_size), "64K", 0, PiB, NULL, 0,
+			     "smallest allocation or mapping that is managed"},
+	[HY_OPT_STATS] = {"stats", HY_T_PATH, OFF(stats), NULL, 0, 0, NULL, 0,
+			  "print counters at exit: 'stderr' or a file path"},
+	[HY_OPT_LOG_LEVEL] = {"log_level", HY_T_ENUM, OFF(log_level), "warn", 0, 0,
+			      loglevel_choices, 0, "error, warn, info or debug"},
+};
+
+const char *hy_source_name(enum hy_opt_source src)
+{
+	switch (src) {
+	case HY_SRC_DEFAULT:
+		return "default";
+	case HY_SRC_ENV:
+		return "environment";
+	case HY_SRC_CMDLINE:
+		return "command line";
+	case HY_SRC_API:
+		return "hybrid_init";
+	}
+	return "?";
+}
+
+const char *hy_type_name(enum hy_opt_type type)
+{
+	static const char *const names[] = {
+		[HY_T_BOOL] = "boolean",    [HY_T_INT] = "integer",	 [HY_T_SIZE] = "size",
+		[HY_T_DURATION] = "duration", [HY_T_NODES] = "node list", [HY_T_TIERS] = "tier list",
+		[HY_T_ENUM] = "choice",	    [HY_T_PATH] = "path",
+	};
+	return (unsigned)type < sizeof(names) / sizeof(names[0]) ? names[type] : "?";
+}
+
+/* ---- parsers ---------------------------------------------------------- */
+
+static int ascii_casecmp(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		int ca = tolower((unsigned char)*a), cb = tolower((unsigned char)*b);
+		if (ca != cb)
+			return ca - cb;
+		if (!ca)
+			return 0;
+	}
+}
+
+int hy_parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = {"1", "yes", "true", "on"};
+	static const char *const no[] = {"0", "no", "false", "off"};
+
+	if (!s)
+		return -EINVAL;
+	for (unsigned i = 0; i < 4; i++) {
+		if (!ascii_casecmp(s, yes[i])) {
+			*out = true;
+			return 0;
+		}
+		if (!ascii_casecmp(s, no[i])) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int hy_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	bool neg = false;
+	uint64_t v = 0;
+
+	if (!s)
+		return -EINVAL;
+	if (*s == '-' || *s == '+')
+		neg = *s++ == '-';
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*s); s++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return -ERANGE;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (*s)
+		return -EINVAL;
+	if (v > (uint64_t)INT64_MAX + neg)
+		return -ERANGE;
+	int64_t r = neg ? (int64_t)(0 - v) : (int64_t)v;
+	if (r < min || r > max)
+		return -ERANGE;
+	*out = r;
+	return 0;
+}
+
+struct unit {
+	const char *name;
+	uint64_t mult;
+};
+
+/*
+ * digits[.digits]unit, the shared shape of sizes and durations.  The
+ * fraction is exact to the base unit and truncated below it ("1.5K" is 1536
+ * bytes, "0.0001ms" is 0us).
+ */
+static int parse_scaled(const char *s, const struct unit *units, bool unit_required,
+			bool case_fold, uint64_t *out)
+{
+	uint64_t ip = 0, frac = 0, fscale = 1, mult = 0;
+	const char *p = s;
+
+	if (!s || !isdigit((unsigned char)*p))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (ip > (UINT64_MAX - 9) / 10)
+			return -ERANGE;
+		ip = ip * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p == '.') {
+		p++;
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+		for (; isdigit((unsigned char)*p); p++) {
+			if (fscale >= UINT64_C(1000000000))
+				return -EINVAL; /* more precision than anyone means */
+			frac = frac * 10 + (uint64_t)(*p - '0');
+			fscale *= 10;
+		}
+	}
+	if (!*p) {
+		if (unit_required)
+			return -EINVAL;
+		mult = 1;
+	} else {
+		for (const struct unit *u = units; u->name; u++)
+			if (case_fold ? !ascii_casecmp(p, u->name) : !strcmp(p, u->name)) {
+				mult = u->mult;
+				break;
+			}
+		if (!mult)
+			return -EINVAL;
+	}
+	if (ip > UINT64_MAX / mult)
+		return -ERANGE;
+	uint64_t v = ip * mult;
+	/* frac < fscale <= 1e9 and mult <= 2^50: split to avoid overflow */
+	uint64_t fv = (mult / fscale) * frac + ((mult % fscale) * frac) / fscale;
+	if (v > UINT64_MAX - fv)
+		return -ERANGE;
+	*out = v + fv;
+	return 0;
+}
+
+static const struct unit size_units[] = {
+	{"k", 1ULL << 10},   {"kb", 1ULL << 10}, {"kib", 1ULL << 10}, {"m", 1ULL << 20},
+	{"mb", 1ULL << 20},  {"mib", 1ULL << 20}, {"g", 1ULL << 30},  {"gb", 1ULL << 30},
+	{"gib", 1ULL << 30}, {"t", 1ULL << 40},   {"tb", 1ULL << 40}, {"tib", 1ULL << 40},
+	{"p", 1ULL << 50},   {"pb", 1ULL << 50},  {"pib", 1ULL << 50}, {NULL, 0},
+};
+
+int hy_parse_size(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v;
+	int rc = parse_scaled(s, size_units, false, true, &v);
+
+	if (rc)
+		return rc;
+	if (v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+static const struct unit duration_units[] = {
+	{"us", 1}, {"ms", 1000}, {"s", 1000000}, {"min", 60000000}, {"h", 3600000000ULL}, {NULL, 0},
+};
+
+int hy_parse_duration(const char *s, uint64_t *out_us)
+{
+	/* A bare number is refused: "500" could mean ms or s, and guessing
+	 * wrong by 1000x is worse than asking. */
+	return parse_scaled(s, duration_units, true, false, out_us);
+}
+
+static int parse_node_number(const char **pp, int *out)
+{
+	const char *p = *pp;
+	int v = 0;
+
+	if (!isdigit((unsigned char)*p))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*p); p++) {
+		v = v * 10 + (*p - '0');
+		if (v >= HY_MAX_NODES)
+			return -ERANGE;
+	}
+	*pp = p;
+	*out = v;
+	return 0;
+}
+
+/* Parses up to the end of s or the first character in stop (not consumed). */
+static int parse_nodelist_until(const char *s, const char *stop, struct hy_nodemask *out,
+				const char **endp)
+{
+	struct hy_nodemask m;
+	const char *p = s;
+	int rc;
+
+	hy_nm_zero(&m);
+	if (!strncmp(p, "all", 3) && (!p[3] || strchr(stop, p[3]))) {
+		memset(&m, 0xff, sizeof(m));
+		p += 3;
+	} else {
+		for (;;) {
+			int lo, hi;
+
+			if ((rc = parse_node_number(&p, &lo)))
+				return rc;
+			hi = lo;
+			if (*p == '-') {
+				p++;
+				if ((rc = parse_node_number(&p, &hi)))
+					return rc;
+				if (hi < lo)
+					return -EINVAL;
+			}
+			for (int n = lo; n <= hi; n++)
+				hy_nm_set(&m, n);
+			if (*p != ',')
+				break;
+			p++;
+		}
+	}
+	if (*p && !strchr(stop, *p))
+		return -EINVAL;
+	*out = m;
+	if (endp)
+		*endp = p;
+	return 0;
+}
+
+int hy_parse_nodelist(const char *s, struct hy_nodemask *out)
+{
+	if (!s)
+		return -EINVAL;
+	return parse_nodelist_until(s, "", out, NULL);
+}
+
+int hy_parse_tiers(const char *s, struct hy_tierlist *out)
+{
+	struct hy_tierlist tl;
+	const char *p = s;
+	int rc;
+
+	if (!s)
+		return -EINVAL;
+	memset(&tl, 0, sizeof(tl));
+	for (;;) {
+		if (tl.ntiers == HY_MAX_TIERS)
+			return -ERANGE;
+		if ((rc = parse_nodelist_until(p, "/", &tl.tier[tl.ntiers], &p)))
+			return rc;
+		tl.ntiers++;
+		if (!*p)
+			break;
+		p++; /* the '/' */
+	}
+	/* A node belongs to one tier, except that identical tiers are a loopback
+	 * chain (one node playing every tier, to exercise the mechanisms). */
+	for (int i = 0; i < tl.ntiers; i++)
+		for (int j = i + 1; j < tl.ntiers; j++)
+			if (hy_nm_intersects(&tl.tier[i], &tl.tier[j]) &&
+			    !hy_nm_equal(&tl.tier[i], &tl.tier[j]))
+				return -EINVAL;
+	*out = tl;
+	return 0;
+}
+
+/* ---- formatting -------------------------------------------------------- */
+
+char *hy_nm_format(const struct hy_nodemask *m, char *buf, size_t len)
+{
+	size_t used = 0;
+	int n = -1;
+
+	if (!len)
+		return buf;
+	buf[0] = 0;
+	if (hy_nm_weight(m) == HY_MAX_NODES) {
+		snprintf(buf, len, "all");
+		return buf;
+	}
+	while ((n = hy_nm_next(m, n)) >= 0) {
+		int hi = n;
+
+		while (hy_nm_isset(m, hi + 1))
+			hi++;
+		int w = hi == n ? snprintf(buf + used, len - used, "%s%d", used ? "," : "", n)
+				: snprintf(buf + used, len - used, "%s%d-%d", used ? "," : "", n, hi);
+		if (w < 0 || (size_t)w >= len - used)
+			break; /* truncated, still terminated */
+		used += (size_t)w;
+		n = hi;
+	}
+	if (!used)
+		snprintf(buf, len, "none");
+	return buf;
+}
+
+char *hy_format_size(uint64_t bytes, char *buf, size_t len)
+{
+	static const char sfx[] = "KMGTP";
+	int i = -1;
+
+	while (i < 4 && bytes && !(bytes & 1023)) {
+		bytes >>= 10;
+		i++;
+	}
+	if (i < 0)
+		snprintf(buf, len, "%llu", (unsigned long long)bytes);
+	else
+		snprintf(buf, len, "%llu%c", (unsigned long long)bytes, sfx[i]);
+	return buf;
+}
+
+char *hy_format_duration(uint64_t us, char *buf, size_t len)
+{
+	if (us && us % 3600000000ULL == 0)
+		snprintf(buf, len, "%lluh", (unsigned long long)(us / 3600000000ULL));
+	else if (us && us % 60000000ULL == 0)
+		snprintf(buf, len, "%llumin", (unsigned long long)(us / 60000000ULL));
+	else if (us && us % 1000000 == 0)
+		snprintf(buf, len, "%llus", (unsigned long long)(us / 1000000));
+	else if (us % 1000 == 0)
+		snprintf(buf, len, "%llums", (unsigned long long)(us / 1000));
+	else
+		snprintf(buf, len, "%lluus", (unsigned long long)us);
+	return buf;
+}
+
+static void *field(struct hy_config *cfg, int id)
+{
+	return (char *)cfg + hy_options[id].offset;
+}
+
+static const void *cfield(const struct hy_config *cfg, int id)
+{
+	return (const char *)cfg + hy_options[id].offset;
+}
+
+const char *hy_config_format(const struct hy_config *cfg, int id, char *buf, size_t len)
+{
+	const struct hy_opt_desc *o = &hy_options[id];
+	const void *f = cfield(cfg, id);
+
+	switch (o->type) {
+	case HY_T_BOOL:
+		snprintf(buf, len, "%s", *(const bool *)f ? "yes" : "no");
+		break;
+	case HY_T_INT:
+		snprintf(buf, len, "%lld", (long long)*(const int64_t *)f);
+		break;
+	case HY_T_SIZE:
+		hy_format_size(*(const uint64_t *)f, buf, len);
+		break;
+	case HY_T_DURATION:
+		hy_format_duration(*(const uint64_t *)f, buf, len);
+		break;
+	case HY_T_NODES: {
+		const struct hy_nodemask *m = f;
+		if (hy_nm_empty(m))
+			snprintf(buf, len, "(discover)");
+		else
+			hy_nm_format(m, buf, len);
+		break;
+	}
+	case HY_T_TIERS: {
+		const struct hy_tierlist *tl = f;
+		size_t used = 0;
+
+		buf[0] = 0;
+		if (!tl->ntiers)
+			snprintf(buf, len, "(discover)");
+		for (int i = 0; i < tl->ntiers && used + 1 < len; i++) {
+			char one[256];
+			int w = snprintf(buf + used, len - used, "%s%s", i ? "/" : "",
+					 hy_nm_format(&tl->tier[i], one, sizeof(one)));
+			if (w < 0)
+				break;
+			used += (size_t)w;
+		}
+		break;
+	}
+	case HY_T_ENUM:
+		snprintf(buf, len, "%s", o->choices[*(const int *)f]);
+		break;
+	case HY_T_PATH:
+		snprintf(buf, len, "%s", *(const char *)f ? (const char *)f : "(none)");
+		break;
+	}
+	return buf;
+}
+
+const char *hy_config_accepts(int id, char *buf, size_t len)
+{
+	const struct hy_opt_desc *o = &hy_options[id];
+	char a[32], b[32];
+
+	switch (o->type) {
+	case HY_T_BOOL:
+		snprintf(buf, len, "1/0, yes/no, true/false or on/off");
+		break;
+	case HY_T_INT:
+		snprintf(buf, len, "an integer from %lld to %lld", (long long)o->min,
+			 (long long)o->max);
+		break;
+	case HY_T_SIZE:
+		snprintf(buf, len, "a size in bytes with optional suffix K, M, G, T or P (powers of "
+				   "1024), from %s to %s",
+			 hy_format_size((uint64_t)o->min, a, sizeof(a)),
+			 hy_format_size((uint64_t)o->max, b, sizeof(b)));
+		break;
+	case HY_T_DURATION:
+		snprintf(buf, len, "a duration with unit us, ms, s, min or h, from %s to %s",
+			 hy_format_duration((uint64_t)o->min, a, sizeof(a)),
+			 hy_format_duration((uint64_t)o->max, b, sizeof(b)));
+		break;
+	case HY_T_NODES:
+		snprintf(buf, len, "a node list such as 0-3,5 or all (nodes 0 to %d)",
+			 HY_MAX_NODES - 1);
+		break;
+	case HY_T_TIERS:
+		snprintf(buf, len, "node lists fastest first, separated by '/', such as 0/1 or "
+				   "0-1/2/3, at most %d tiers, each node in one tier",
+			 HY_MAX_TIERS);
+		break;
+	case HY_T_ENUM: {
+		size_t used = (size_t)snprintf(buf, len, "one of");
+		for (int i = 0; o->choices[i] && used < len; i++)
+			used += (size_t)snprintf(buf + used, len - used, "%s %s", i ? "," : "",
+						 o->choices[i]);
+		break;
+	}
+	case HY_T_PATH:
+		snprintf(buf, len, "'stderr' or a file path");
+		break;
+	}
+	return buf;
+}
+
+/* ---- setting ----------------------------------------------------------- */
+
+/* Quote user text for a message: bounded, control characters shown as '?'. */
+static const char *quoted(const char *s, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[o++] = '"';
+	for (; *s && o + 5 < len; s++)
+		buf[o++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
+	if (*s) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o++] = '"';
+	buf[o] = 0;
+	return buf;
+}
+
+int hy_config_set(struct hy_config *cfg, int id, const char *text, enum hy_opt_source src,
+		  struct hy_err *err)
+{
+	const struct hy_opt_desc *o;
+	char acc[256], q[80];
+	int rc = -EINVAL;
+
+	if (id < 0 || id >= HY_OPT_COUNT || !text) {
+		hy_err_set(err, "no such option");
+		return -EINVAL;
+	}
+	o = &hy_options[id];
+	if (!*text) {
+		hy_err_set(err, "empty value; expected %s", hy_config_accepts(id, acc, sizeof(acc)));
+		return -EINVAL;
+	}
+
+	switch (o->type) {
+	case HY_T_BOOL: {
+		bool v;
+		if (!(rc = hy_parse_bool(text, &v)))
+			*(bool *)field(cfg, id) = v;
+		break;
+	}
+	case HY_T_INT: {
+		int64_t v;
+		if (!(rc = hy_parse_int(text, o->min, o->max, &v)))
+			*(int64_t *)field(cfg, id) = v;
+		break;
+	}
+	case HY_T_SIZE:
+	case HY_T_DURATION: {
+		uint64_t v;
+		rc = o->type == HY_T_SIZE ? hy_parse_size(text, UINT64_MAX, &v)
+					  : hy_parse_duration(text, &v);
+		if (!rc && (v < (uint64_t)o->min || v > (uint64_t)o->max))
+			rc = -ERANGE;
+		if (!rc)
+			*(uint64_t *)field(cfg, id) = v;
+		break;
+	}
+	case HY_T_NODES: {
+		struct hy_nodemask m;
+		if (!(rc = hy_parse_nodelist(text, &m)))
+			*(struct hy_nodemask *)field(cfg, id) = m;
+		break;
+	}
+	case HY_T_TIERS: {
+		struct hy_tierlist tl;
+		if (!(rc = hy_parse_tiers(text, &tl)))
+			*(struct hy_tierlist *)field(cfg, id) = tl;
+		break;
+	}
+	case HY_T_ENUM:
+		for (int i = 0; o->choices[i]; i++)
+			if (!ascii_casecmp(text, o->choices[i])) {
+				*(int *)field(cfg, id) = i;
+				rc = 0;
+				break;
+			}
+		break;
+	case HY_T_PATH: {
+		size_t n = strlen(text);
+		rc = n < PATH_MAX ? 0 : -ERANGE;
+		for (const char *p = text; !rc && *p; p++)
+			if ((unsigned char)*p < 0x20)
+				rc = -EINVAL;
+		if (!rc)
+			memcpy(field(cfg, id), text, n + 1);
+		break;
+	}
+	}
+
+	if (rc) {
+		hy_err_set(err, "%s %s %s; expected %s",
+			   rc == -ERANGE ? "out-of-range" : "invalid", hy_type_name(o->type),
+			   quoted(text, q, sizeof(q)), hy_config_accepts(id, acc, sizeof(acc)));
+		return -EINVAL;
+	}
+	cfg->src[id] = src;
+	return 0;
+}
+
+void hy_config_defaults(struct hy_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (int id = 0; id < HY_OPT_COUNT; id++)
+		if (hy_options[id].defval)
+			/* Defaults are user text too: one parser, and a unit test
+			 * checks that every default parses. */
+			(void)hy_config_set(cfg, id, hy_options[id].defval, HY_SRC_DEFAULT, NULL);
+	hy_log_set_level((enum hy_log_level)cfg->log_level);
+}
+
+/* ---- names -------------------------------------------------------------- */
+
+const char *hy_config_env_name(int id, char *buf, size_t len)
+{
+	size_t o = (size_t)snprintf(buf, len, "HYBRID_");
+	for (const char *p = hy_options[id].name; *p && o + 1 < len; p++)
+		buf[o++] = (char)toupper((unsigned char)*p);
+	buf[o < len ? o : len - 1] = 0;
+	return buf;
+}
+
+const char *hy_config_long_name(int id, char *buf, size_t len)
+{
+	size_t o = 0;
+	for (const char *p = hy_options[id].name; *p && o + 1 < len; p++)
+		buf[o++] = *p == '_' ? '-' : *p;
+	buf[o] = 0;
+	return buf;
+}
+
+const char *hy_config_spelling(const struct hy_config *cfg, int id, char *buf, size_t len)
+{
+	if (cfg && cfg->src[id] == HY_SRC_CMDLINE) {
+		char l[64];
+		snprintf(buf, len, "--%s", hy_config_long_name(id, l, sizeof(l)));
+		return buf;
+	}
+	return hy_config_env_name(id, buf, len);
+}
+
+int hy_config_lookup(const char *name)
+{
+	char buf[64];
+
+	if (!name)
+		return -1;
+	for (int id = 0; id < HY_OPT_COUNT; id++)
+		if (!strcmp(name, hy_options[id].name) ||
+		    !strcmp(name, hy_config_long_name(id, buf, sizeof(buf))) ||
+		    !strcmp(name, hy_config_env_name(id, buf, sizeof(buf))))
+			return id;
+	return -1;
+}
+
+/* Levenshtein distance, bounded: for "did you mean" on unknown names. */
+static int edit_distance(const char *a, const char *b)
+{
+	int row[64], la = (int)strlen(a), lb = (int)strlen(b);
+
+	if (la >= 63 || lb >= 63)
+		return 99;
+	for (int j = 0; j <= lb; j++)
+		row[j] = j;
+	for (int i = 1; i <= la; i++) {
+		int prev = row[0];
+		row[0] = i;
+		for (int j = 1; j <= lb; j++) {
+			int cur = row[j];
+			int sub = prev + (a[i - 1] != b[j - 1]);
+			int best = row[j] + 1 < row[j - 1] + 1 ? row[j] + 1 : row[j - 1] + 1;
+			row[j] = sub < best ? sub : best;
+			prev = cur;
+		}
+	}
+	return row[lb];
+}
+
+/* ---- environment ------------------------------------------------------- */
+
+extern char **environ;
+
+int hy_config_load_env(struct hy_config *cfg, struct hy_err *err)
+{
+	struct hy_err why;
+	char name[64];
+
+	/*
+	 * Unknown HYBRID_ names are errors (a misspelt option silently ignored
+	 * is a bug report waiting).  secure_getenv() returns NULL for setuid
+	 * programs; the environ scan below honours the same rule by using it.
+	 */
+	for (char **e = environ; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
+
+		if (strncmp(*e, "HYBRID_", 7) || n >= sizeof(name))
+			continue;
+		memcpy(name, *e, n);
+		name[n] = 0;
+		if (!secure_getenv(name))
+			continue;
+		if (hy_config_lookup(name) < 0) {
+			char best[64] = "", cand[64];
+			int bestd = 4;
+			for (int id = 0; id < HY_OPT_COUNT; id++) {
+				int d = edit_distance(name, hy_config_env_name(id, cand, sizeof(cand)));
+				if (d < bestd) {
+					bestd = d;
+					snprintf(best, sizeof(best), "%s", cand);
+				}
+			}
+			hy_err_set(err, "%s: unknown variable%s%s%s; 'hybridctl --help' lists the "
+					"options",
+				   name, *best ? " (did you mean " : "", best, *best ? "?)" : "");
+			return -EINVAL;
+		}
+	}
+
+	for (int id = 0; id < HY_OPT_COUNT; id++) {
+		const char *v = secure_getenv(hy_config_env_name(id, name, sizeof(name)));
+
+		if (!v)
+			continue;
+		if (hy_config_set(cfg, id, v, HY_SRC_ENV, &why)) {
+			hy_err_set(err, "%s: %s", name, why.msg);
+			return -EINVAL;
+		}
+	}
+	if (hy_config_check(cfg, err))
+		return -EINVAL;
+	hy_log_set_level((enum hy_log_level)cfg->log_level);
+	return 0;
+}
+
+int hy_config_check(const struct hy_config *cfg, struct hy_err *err)
+{
+	char a[64], b[64];
+
+	if (cfg->promote_threshold > cfg->promote_window) {
+		hy_err_set(err, "%s=%lld is larger than %s=%lld: a page can be seen in at most "
+				"window epochs",
+			   hy_config_spelling(cfg, HY_OPT_PROMOTE_THRESHOLD, a, sizeof(a)),
+			   (long long)cfg->promote_threshold,
+			   hy_config_spelling(cfg, HY_OPT_PROMOTE_WINDOW, b, sizeof(b)),
+			   (long long)cfg->promote_window);
+		return -EINVAL;
+	}
+	if (cfg->free_low_pct > cfg->free_high_pct) {
+		hy_err_set(err, "%s=%lld is above %s=%lld: the low watermark must not exceed the "
+				"high one",
+			   hy_config_spelling(cfg, HY_OPT_FREE_LOW, a, sizeof(a)),
+			   (long long)cfg->free_low_pct,
+			   hy_config_spelling(cfg, HY_OPT_FREE_HIGH, b, sizeof(b)),
+			   (long long)cfg->free_high_pct);
+		return -EINVAL;
+	}
+	if (cfg->tiers.ntiers &&
+	    (!hy_nm_empty(&cfg->fast_nodes) || !hy_nm_empty(&cfg->slow_nodes))) {
+		int other = hy_nm_empty(&cfg->fast_nodes) ? HY_OPT_SLOW_NODES : HY_OPT_FAST_NODES;
+		hy_err_set(err, "%s and %s are both set; name either the whole tier list or the "
+				"fast/slow nodes",
+			   hy_config_spelling(cfg, HY_OPT_TIERS, a, sizeof(a)),
+			   hy_config_spelling(cfg, other, b, sizeof(b)));
+		return -EINVAL;
+	}
+	if (hy_nm_intersects(&cfg->fast_nodes, &cfg->slow_nodes) &&
+	    !hy_nm_equal(&cfg->fast_nodes, &cfg->slow_nodes)) {
+		char f[128], s[128];
+		hy_err_set(err, "%s=%s and %s=%s overlap; they must be disjoint, or equal for a "
+				"loopback pair",
+			   hy_config_spelling(cfg, HY_OPT_FAST_NODES, a, sizeof(a)),
+			   hy_nm_format(&cfg->fast_nodes, f, sizeof(f)),
+			   hy_config_spelling(cfg, HY_OPT_SLOW_NODES, b, sizeof(b)),
+			   hy_nm_format(&cfg->slow_nodes, s, sizeof(s)));
+		return -EINVAL;
+	}
+	return 0;
+}

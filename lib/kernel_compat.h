@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kernel_compat — kernel ABI newer than the build machine's headers.
+ *
+ * Debian 12 ships 6.1 uapi headers; userfaultfd's WP_UNPOPULATED (6.4),
+ * WP_ASYNC (6.7) and the pagemap PAGEMAP_SCAN ioctl (6.7) are newer.  The
+ * values are ABI and cannot change; features are still detected at run time,
+ * never assumed from these definitions.
+ */
+#ifndef HY_KERNEL_COMPAT_H
+#define HY_KERNEL_COMPAT_H
+
+#include <linux/fs.h>
+#include <linux/types.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
+#endif
+#ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM
+#define UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1 << 12)
+#endif
+#ifndef UFFD_FEATURE_WP_UNPOPULATED
+#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
+#endif
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC (1 << 15)
+#endif
+
+#ifndef PAGEMAP_SCAN
+#define PAGE_IS_WPALLOWED (1 << 0)
+#define PAGE_IS_WRITTEN	  (1 << 1)
+#define PAGE_IS_FILE	  (1 << 2)
+#define PAGE_IS_PRESENT	  (1 << 3)
+#define PAGE_IS_SWAPPED	  (1 << 4)
+#define PAGE_IS_PFNZERO	  (1 << 5)
+#define PAGE_IS_HUGE	  (1 << 6)
+#define PAGE_IS_SOFT_DIRTY (1 << 7)
+
+struct page_region {
+	__u64 start;
+	__u64 end;
+	__u64 categories;
+};
+
+#define PM_SCAN_WP_MATCHING   (1 << 0)
+#define PM_SCAN_CHECK_WPASYNC (1 << 1)
+
+struct pm_scan_arg {
+	__u64 size;
+	__u64 flags;
+	__u64 start;
+	__u64 end;
+	__u64 walk_end;
+	__u64 vec;
+	__u64 vec_len;
+	__u64 max_pages;
+	__u64 category_inverted;
+	__u64 category_mask;
+	__u64 category_anyof_mask;
+	__u64 return_mask;
+};
+
+#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#endif
+
+#ifndef MPOL_PREFERRED_MANY
+#define MPOL_PREFERRED_MANY 5
+#endif
+
+#endif

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kfeat — which kernel features this process can use, found by trying them
+ * (a throwaway userfaultfd, a one-page PAGEMAP_SCAN, a one-page mbind),
+ * never by reading the kernel version.  DESIGN.md §5 lists what each
+ * feature gates and the fallback when it is missing.
+ */
+#ifndef HY_KFEAT_H
+#define HY_KFEAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct hy_kfeat {
+	bool uffd;		/* a userfaultfd could be created */
+	bool uffd_kernel_faults; /* ... that also takes faults raised in system calls */
+	const char *uffd_how;	/* "userfaultfd(2)", "/dev/userfaultfd", "user-mode-only" */
+	int uffd_errno;		/* why not, when !uffd */
+	uint64_t uffd_features; /* UFFDIO_API answer */
+	bool wp;		/* UFFD_FEATURE_PAGEFAULT_FLAG_WP */
+	bool wp_shmem;		/* WP_HUGETLBFS_SHMEM */
+	bool wp_unpopulated;
+	bool wp_async;
+	bool pagemap_scan;
+	int unpriv_sysctl;	/* vm.unprivileged_userfaultfd, -1 unknown */
+	bool dev_userfaultfd;	/* /dev/userfaultfd exists */
+	bool dev_userfaultfd_ok; /* ... and we may open it */
+	bool memory_tiers;	/* /sys/devices/virtual/memory_tiering */
+	bool preferred_many;	/* MPOL_PREFERRED_MANY accepted by mbind */
+};
+
+void hy_kfeat_probe(struct hy_kfeat *k);
+
+/*
+ * The tracking backend auto would pick, with the reason when it is "off".
+ * Returns "async", "sync" or "off".
+ */
+const char *hy_kfeat_backend(const struct hy_kfeat *k, const char **why);
+
+#endif
