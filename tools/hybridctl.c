@@ -34,7 +34,9 @@
 #define STR(x)	STR_(x)
 #define VERSION STR(HYBRID_VERSION_MAJOR) "." STR(HYBRID_VERSION_MINOR) "." STR(HYBRID_VERSION_PATCH)
 
-enum { OPT_HARDWARE = 0x100, OPT_SHOW, OPT_VERSION, OPT_HELP, OPT_ROOT };
+/* getopt values: our own options from 0x100, table options at OPT_TABLE + id
+ * (so that 0, which getopt uses for "unknown long option", is no option). */
+enum { OPT_HARDWARE = 0x100, OPT_SHOW, OPT_VERSION, OPT_HELP, OPT_ROOT, OPT_TABLE = 0x200 };
 
 static void usage(FILE *f)
 {
@@ -204,7 +206,7 @@ int main(int argc, char **argv)
 		const struct hy_opt_desc *o = &hy_options[id];
 
 		longopts[n++] = (struct option){hy_config_long_name(id, names[id], sizeof(names[id])),
-						required_argument, NULL, id};
+						required_argument, NULL, OPT_TABLE + id};
 		if (o->shortopt) {
 			size_t s = strlen(shortopts);
 			shortopts[s] = o->shortopt;
@@ -244,22 +246,23 @@ int main(int argc, char **argv)
 			root = optarg;
 			continue;
 		case '?':
-			if (optopt && optopt < 0x100 && optopt != '?')
-				hy_error("unknown option -%c or missing value; see hybridctl --help",
-					 optopt);
-			else if (optopt >= 0 && optopt < HY_OPT_COUNT)
-				hy_error("--%s needs a value; see hybridctl --help", names[optopt]);
+			if (optopt >= OPT_TABLE && optopt < OPT_TABLE + HY_OPT_COUNT)
+				hy_error("--%s needs a value; see hybridctl --help",
+					 names[optopt - OPT_TABLE]);
+			else if (optopt == OPT_ROOT)
+				hy_error("--root needs a value; see hybridctl --help");
+			else if (optopt && strchr(shortopts, optopt))
+				hy_error("-%c needs a value; see hybridctl --help", optopt);
+			else if (optopt)
+				hy_error("unknown option -%c; see hybridctl --help", optopt);
 			else
 				hy_error("unknown option %s; see hybridctl --help", argv[optind - 1]);
-			return EXIT_USAGE;
-		case ':':
-			hy_error("option needs a value; see hybridctl --help");
 			return EXIT_USAGE;
 		default:
 			break;
 		}
-		if (c >= 0 && c < HY_OPT_COUNT)
-			id = c;
+		if (c >= OPT_TABLE && c < OPT_TABLE + HY_OPT_COUNT)
+			id = c - OPT_TABLE;
 		for (int i = 0; i < HY_OPT_COUNT && id < 0; i++)
 			if (hy_options[i].shortopt == c)
 				id = i;
