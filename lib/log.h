@@ -32,7 +32,7 @@ enum hy_log_level hy_log_get_level(void);
 void hy_log_set_prefix(const char *prefix);
 
 void hy_log(enum hy_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void hy_vlog(enum hy_log_level level, const char *fmt, va_list ap);
+void hy_vlog(enum hy_log_level level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 #define hy_error(...) hy_log(HY_LOG_ERROR, __VA_ARGS__)
 #define hy_warn(...)  hy_log(HY_LOG_WARN, __VA_ARGS__)
