@@ -749,28 +749,29 @@ int hy_config_load_env(struct hy_config *cfg, struct hy_err *err)
 	return 0;
 }
 
+/* Integer option lo must not exceed integer option hi. */
+static int check_order(const struct hy_config *cfg, int lo, int hi, const char *why,
+		       struct hy_err *err)
+{
+	int64_t vlo = *(const int64_t *)cfield(cfg, lo), vhi = *(const int64_t *)cfield(cfg, hi);
+	char a[64], b[64];
+
+	if (vlo <= vhi)
+		return 0;
+	hy_err_set(err, "%s=%lld is larger than %s=%lld: %s", hy_config_spelling(cfg, lo, a, sizeof(a)),
+		   (long long)vlo, hy_config_spelling(cfg, hi, b, sizeof(b)), (long long)vhi, why);
+	return -EINVAL;
+}
+
 int hy_config_check(const struct hy_config *cfg, struct hy_err *err)
 {
 	char a[64], b[64];
 
-	if (cfg->promote_threshold > cfg->promote_window) {
-		hy_err_set(err, "%s=%lld is larger than %s=%lld: a page can be seen in at most "
-				"window epochs",
-			   hy_config_spelling(cfg, HY_OPT_PROMOTE_THRESHOLD, a, sizeof(a)),
-			   (long long)cfg->promote_threshold,
-			   hy_config_spelling(cfg, HY_OPT_PROMOTE_WINDOW, b, sizeof(b)),
-			   (long long)cfg->promote_window);
+	if (check_order(cfg, HY_OPT_PROMOTE_THRESHOLD, HY_OPT_PROMOTE_WINDOW,
+			"a page can be seen in at most window epochs", err) ||
+	    check_order(cfg, HY_OPT_FREE_LOW, HY_OPT_FREE_HIGH,
+			"the low watermark must not exceed the high one", err))
 		return -EINVAL;
-	}
-	if (cfg->free_low_pct > cfg->free_high_pct) {
-		hy_err_set(err, "%s=%lld is above %s=%lld: the low watermark must not exceed the "
-				"high one",
-			   hy_config_spelling(cfg, HY_OPT_FREE_LOW, a, sizeof(a)),
-			   (long long)cfg->free_low_pct,
-			   hy_config_spelling(cfg, HY_OPT_FREE_HIGH, b, sizeof(b)),
-			   (long long)cfg->free_high_pct);
-		return -EINVAL;
-	}
 	if (cfg->tiers.ntiers &&
 	    (!hy_nm_empty(&cfg->fast_nodes) || !hy_nm_empty(&cfg->slow_nodes))) {
 		int other = hy_nm_empty(&cfg->fast_nodes) ? HY_OPT_SLOW_NODES : HY_OPT_FAST_NODES;

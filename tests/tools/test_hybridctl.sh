@@ -76,7 +76,7 @@ done
 for args in "--epoch=0.001s|--epoch: out-of-range duration" "--epoch|--epoch needs a value" \
 	    "--frobnicate|unknown option --frobnicate" "-Z|unknown option -Z" "-e|-e needs a value" \
 	    "--mode=fast|--mode: invalid choice \"fast\"; expected one of auto, hybrid, dram, off" \
-	    "--free-low=50|--free-low=50 is above HYBRID_FREE_HIGH=10" \
+	    "--free-low=50|--free-low=50 is larger than HYBRID_FREE_HIGH=10" \
 	    "--slow-nodes=0-1|--slow-nodes: node 1 does not exist"; do
 	arg=${args%%|*} want=${args#*|}
 	run "$CTL" --show $arg

@@ -374,7 +374,7 @@ static void test_cross_checks(void)
 	hy_config_defaults(&c);
 	CU_ASSERT_EQUAL(hy_config_set(&c, HY_OPT_FREE_LOW, "20", HY_SRC_CMDLINE, &err), 0);
 	CU_ASSERT_EQUAL(hy_config_check(&c, &err), -EINVAL);
-	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "--free-low=20 is above HYBRID_FREE_HIGH=10"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "--free-low=20 is larger than HYBRID_FREE_HIGH=10"));
 
 	hy_config_defaults(&c);
 	hy_config_set(&c, HY_OPT_TIERS, "0/1", HY_SRC_ENV, &err);
