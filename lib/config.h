@@ -25,7 +25,7 @@
 #include "log.h"
 #include "nodemask.h"
 
-#define HY_MAX_TIERS 8
+#define HY_MAX_TIERS 7 /* the per-page state holds a tier in 3 bits (region.h) */
 
 enum hy_opt_type {
 	HY_T_BOOL,

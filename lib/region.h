@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * region — the registry of managed address ranges and their per-page state.
+ *
+ * A region is a page-aligned range [start, end) that libhybrid manages,
+ * with a hint (hybrid, hot, cold, pin) and two bytes of state per 4 KiB
+ * page (hy_pstate below).  Regions never overlap; the table is sorted by
+ * start.  Adding a range that overlaps managed ones replaces the overlap;
+ * removing part of a region trims or splits it; a move (mremap) carries the
+ * state of the pages that move.
+ *
+ * Locking: one mutex per registry.  Every function here but init/destroy
+ * expects the caller to hold it (hy_reg_lock), so that a caller can look up
+ * and act on a region atomically with respect to unmap/remap.  Who takes
+ * it: program threads in the mmap-family wrappers (briefly), and the policy
+ * thread, per batch.  Never the sync fault handler: a thread blocked on a
+ * write-protect fault may hold it.
+ *
+ * The registry never touches the managed pages themselves, and its own
+ * memory comes from os.h, never from the heap.
+ */
+#ifndef HY_REGION_H
+#define HY_REGION_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "os.h"
+
+enum hy_hint {
+	HY_HINT_HYBRID = 1, /* start slow, promote when hot */
+	HY_HINT_HOT,	    /* keep on the fastest tier */
+	HY_HINT_COLD,	    /* keep on a slow tier */
+	HY_HINT_PIN,	    /* never migrate */
+};
+
+/*
+ * hy_pstate — 16 bits per page:
+ *   0-7   access history: bit i set = written in the epoch i epochs ago
+ *   8-10  tier the page was last seen on, plus one (0 = not known yet)
+ *   11    pinned: never migrate
+ *   12-13 back-off level after failed migrations (retry every 4^level epochs)
+ *   14-15 hold-off epochs left after a move (no move back meanwhile)
+ */
+typedef uint16_t hy_pstate;
+
+#define HY_PS_HIST_MASK	    0x00ffu
+#define HY_PS_TIER_SHIFT    8
+#define HY_PS_TIER_MASK	    0x0700u
+#define HY_PS_PIN	    0x0800u
+#define HY_PS_BACKOFF_SHIFT 12
+#define HY_PS_BACKOFF_MASK  0x3000u
+#define HY_PS_HOLD_SHIFT    14
+#define HY_PS_HOLD_MASK	    0xc000u
+#define HY_PS_MAX_TIERS	    7 /* tier+1 must fit 3 bits */
+#define HY_PS_MAX_BACKOFF   3
+#define HY_PS_MAX_HOLD	    3
+
+static inline unsigned hy_ps_hist(hy_pstate s)
+{
+	return s & HY_PS_HIST_MASK;
+}
+
+/* Tier index, or -1 if not known. */
+static inline int hy_ps_tier(hy_pstate s)
+{
+	return (int)((s & HY_PS_TIER_MASK) >> HY_PS_TIER_SHIFT) - 1;
+}
+
+static inline hy_pstate hy_ps_set_tier(hy_pstate s, int tier)
+{
+	unsigned v = tier < 0 || tier >= HY_PS_MAX_TIERS ? 0 : (unsigned)tier + 1;
+	return (hy_pstate)((s & ~HY_PS_TIER_MASK) | (v << HY_PS_TIER_SHIFT));
+}
+
+static inline bool hy_ps_pinned(hy_pstate s)
+{
+	return s & HY_PS_PIN;
+}
+
+static inline unsigned hy_ps_backoff(hy_pstate s)
+{
+	return (s & HY_PS_BACKOFF_MASK) >> HY_PS_BACKOFF_SHIFT;
+}
+
+static inline hy_pstate hy_ps_set_backoff(hy_pstate s, unsigned level)
+{
+	if (level > HY_PS_MAX_BACKOFF)
+		level = HY_PS_MAX_BACKOFF;
+	return (hy_pstate)((s & ~HY_PS_BACKOFF_MASK) | (level << HY_PS_BACKOFF_SHIFT));
+}
+
+static inline unsigned hy_ps_hold(hy_pstate s)
+{
+	return (s & HY_PS_HOLD_MASK) >> HY_PS_HOLD_SHIFT;
+}
+
+static inline hy_pstate hy_ps_set_hold(hy_pstate s, unsigned epochs)
+{
+	if (epochs > HY_PS_MAX_HOLD)
+		epochs = HY_PS_MAX_HOLD;
+	return (hy_pstate)((s & ~HY_PS_HOLD_MASK) | (epochs << HY_PS_HOLD_SHIFT));
+}
+
+/* End of an epoch: shift the history, record this epoch, count hold-off down. */
+static inline hy_pstate hy_ps_age(hy_pstate s, bool written)
+{
+	unsigned hist = ((hy_ps_hist(s) << 1) | (written ? 1u : 0u)) & HY_PS_HIST_MASK;
+	unsigned hold = hy_ps_hold(s);
+
+	s = (hy_pstate)((s & ~HY_PS_HIST_MASK) | hist);
+	return hold ? hy_ps_set_hold(s, hold - 1) : s;
+}
+
+/* Distinct epochs with a write among the last `window` (1-8). */
+static inline unsigned hy_ps_seen(hy_pstate s, unsigned window)
+{
+	unsigned mask = window >= 8 ? 0xffu : (1u << window) - 1;
+	return (unsigned)__builtin_popcount(hy_ps_hist(s) & mask);
+}
+
+struct hy_region {
+	uintptr_t start, end;	/* page-aligned, start < end */
+	enum hy_hint hint;
+	uint64_t id;		/* unique per registry; a split or moved part gets a new one */
+	hy_pstate *state;	/* (end - start) / 4 KiB entries */
+	size_t state_cap;	/* bytes mapped for state */
+};
+
+struct hy_registry {
+	pthread_mutex_t lock;
+	struct hy_region *reg;	/* sorted by start, non-overlapping */
+	size_t n, cap;		/* used and mapped entries */
+	uint64_t next_id;
+	size_t pages;		/* managed pages, all regions */
+};
+
+int hy_reg_init(struct hy_registry *r);
+/* Frees all bookkeeping; the managed memory itself is untouched. */
+void hy_reg_destroy(struct hy_registry *r);
+
+void hy_reg_lock(struct hy_registry *r);
+void hy_reg_unlock(struct hy_registry *r);
+
+/*
+ * Manage [start, start+len) with hint; managed parts it overlaps are
+ * replaced (their state forgotten).  start and len must be page-aligned and
+ * the range must not wrap: -EINVAL.  -ENOMEM if bookkeeping memory runs out
+ * (the registry is then unchanged).
+ */
+int hy_reg_add(struct hy_registry *r, uintptr_t start, size_t len, enum hy_hint hint);
+
+/* Stop managing [start, start+len): regions are removed, trimmed or split. */
+int hy_reg_remove(struct hy_registry *r, uintptr_t start, size_t len);
+
+/*
+ * The range moved (mremap): pages of [old, old+oldlen) that now live at
+ * [new, new+newlen) keep their state; pages beyond oldlen start fresh with
+ * the hint of the region at old.  Only managed parts move.
+ */
+int hy_reg_move(struct hy_registry *r, uintptr_t old, size_t oldlen, uintptr_t new,
+		size_t newlen);
+
+/* The region holding addr, or NULL. */
+struct hy_region *hy_reg_find(struct hy_registry *r, uintptr_t addr);
+
+/* Bytes of bookkeeping per managed byte ... for the counters. */
+size_t hy_reg_state_bytes(const struct hy_registry *r);
+
+/* Internal consistency (sorted, disjoint, aligned, page count); 0 or -EFAULT. */
+int hy_reg_check(const struct hy_registry *r);
+
+#endif

@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The region registry against a page-by-page reference model: random adds,
+ * removes and moves must leave exactly the model's pages managed, with the
+ * model's hints and per-page state.  Plus the page-state bit helpers, the
+ * 2-bytes-per-page budget, bad arguments and a threaded stress run.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cunit_main.h"
+#include "region.h"
+
+#define BASE   ((uintptr_t)1 << 40) /* never dereferenced: the registry doesn't touch pages */
+#define NPAGES 96
+#define PG     HY_PAGE_SIZE
+
+struct mpage {
+	bool managed;
+	unsigned id;
+	enum hy_hint hint;
+	hy_pstate state;
+};
+
+static struct mpage model[NPAGES];
+static unsigned model_next_id = 1;
+static unsigned seed = 12345;
+
+static unsigned rnd(unsigned n)
+{
+	seed = seed * 1103515245u + 12345u;
+	return (seed >> 8) % n;
+}
+
+static uintptr_t addr_of(unsigned p)
+{
+	return BASE + (uintptr_t)p * PG;
+}
+
+static hy_pstate fresh(enum hy_hint hint)
+{
+	return hint == HY_HINT_PIN ? HY_PS_PIN : 0;
+}
+
+static void model_clear(unsigned p, unsigned n)
+{
+	for (unsigned k = p; k < p + n && k < NPAGES; k++)
+		model[k].managed = false;
+}
+
+static void model_add(unsigned p, unsigned n, enum hy_hint hint)
+{
+	unsigned id = model_next_id++;
+	for (unsigned k = p; k < p + n; k++)
+		model[k] = (struct mpage){true, id, hint, fresh(hint)};
+}
+
+static void model_move(unsigned o, unsigned on, unsigned nw, unsigned nn)
+{
+	struct mpage tmp[NPAGES];
+	unsigned keep = 0, id;
+	enum hy_hint hint;
+
+	if (!model[o].managed) {
+		model_clear(nw, nn);
+		return;
+	}
+	id = model[o].id;
+	hint = model[o].hint;
+	while (keep < on && keep < nn && o + keep < NPAGES && model[o + keep].managed &&
+	       model[o + keep].id == id)
+		keep++;
+	for (unsigned k = 0; k < nn; k++)
+		tmp[k] = k < keep ? model[o + k] : (struct mpage){true, 0, hint, fresh(hint)};
+	model_clear(o, on);
+	id = model_next_id++;
+	for (unsigned k = 0; k < nn; k++) {
+		model[nw + k] = tmp[k];
+		model[nw + k].id = id;
+	}
+}
+
+/* Give every managed page a distinct state, in both registry and model. */
+static void scribble(struct hy_registry *r)
+{
+	for (unsigned p = 0; p < NPAGES; p++) {
+		struct hy_region *g = hy_reg_find(r, addr_of(p));
+		if (!g || !model[p].managed)
+			continue;
+		hy_pstate v = (hy_pstate)(rnd(0x10000) & ~HY_PS_PIN) |
+			      (model[p].hint == HY_HINT_PIN ? HY_PS_PIN : 0);
+		g->state[(addr_of(p) - g->start) / PG] = v;
+		model[p].state = v;
+	}
+}
+
+static int compare(struct hy_registry *r)
+{
+	int bad = 0;
+
+	if (hy_reg_check(r))
+		bad++;
+	for (unsigned p = 0; p < NPAGES; p++) {
+		struct hy_region *g = hy_reg_find(r, addr_of(p));
+		if (!!g != model[p].managed) {
+			bad++;
+			continue;
+		}
+		if (g && (g->hint != model[p].hint ||
+			  g->state[(addr_of(p) - g->start) / PG] != model[p].state))
+			bad++;
+	}
+	return bad;
+}
+
+static void test_pstate_bits(void)
+{
+	hy_pstate s = 0;
+
+	CU_ASSERT_EQUAL(hy_ps_tier(s), -1);
+	for (int t = 0; t < HY_PS_MAX_TIERS; t++)
+		CU_ASSERT_EQUAL(hy_ps_tier(hy_ps_set_tier(s, t)), t);
+	CU_ASSERT_EQUAL(hy_ps_tier(hy_ps_set_tier(s, 7)), -1); /* does not fit: unknown */
+	s = hy_ps_set_tier(s, 3);
+	s = hy_ps_set_backoff(s, 2);
+	s = hy_ps_set_hold(s, 3);
+	s |= HY_PS_PIN;
+	CU_ASSERT_EQUAL(hy_ps_tier(s), 3);
+	CU_ASSERT_EQUAL(hy_ps_backoff(s), 2);
+	CU_ASSERT_EQUAL(hy_ps_hold(s), 3);
+	CU_ASSERT(hy_ps_pinned(s));
+	CU_ASSERT_EQUAL(hy_ps_backoff(hy_ps_set_backoff(s, 9)), HY_PS_MAX_BACKOFF);
+
+	/* history: written, not, written, written -> 0b1011 */
+	s = hy_ps_age(s, true);
+	s = hy_ps_age(s, false);
+	s = hy_ps_age(s, true);
+	s = hy_ps_age(s, true);
+	CU_ASSERT_EQUAL(hy_ps_hist(s), 0xb);
+	CU_ASSERT_EQUAL(hy_ps_seen(s, 1), 1);
+	CU_ASSERT_EQUAL(hy_ps_seen(s, 2), 2);
+	CU_ASSERT_EQUAL(hy_ps_seen(s, 4), 3);
+	CU_ASSERT_EQUAL(hy_ps_hold(s), 0); /* counted down over 4 epochs */
+	CU_ASSERT_EQUAL(hy_ps_tier(s), 3);  /* ageing leaves the rest alone */
+	CU_ASSERT(hy_ps_pinned(s));
+	for (int k = 0; k < 8; k++)
+		s = hy_ps_age(s, false);
+	CU_ASSERT_EQUAL(hy_ps_hist(s), 0); /* history holds 8 epochs */
+}
+
+static void test_bad_arguments(void)
+{
+	struct hy_registry r;
+
+	CU_ASSERT_EQUAL_FATAL(hy_reg_init(&r), 0);
+	CU_ASSERT_EQUAL(hy_reg_add(&r, BASE + 1, PG, HY_HINT_HYBRID), -EINVAL);
+	CU_ASSERT_EQUAL(hy_reg_add(&r, BASE, PG + 1, HY_HINT_HYBRID), -EINVAL);
+	CU_ASSERT_EQUAL(hy_reg_add(&r, BASE, 0, HY_HINT_HYBRID), -EINVAL);
+	CU_ASSERT_EQUAL(hy_reg_add(&r, UINTPTR_MAX - PG + 1, 2 * PG, HY_HINT_HYBRID), -EINVAL);
+	CU_ASSERT_EQUAL(hy_reg_add(&r, BASE, PG, (enum hy_hint)99), -EINVAL);
+	CU_ASSERT_EQUAL(hy_reg_remove(&r, BASE, 3), -EINVAL);
+	CU_ASSERT_EQUAL(hy_reg_move(&r, BASE, PG, BASE + 1, PG), -EINVAL);
+	CU_ASSERT_EQUAL(r.n, 0);
+	CU_ASSERT_EQUAL(hy_reg_remove(&r, BASE, PG), 0); /* nothing there: fine */
+	CU_ASSERT_PTR_NULL(hy_reg_find(&r, BASE));
+	hy_reg_destroy(&r);
+}
+
+static void test_split_keeps_state(void)
+{
+	struct hy_registry r;
+	struct hy_region *g;
+
+	CU_ASSERT_EQUAL_FATAL(hy_reg_init(&r), 0);
+	CU_ASSERT_EQUAL(hy_reg_add(&r, BASE, 10 * PG, HY_HINT_HYBRID), 0);
+	g = hy_reg_find(&r, BASE);
+	for (int k = 0; k < 10; k++)
+		g->state[k] = (hy_pstate)(k + 1);
+	CU_ASSERT_EQUAL(hy_reg_remove(&r, BASE + 3 * PG, 2 * PG), 0); /* punch a hole */
+	CU_ASSERT_EQUAL(r.n, 2);
+	CU_ASSERT_EQUAL(r.pages, 8);
+	CU_ASSERT_PTR_NULL(hy_reg_find(&r, BASE + 4 * PG));
+	g = hy_reg_find(&r, BASE + 5 * PG);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+	CU_ASSERT_EQUAL(g->start, BASE + 5 * PG);
+	CU_ASSERT_EQUAL(g->state[0], 6);
+	CU_ASSERT_EQUAL(g->state[4], 10);
+	CU_ASSERT_NOT_EQUAL(g->id, hy_reg_find(&r, BASE)->id);
+	CU_ASSERT_EQUAL(hy_reg_find(&r, BASE + 2 * PG)->state[2], 3);
+	CU_ASSERT_EQUAL(hy_reg_check(&r), 0);
+	hy_reg_destroy(&r);
+}
+
+static void test_model_random(void)
+{
+	struct hy_registry r;
+	int mismatches = 0;
+
+	CU_ASSERT_EQUAL_FATAL(hy_reg_init(&r), 0);
+	memset(model, 0, sizeof(model));
+	for (int step = 0; step < 20000 && !mismatches; step++) {
+		unsigned op = rnd(10), p = rnd(NPAGES), n = 1 + rnd(NPAGES - p);
+		enum hy_hint hint = (enum hy_hint)(1 + rnd(4));
+
+		if (op < 4) {
+			CU_ASSERT_EQUAL(hy_reg_add(&r, addr_of(p), n * PG, hint), 0);
+			model_add(p, n, hint);
+		} else if (op < 7) {
+			CU_ASSERT_EQUAL(hy_reg_remove(&r, addr_of(p), n * PG), 0);
+			model_clear(p, n);
+		} else {
+			/* mremap: a new place that does not overlap the old range */
+			unsigned on = 1 + rnd(8), nn = 1 + rnd(12), nw = rnd(NPAGES);
+			if (p + on > NPAGES || nw + nn > NPAGES || (nw < p + on && p < nw + nn))
+				continue;
+			CU_ASSERT_EQUAL(hy_reg_move(&r, addr_of(p), on * PG, addr_of(nw), nn * PG), 0);
+			model_move(p, on, nw, nn);
+		}
+		/* compare what the operation did, then give every page a new
+		 * state for the next operation to carry (or lose) */
+		mismatches = compare(&r);
+		if (mismatches)
+			fprintf(stderr, "  step %d op %u: %d mismatches\n", step, op, mismatches);
+		scribble(&r);
+	}
+	CU_ASSERT_EQUAL(mismatches, 0);
+	hy_reg_destroy(&r);
+}
+
+static void test_state_budget(void)
+{
+	struct hy_registry r;
+	size_t gib = (size_t)1 << 30;
+
+	CU_ASSERT_EQUAL_FATAL(hy_reg_init(&r), 0);
+	CU_ASSERT_EQUAL(hy_reg_add(&r, BASE, gib, HY_HINT_HYBRID), 0);
+	/* 262144 pages x 2 bytes, plus one page of table */
+	CU_ASSERT(hy_reg_state_bytes(&r) <= gib / PG * 2 + PG);
+	printf("\n  per-page state: %zu bytes per GiB managed\n", hy_reg_state_bytes(&r));
+	for (unsigned i = 0; i < 2000; i++) /* many regions: the table grows */
+		CU_ASSERT_EQUAL(hy_reg_add(&r, BASE + gib + 2 * i * PG, PG, HY_HINT_HOT), 0);
+	CU_ASSERT_EQUAL(r.n, 2001);
+	CU_ASSERT_EQUAL(hy_reg_check(&r), 0);
+	hy_reg_destroy(&r);
+}
+
+/* Threads mapping and unmapping while another walks the table (for TSan). */
+static struct hy_registry shared_reg;
+static volatile int stop;
+
+static void *churn(void *arg)
+{
+	uintptr_t base = BASE + (uintptr_t)arg * 1024 * PG;
+	unsigned s = (unsigned)(uintptr_t)arg + 1;
+
+	for (int i = 0; i < 3000; i++) {
+		s = s * 1103515245u + 12345u;
+		unsigned p = (s >> 8) % 512, n = 1 + (s >> 20) % 64;
+		hy_reg_lock(&shared_reg);
+		if (i & 1)
+			hy_reg_add(&shared_reg, base + p * PG, n * PG, HY_HINT_HYBRID);
+		else
+			hy_reg_remove(&shared_reg, base + p * PG, n * PG);
+		hy_reg_unlock(&shared_reg);
+	}
+	return NULL;
+}
+
+static void *walker(void *arg)
+{
+	long *bad = arg;
+	while (!stop) {
+		hy_reg_lock(&shared_reg);
+		for (size_t i = 0; i < shared_reg.n; i++)
+			for (uintptr_t a = shared_reg.reg[i].start; a < shared_reg.reg[i].end; a += PG)
+				shared_reg.reg[i].state[(a - shared_reg.reg[i].start) / PG] =
+					hy_ps_age(shared_reg.reg[i].state[(a - shared_reg.reg[i].start) / PG], true);
+		*bad += hy_reg_check(&shared_reg) != 0;
+		hy_reg_unlock(&shared_reg);
+	}
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	pthread_t t[4], w;
+	long bad = 0;
+
+	CU_ASSERT_EQUAL_FATAL(hy_reg_init(&shared_reg), 0);
+	stop = 0;
+	pthread_create(&w, NULL, walker, &bad);
+	for (uintptr_t i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, churn, (void *)i);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	stop = 1;
+	pthread_join(w, NULL);
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_EQUAL(hy_reg_check(&shared_reg), 0);
+	hy_reg_destroy(&shared_reg);
+}
+
+static const struct hy_test tests[] = {
+	HY_TEST(test_pstate_bits),	 HY_TEST(test_bad_arguments), HY_TEST(test_split_keeps_state),
+	HY_TEST(test_model_random), HY_TEST(test_state_budget),  HY_TEST(test_threads),
+};
+
+HY_CUNIT_MAIN("region", tests)
