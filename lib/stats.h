@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stats — the process's counters (DESIGN.md §3).  Any thread may add to
+ * them at any time (relaxed atomics: counters, not synchronisation); the
+ * API copies them out, the exporter publishes them.
+ */
+#ifndef HY_STATS_H
+#define HY_STATS_H
+
+#include <stdint.h>
+
+#include "config.h"
+
+struct hy_stats {
+	uint64_t tracked_bytes;			/* managed, all tiers */
+	uint64_t tier_bytes[HY_MAX_TIERS];	/* managed bytes last seen on each tier */
+	uint64_t promote_pages, promote_bytes;
+	uint64_t demote_pages, demote_bytes;
+	uint64_t fail_busy;			/* -EBUSY: pinned, under I/O */
+	uint64_t fail_access;			/* -EACCES: shared after fork */
+	uint64_t fail_nomem;			/* -ENOMEM: target node full */
+	uint64_t fail_absent;			/* -EFAULT/-ENOENT: not present */
+	uint64_t fail_other;
+	uint64_t thrash_pages;			/* moves refused by hold-off: bouncing */
+	uint64_t epochs;
+	uint64_t wp_faults;			/* sync backend: faults handled */
+	uint64_t pages_scanned;			/* async backend: pages PAGEMAP_SCANned */
+	uint64_t pages_armed;			/* write-protected for tracking, all epochs */
+	uint64_t policy_ns;			/* CPU time of the policy thread */
+};
+
+#define hy_stat_add(st, field, n) __atomic_fetch_add(&(st)->field, (uint64_t)(n), __ATOMIC_RELAXED)
+#define hy_stat_set(st, field, v) __atomic_store_n(&(st)->field, (uint64_t)(v), __ATOMIC_RELAXED)
+#define hy_stat_get(st, field)	  __atomic_load_n(&(st)->field, __ATOMIC_RELAXED)
+
+#endif
