@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The policy's rules from a synthetic, deterministic access feed: each test
+ * builds pages on known tiers, writes chosen pages in chosen epochs, plans,
+ * "executes" the plan by committing its outcome, and checks what moved.
+ * Each test fails if its rule is broken.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "cunit_main.h"
+#include "policy.h"
+
+#define BASE ((uintptr_t)1 << 40)
+#define PG   HY_PAGE_SIZE
+#define NP   256
+#define MiB  (1ULL << 20)
+
+static struct hy_registry reg;
+static struct hy_policy_params par;
+static struct hy_tier_view tv[3];
+static struct hy_plan_item items[1024];
+static struct hy_plan plan;
+static uint64_t epoch;
+
+/* A fresh world: NP pages (region hint `hint`), all on tier `tier`, roomy tiers. */
+static void world(int ntiers, int tier, enum hy_hint hint)
+{
+	hy_reg_destroy(&reg);
+	hy_reg_init(&reg);
+	hy_reg_add(&reg, BASE, NP * PG, hint);
+	for (int i = 0; i < NP; i++)
+		reg.reg[0].state[i] = hy_ps_set_tier(reg.reg[0].state[i], tier);
+	memset(&par, 0, sizeof(par));
+	par.threshold = 2;
+	par.window = 4;
+	par.hold_epochs = 2;
+	par.ntiers = ntiers;
+	for (int t = 0; t < 3; t++)
+		tv[t] = (struct hy_tier_view){.free = 1024 * MiB, .low = 10 * MiB, .high = 20 * MiB};
+	plan = (struct hy_plan){.items = items, .cap = 1024};
+	epoch = 0;
+}
+
+static hy_pstate *st(int page)
+{
+	return &reg.reg[0].state[page];
+}
+
+/* One epoch: the listed pages (-1 ends) were written; age, plan, commit all. */
+static size_t epoch_with(const int *written)
+{
+	uint64_t bits[NP / 64] = {0};
+
+	for (; written && *written >= 0; written++)
+		bits[*written / 64] |= 1ULL << (*written % 64);
+	hy_policy_age(&reg.reg[0], bits);
+	epoch++;
+	hy_policy_plan(&par, &reg, tv, epoch, &plan);
+	for (size_t k = 0; k < plan.n; k++)
+		hy_policy_commit(&par, &reg, &plan.items[k], plan.items[k].to);
+	return plan.n;
+}
+
+static bool planned(int page, int dir)
+{
+	for (size_t k = 0; k < plan.n; k++)
+		if (plan.items[k].addr == BASE + (uintptr_t)page * PG && plan.items[k].dir == dir)
+			return true;
+	return false;
+}
+
+static const int none[] = {-1};
+
+static void test_twice_rule(void)
+{
+	const int once[] = {7, 9, -1}, nine[] = {9, -1};
+
+	world(2, 1, HY_HINT_HYBRID);
+	CU_ASSERT_EQUAL(epoch_with(once), 0); /* 7 and 9 seen once: nothing yet */
+	CU_ASSERT_EQUAL(epoch_with(nine), 1); /* 9 seen twice: promoted */
+	CU_ASSERT(planned(9, HY_PLAN_PROMOTE));
+	CU_ASSERT_EQUAL(hy_ps_tier(*st(9)), 0);
+	for (int e = 0; e < 6; e++)
+		epoch_with(none);
+	CU_ASSERT_EQUAL(hy_ps_tier(*st(7)), 1); /* written in one epoch only: never */
+}
+
+static void test_window(void)
+{
+	const int five[] = {5, -1};
+
+	world(2, 1, HY_HINT_HYBRID);
+	epoch_with(five);
+	for (int e = 0; e < 4; e++)
+		epoch_with(none);
+	CU_ASSERT_EQUAL(epoch_with(five), 0); /* 5 epochs apart: outside a window of 4 */
+	world(2, 1, HY_HINT_HYBRID);
+	par.window = 8;
+	epoch_with(five);
+	for (int e = 0; e < 4; e++)
+		epoch_with(none);
+	CU_ASSERT_EQUAL(epoch_with(five), 1); /* inside a window of 8 */
+}
+
+/* Age only, no plan: to build a history. */
+static void age_with(const int *written)
+{
+	uint64_t bits[NP / 64] = {0};
+
+	for (; *written >= 0; written++)
+		bits[*written / 64] |= 1ULL << (*written % 64);
+	hy_policy_age(&reg.reg[0], bits);
+	epoch++;
+}
+
+static void test_hottest_first_and_rate_limit(void)
+{
+	const int hot[] = {10, 11, -1}, warm[] = {1, 2, 3, 10, 11, -1};
+
+	world(2, 1, HY_HINT_HYBRID);
+	par.promote_budget = 2 * PG;
+	age_with(hot);
+	age_with(hot);
+	/* 10, 11 written in 3 epochs, 1-3 in 2: all candidates, 10 and 11 hotter */
+	age_with(warm);
+	epoch_with(warm);
+	CU_ASSERT_EQUAL(plan.n, 2); /* budget: two pages */
+	CU_ASSERT(planned(10, HY_PLAN_PROMOTE) && planned(11, HY_PLAN_PROMOTE));
+	CU_ASSERT_EQUAL(plan.promote_bytes, 2 * PG);
+	CU_ASSERT_EQUAL(epoch_with(none), 2); /* then two of the rest, still budgeted */
+	CU_ASSERT_EQUAL(epoch_with(none), 1);
+
+	/* equal counts: the more recently written goes first */
+	const int a[] = {20, -1}, ab[] = {20, 21, -1}, b[] = {21, -1};
+	world(2, 1, HY_HINT_HYBRID);
+	par.promote_budget = PG;
+	age_with(a);
+	age_with(ab);
+	age_with(none);
+	epoch_with(b); /* 20: epochs 1, 2; 21: epochs 2, 4 */
+	CU_ASSERT_EQUAL(plan.n, 1);
+	CU_ASSERT(planned(21, HY_PLAN_PROMOTE));
+}
+
+static void test_watermarks(void)
+{
+	const int hot[] = {1, 2, -1};
+
+	world(2, 1, HY_HINT_HYBRID);
+	tv[0].free = 15 * MiB; /* between low and high: no promotion, no demotion */
+	epoch_with(hot);
+	CU_ASSERT_EQUAL(epoch_with(hot), 0);
+
+	/* tier 0 under its low watermark: its coldest pages go down until high */
+	world(2, 0, HY_HINT_HYBRID);
+	tv[0].free = 20 * MiB - 5 * PG; /* need 5 pages to reach high */
+	tv[0].low = 20 * MiB;
+	tv[0].high = 20 * MiB;
+	const int warm[] = {0, 1, 2, 3, -1};
+	epoch_with(warm);
+	for (int i = 4; i < NP; i++) /* everything else was written long ago: colder */
+		;
+	CU_ASSERT_EQUAL(plan.n, 5);
+	for (size_t k = 0; k < plan.n; k++) {
+		CU_ASSERT_EQUAL(plan.items[k].dir, HY_PLAN_DEMOTE);
+		CU_ASSERT(plan.items[k].addr >= BASE + 4 * PG); /* never the recently written */
+		CU_ASSERT_EQUAL(plan.items[k].to, 1);
+	}
+}
+
+static void test_coldest_first(void)
+{
+	world(2, 0, HY_HINT_HYBRID);
+	/* page p last written p epochs ago (p = 0..7), the rest never */
+	for (int e = 7; e >= 0; e--) {
+		int w[] = {e, -1};
+		uint64_t bits[NP / 64] = {0};
+		bits[0] = 1ULL << w[0];
+		(void)w;
+		hy_policy_age(&reg.reg[0], bits);
+	}
+	/* only pages 0-7 are "ours on tier 0": forget the others' tier */
+	for (int i = 8; i < NP; i++)
+		*st(i) = hy_ps_set_tier(*st(i), -1);
+	tv[0] = (struct hy_tier_view){.free = 0, .low = PG, .high = 3 * PG}; /* shed 3 pages */
+	hy_policy_plan(&par, &reg, tv, ++epoch, &plan);
+	CU_ASSERT_EQUAL_FATAL(plan.n, 3);
+	/* the three written longest ago: pages 7, 6, 5 - in that order */
+	CU_ASSERT_EQUAL(plan.items[0].addr, BASE + 7 * PG);
+	CU_ASSERT_EQUAL(plan.items[1].addr, BASE + 6 * PG);
+	CU_ASSERT_EQUAL(plan.items[2].addr, BASE + 5 * PG);
+}
+
+static void test_dram_limit(void)
+{
+	const int hot[] = {200, 201, 202, -1};
+
+	world(2, 0, HY_HINT_HYBRID);
+	for (int i = 100; i < NP; i++) /* 100 pages on tier 0, the rest on tier 1 */
+		*st(i) = hy_ps_set_tier(*st(i), 1);
+	par.dram_limit = 60 * PG;
+	epoch_with(hot);
+	CU_ASSERT_EQUAL(plan.n, 40); /* over the limit by 40: demoted */
+	CU_ASSERT_EQUAL(plan.demote_bytes, 40 * PG);
+	epoch_with(hot);
+	/* now at the limit: the hot pages may not come up */
+	CU_ASSERT_EQUAL(plan.promote_bytes, 0);
+	par.dram_limit = 62 * PG;
+	epoch_with(hot);
+	CU_ASSERT_EQUAL(plan.promote_bytes, 2 * PG); /* room for exactly two */
+}
+
+static void test_hold_off_and_thrash(void)
+{
+	const int hot[] = {4, -1};
+
+	world(2, 1, HY_HINT_HYBRID);
+	par.hold_epochs = 2;
+	epoch_with(hot);
+	epoch_with(hot); /* promoted now, hold-off 2 */
+	CU_ASSERT_EQUAL(hy_ps_tier(*st(4)), 0);
+	/* tier 0 wants to shed everything: page 4 is the only one of ours there */
+	tv[0] = (struct hy_tier_view){.free = 0, .low = 100 * MiB, .high = 100 * MiB};
+	epoch_with(none);
+	CU_ASSERT_FALSE(planned(4, HY_PLAN_DEMOTE));
+	CU_ASSERT_EQUAL(plan.thrash, 1);
+	epoch_with(none); /* hold-off over after two epochs */
+	CU_ASSERT(planned(4, HY_PLAN_DEMOTE));
+	CU_ASSERT_EQUAL(hy_ps_tier(*st(4)), 1);
+}
+
+static void test_backoff(void)
+{
+	const int hot[] = {3, -1};
+	int tries = 0;
+
+	world(2, 1, HY_HINT_HYBRID);
+	epoch_with(hot);
+	for (int e = 0; e < 40; e++) {
+		uint64_t bits[NP / 64] = {1ULL << 3};
+		hy_policy_age(&reg.reg[0], bits);
+		epoch++;
+		hy_policy_plan(&par, &reg, tv, epoch, &plan);
+		if (planned(3, HY_PLAN_PROMOTE)) {
+			tries++;
+			hy_policy_commit(&par, &reg, &plan.items[0], -EBUSY); /* always fails */
+		}
+	}
+	/* level 1 retries every 4 epochs, level 2 every 16, level 3 every 64:
+	 * over 40 epochs a handful of tries, not 40 */
+	CU_ASSERT(tries >= 3 && tries <= 5);
+	CU_ASSERT_EQUAL(hy_ps_backoff(*st(3)), HY_PS_MAX_BACKOFF);
+	CU_ASSERT_EQUAL(hy_ps_tier(*st(3)), 1);
+	/* success clears it */
+	struct hy_plan_item it = {BASE + 3 * PG, 1, 0, HY_PLAN_PROMOTE, 1};
+	hy_policy_commit(&par, &reg, &it, 0);
+	CU_ASSERT_EQUAL(hy_ps_backoff(*st(3)), 0);
+}
+
+static void test_pin(void)
+{
+	const int hot[] = {1, 2, -1};
+
+	world(2, 1, HY_HINT_PIN);
+	tv[1] = (struct hy_tier_view){.free = 0, .low = MiB, .high = MiB};
+	epoch_with(hot);
+	CU_ASSERT_EQUAL(epoch_with(hot), 0);
+	world(2, 1, HY_HINT_HYBRID);
+	*st(2) |= HY_PS_PIN; /* one pinned page in a hybrid range */
+	epoch_with(hot);
+	epoch_with(hot);
+	CU_ASSERT(planned(1, HY_PLAN_PROMOTE));
+	CU_ASSERT_FALSE(planned(2, HY_PLAN_PROMOTE));
+}
+
+static void test_hints(void)
+{
+	world(2, 1, HY_HINT_HOT);
+	CU_ASSERT_EQUAL(epoch_with(none), NP); /* HOT: up at once, no history needed */
+	world(3, 0, HY_HINT_COLD);
+	CU_ASSERT_EQUAL(epoch_with(none), NP); /* COLD: to the slowest tier at once */
+	CU_ASSERT_EQUAL(plan.items[0].to, 2);
+	const int hot[] = {1, -1};
+	epoch_with(hot);
+	epoch_with(hot);
+	CU_ASSERT_EQUAL(hy_ps_tier(*st(1)), 2); /* COLD stays down however hot */
+}
+
+static void test_multi_tier_chain(void)
+{
+	const int hot[] = {0, 1, -1};
+
+	world(3, 1, HY_HINT_HYBRID);
+	for (int i = 0; i < 4; i++) /* pages 0-3 on the slowest tier */
+		*st(i) = hy_ps_set_tier(*st(i), 2);
+	/* the middle tier is short: its cold pages go one down, to tier 2 */
+	tv[1] = (struct hy_tier_view){.free = 0, .low = 2 * PG, .high = 2 * PG};
+	epoch_with(hot);
+	CU_ASSERT_EQUAL(plan.demote_bytes, 2 * PG);
+	for (size_t k = 0; k < plan.n; k++)
+		CU_ASSERT(plan.items[k].from == 1 && plan.items[k].to == 2);
+	/* hot pages on tier 2 go to the fastest tier with room: 0 */
+	tv[1].free = 1024 * MiB;
+	epoch_with(hot);
+	CU_ASSERT(planned(0, HY_PLAN_PROMOTE) && planned(1, HY_PLAN_PROMOTE));
+	CU_ASSERT_EQUAL(hy_ps_tier(*st(0)), 0);
+	/* tier 0 full: the next hot pages stop at tier 1 */
+	const int hot2[] = {2, 3, -1};
+	tv[0].free = 0;
+	tv[0].low = 0;
+	epoch_with(hot2);
+	epoch_with(hot2);
+	CU_ASSERT_EQUAL(hy_ps_tier(*st(2)), 1);
+	CU_ASSERT_EQUAL(hy_ps_tier(*st(3)), 1);
+}
+
+static void test_not_present_and_cap(void)
+{
+	const int hot[] = {5, -1};
+
+	world(2, 1, HY_HINT_HYBRID);
+	epoch_with(hot);
+	hy_policy_age(&reg.reg[0], (uint64_t[NP / 64]){1ULL << 5});
+	hy_policy_plan(&par, &reg, tv, ++epoch, &plan);
+	CU_ASSERT_EQUAL_FATAL(plan.n, 1);
+	hy_policy_commit(&par, &reg, &plan.items[0], -ENOENT);
+	CU_ASSERT_EQUAL(hy_ps_tier(*st(5)), -1); /* unknown now */
+	CU_ASSERT_EQUAL(hy_ps_backoff(*st(5)), 0);
+	CU_ASSERT_EQUAL(epoch_with(hot), 0); /* unknown tier: not a candidate */
+
+	world(2, 1, HY_HINT_HOT);
+	plan.cap = 5;
+	CU_ASSERT_EQUAL(epoch_with(none), 5);
+	/* unmapped meanwhile: commit is a no-op */
+	struct hy_plan_item gone = {BASE + 10 * NP * PG, 1, 0, HY_PLAN_PROMOTE, 1};
+	hy_policy_commit(&par, &reg, &gone, 0);
+}
+
+static void test_params_from_config(void)
+{
+	struct hy_config cfg;
+
+	hy_config_defaults(&cfg);
+	hy_policy_params_from(&par, &cfg, 2);
+	CU_ASSERT_EQUAL(par.threshold, 2);
+	CU_ASSERT_EQUAL(par.window, 4);
+	CU_ASSERT_EQUAL(par.promote_budget, 256 * MiB); /* 256M/s x 1s */
+	CU_ASSERT_EQUAL(par.dram_limit, 0);
+}
+
+static const struct hy_test tests[] = {
+	HY_TEST(test_twice_rule),	   HY_TEST(test_window),
+	HY_TEST(test_hottest_first_and_rate_limit), HY_TEST(test_watermarks),
+	HY_TEST(test_coldest_first),	   HY_TEST(test_dram_limit),
+	HY_TEST(test_hold_off_and_thrash), HY_TEST(test_backoff),
+	HY_TEST(test_pin),		   HY_TEST(test_hints),
+	HY_TEST(test_multi_tier_chain),	   HY_TEST(test_not_present_and_cap),
+	HY_TEST(test_params_from_config),
+};
+
+int main(void)
+{
+	int rc;
+
+	hy_reg_init(&reg);
+	rc = hy_cunit_run("policy", tests, sizeof(tests) / sizeof(tests[0]));
+	hy_reg_destroy(&reg);
+	return rc;
+}
