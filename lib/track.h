@@ -40,20 +40,61 @@ struct hy_track;
  * with the reason in err and returns 0.  Never NULL on 0.
  */
 int hy_track_open(struct hy_track **t, int backend, struct hy_stats *st, struct hy_err *err);
+
+/*
+ * The same with the kernel features given instead of probed: for a caller
+ * that has probed already, and for tests that take a feature away (a
+ * feature the kernel lacks cannot be added this way: the backend still asks
+ * the kernel).  st may be NULL (counters kept privately).
+ */
+struct hy_kfeat;
+int hy_track_open_with(struct hy_track **t, int backend, const struct hy_kfeat *k,
+		       struct hy_stats *st, struct hy_err *err);
+
+/* Unprotects every page, unregisters, joins the handler thread, closes the
+ * fds and frees t; the tracked memory stays mapped and writable. */
 void hy_track_close(struct hy_track *t);
 
 /* "async", "sync" or "off". */
 const char *hy_track_name(const struct hy_track *t);
 
-/* Register / unregister a managed range (page-aligned).  Registration arms
- * nothing. */
+/*
+ * Register / unregister a managed range (page-aligned).  Registration arms
+ * nothing.  Adding over tracked pages replaces them (a new mapping over an
+ * old one); removing may cover part of a range (it is trimmed or split) and
+ * releases its armed pages.  Anonymous (or, with WP_ASYNC, any) writable
+ * memory; -EBUSY if another userfaultfd holds it, -EINVAL if it is not
+ * mapped, -EPERM/-EINVAL if it cannot be write-protected.  Never pass
+ * memory the tracker itself uses.
+ *
+ * arm() and harvest() take a window inside ONE added range (trimmed or
+ * split by removals as said); anything else -- a removed range, a window
+ * across two ranges or beyond one -- is -EINVAL (never "nothing written").
+ * After fork every call in the child but close fails with -ECHILD: the
+ * child's copy of t still acts on the parent's memory.
+ */
 int hy_track_add(struct hy_track *t, uintptr_t start, size_t len);
 int hy_track_remove(struct hy_track *t, uintptr_t start, size_t len);
 
 /*
  * Arm, for the coming epoch, the pages of [start, start+len) whose bit is
  * set in arm[] (bit i = page i; NULL = every page); pages armed before and
- * not in arm[] are disarmed.
+ * not in arm[] are disarmed.  Pages armed before and still chosen keep what
+ * they saw: a write since they were armed is reported by the next harvest.
+ * Cost: one ioctl per run of pages that change (~1 us each on the host;
+ * arming or releasing every other page of 1 GiB: ~120 ms), so sample in
+ * clusters.  st->pages_armed counts pages newly armed here and pages
+ * re-armed by harvest.
+ *
+ * Never-touched pages: covered (armed with a marker) by async always and by
+ * sync with WP_UNPOPULATED (6.4); on 6.1-6.3 sync cannot protect a page
+ * with no PTE, so its first write is not seen, and arm() re-protects every
+ * chosen page each time so that it is armed from then on.
+ *
+ * Huge pages: arming a whole PMD-mapped THP keeps it huge, but the first
+ * write to it splits the PMD (both backends; the kernel never collapses it
+ * again while uffd-wp PTEs are in it) and reports the 4 KiB page written,
+ * not the huge page.  Arming part of a THP splits it at once.
  */
 int hy_track_arm(struct hy_track *t, uintptr_t start, size_t len, const uint64_t *arm);
 
@@ -61,7 +102,10 @@ int hy_track_arm(struct hy_track *t, uintptr_t start, size_t len, const uint64_t
  * End of epoch for [start, start+len): set bit i of written[] for every
  * page written since it was armed (written[] is zeroed first), and leave
  * the armed set as it was (written pages are armed again).  Returns the
- * number of pages found written, or -errno.
+ * number of pages found written, or -errno.  Only armed pages are ever
+ * reported (the kernel calls every unprotected page "written").  An armed
+ * page discarded with MADV_DONTNEED is reported written by async (its
+ * marker went with the PTE; it is re-armed).
  */
 long hy_track_harvest(struct hy_track *t, uintptr_t start, size_t len, uint64_t *written);
 

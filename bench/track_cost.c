@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * track_cost — what access tracking costs on this machine (DESIGN.md §3,
+ * §7): the figures the overhead governor and the issue note rely on.
+ *
+ *   track_cost [CSV-PATH] [GIB]
+ *
+ * 1. async epoch cost: one hy_track_harvest (PAGEMAP_SCAN + re-protect)
+ *    over GIB GiB (default 1) of populated base pages, all armed, with
+ *    about 10% of the pages written since the last harvest; median of 5.
+ *    For reference the same with nothing written, and with every other
+ *    page armed (a scattered sample), and what arming costs.
+ * 2. the first write to an armed page, async and sync, each write timed
+ *    alone (median, mean, 99th percentile over 5 x 2048 pages), next to a
+ *    write to a page that is not armed;
+ * 3. a minimal userfaultfd round trip in the same run: a bare uffd and a
+ *    thread doing nothing but poll + read + UFFDIO_WRITEPROTECT(0), so the
+ *    sync figure can be told apart from the kernel's own cost.
+ *
+ * Figures go to stdout (stderr when the CSV goes to stdout); CSV rows
+ * "metric,backend,stat,value,unit" to CSV-PATH or stdout.  Exit 77 if no
+ * tracking backend can run here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kernel_compat.h"
+#include "kfeat.h"
+#include "track.h"
+
+#define PG	((size_t)4096)
+#define ROUNDS	5
+#define NFAULTS 2048
+
+static FILE *out, *csv;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t median(uint64_t *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	return v[n / 2];
+}
+
+static void row(const char *metric, const char *backend, const char *stat, double value,
+		const char *unit)
+{
+	fprintf(csv, "%s,%s,%s,%.1f,%s\n", metric, backend, stat, value, unit);
+}
+
+static char *map_populated(size_t len)
+{
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, len, MADV_NOHUGEPAGE);
+	for (size_t i = 0; i < len; i += PG)
+		p[i] = 1;
+	return p;
+}
+
+/* About one page in ten, a different tenth each round. */
+static bool chosen(size_t pg, int round)
+{
+	uint64_t h =
+	    (pg + 1) * 0x9e3779b97f4a7c15ull ^ (uint64_t)(round + 1) * 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 31;
+	h *= 0x94d049bb133111ebull;
+	h ^= h >> 29;
+	return h % 10 == 0;
+}
+
+/* ---- 1. async epoch ---- */
+
+static int epoch_cost(double gib)
+{
+	size_t len = (size_t)(gib * (1u << 30)) & ~(PG - 1), n = len / PG, words = (n + 63) / 64;
+	struct hy_track *t;
+	struct hy_err err;
+	uint64_t *w = calloc(words, 8), *arm = calloc(words, 8), tw[ROUNDS], t0[ROUNDS], ts[ROUNDS];
+	uint64_t a0, a1, a2, a3, written = 0;
+	char *p;
+
+	if (hy_track_open(&t, HY_BACKEND_ASYNC, NULL, &err)) {
+		fprintf(out, "async epoch: not measured (%s)\n", err.msg);
+		return -1;
+	}
+	p = map_populated(len);
+	if (!p || !w || !arm || hy_track_add(t, (uintptr_t)p, len)) {
+		fprintf(out, "async epoch: cannot map/register %.2f GiB\n", gib);
+		hy_track_close(t);
+		return -1;
+	}
+	a0 = now_ns();
+	hy_track_arm(t, (uintptr_t)p, len, NULL);
+	a1 = now_ns();
+	hy_track_harvest(t, (uintptr_t)p, len, w); /* steady state */
+	for (int r = 0; r < ROUNDS; r++) {
+		uint64_t s;
+		long k;
+
+		for (size_t pg = 0; pg < n; pg++)
+			if (chosen(pg, r))
+				p[pg * PG] = (char)r;
+		s = now_ns();
+		k = hy_track_harvest(t, (uintptr_t)p, len, w);
+		tw[r] = now_ns() - s;
+		written += (uint64_t)(k > 0 ? k : 0);
+		s = now_ns();
+		hy_track_harvest(t, (uintptr_t)p, len, w);
+		t0[r] = now_ns() - s;
+	}
+	/* every other page armed: 50% of the pages, one run each */
+	for (size_t i = 0; i < words; i++)
+		arm[i] = 0x5555555555555555ull;
+	a2 = now_ns();
+	hy_track_arm(t, (uintptr_t)p, len, arm);
+	a3 = now_ns();
+	for (int r = 0; r < ROUNDS; r++) {
+		uint64_t s;
+
+		for (size_t pg = 0; pg < n; pg++)
+			if (chosen(pg, r))
+				p[pg * PG] = (char)r;
+		s = now_ns();
+		hy_track_harvest(t, (uintptr_t)p, len, w);
+		ts[r] = now_ns() - s;
+	}
+	hy_track_close(t);
+	munmap(p, len);
+
+	double per_gib = 1.0 / gib, mw = (double)median(tw, ROUNDS),
+	       m0 = (double)median(t0, ROUNDS);
+	double msc = (double)median(ts, ROUNDS);
+	fprintf(out, "async epoch, %.2f GiB of base pages, all armed (%llu pages):\n", gib,
+		(unsigned long long)n);
+	fprintf(out, "  harvest with %.1f%% written   %8.2f ms per GiB  (%.1f ns/page)\n",
+		100.0 * (double)written / ROUNDS / (double)n, mw / 1e6 * per_gib, mw / (double)n);
+	fprintf(out, "  harvest with nothing written %8.2f ms per GiB  (%.1f ns/page)\n",
+		m0 / 1e6 * per_gib, m0 / (double)n);
+	fprintf(out, "  every other page armed, ~10%% written %8.2f ms per GiB\n",
+		msc / 1e6 * per_gib);
+	fprintf(out, "  arming all (UFFDIO_WRITEPROTECT)  %8.2f ms per GiB\n",
+		(double)(a1 - a0) / 1e6 * per_gib);
+	fprintf(out, "  re-arming as every other page      %8.2f ms per GiB\n",
+		(double)(a3 - a2) / 1e6 * per_gib);
+	row("epoch_harvest_10pct_written", "async", "median5", mw / 1e6 * per_gib, "ms/GiB");
+	row("epoch_harvest_nothing_written", "async", "median5", m0 / 1e6 * per_gib, "ms/GiB");
+	row("epoch_harvest_alternate_armed", "async", "median5", msc / 1e6 * per_gib, "ms/GiB");
+	row("arm_all", "async", "once", (double)(a1 - a0) / 1e6 * per_gib, "ms/GiB");
+	row("arm_alternate", "async", "once", (double)(a3 - a2) / 1e6 * per_gib, "ms/GiB");
+	row("written_share", "async", "mean5", 100.0 * (double)written / ROUNDS / (double)n, "%");
+	free(w);
+	free(arm);
+	return 0;
+}
+
+/* ---- 2. and 3. first-write fault cost ---- */
+
+struct lat {
+	uint64_t v[ROUNDS * NFAULTS];
+	size_t n;
+};
+
+static void report(const char *what, const char *backend, struct lat *l)
+{
+	double mean = 0;
+	uint64_t p50, p99;
+
+	for (size_t i = 0; i < l->n; i++)
+		mean += (double)l->v[i];
+	mean /= (double)(l->n ? l->n : 1);
+	qsort(l->v, l->n, sizeof(l->v[0]), cmp_u64);
+	p50 = l->v[l->n / 2];
+	p99 = l->v[l->n * 99 / 100];
+	fprintf(out, "  %-34s %-6s median %7.2f us  mean %7.2f us  p99 %7.2f us  (%zu writes)\n",
+		what, backend, (double)p50 / 1e3, mean / 1e3, (double)p99 / 1e3, l->n);
+	row(what, backend, "median", (double)p50, "ns");
+	row(what, backend, "mean", mean, "ns");
+	row(what, backend, "p99", (double)p99, "ns");
+}
+
+/* Time each first write to NFAULTS armed pages, ROUNDS times. */
+static void time_writes(char *p, struct lat *l, int (*arm)(void *ctx), void *ctx)
+{
+	for (int r = 0; r < ROUNDS; r++) {
+		if (arm && arm(ctx))
+			return;
+		for (size_t i = 0; i < NFAULTS; i++) {
+			uint64_t s = now_ns();
+			*(volatile char *)(p + i * PG) = (char)(r + 2);
+			l->v[l->n++] = now_ns() - s;
+		}
+	}
+}
+
+struct arm_ctx {
+	struct hy_track *t;
+	char *p;
+	uint64_t *w;
+};
+
+static int arm_track(void *c)
+{
+	struct arm_ctx *a = c;
+
+	/* harvest re-arms the pages written last round */
+	return hy_track_harvest(a->t, (uintptr_t)a->p, NFAULTS * PG, a->w) < 0;
+}
+
+static int track_fault(int backend, const char *name, struct lat *l)
+{
+	uint64_t w[NFAULTS / 64];
+	struct hy_track_cost c;
+	struct hy_err err;
+	struct arm_ctx a = {.w = w};
+	char *p;
+
+	l->n = 0;
+	if (hy_track_open(&a.t, backend, NULL, &err)) {
+		fprintf(out, "  %s: not measured (%s)\n", name, err.msg);
+		return -1;
+	}
+	p = a.p = map_populated(NFAULTS * PG);
+	if (!p || hy_track_add(a.t, (uintptr_t)p, NFAULTS * PG) ||
+	    hy_track_arm(a.t, (uintptr_t)p, NFAULTS * PG, NULL)) {
+		hy_track_close(a.t);
+		return -1;
+	}
+	hy_track_cost(a.t, &c);
+	time_writes(p, l, arm_track, &a);
+	hy_track_close(a.t);
+	munmap(p, NFAULTS * PG);
+	report("first_write_armed_page", name, l);
+	fprintf(out, "  %-34s %-6s %llu ns fault, %llu ns/page harvest\n", "(calibration at open)",
+		name, (unsigned long long)c.fault_ns, (unsigned long long)c.harvest_ns_per_page);
+	row("calibration_fault", name, "median3", (double)c.fault_ns, "ns");
+	row("calibration_harvest_per_page", name, "median3", (double)c.harvest_ns_per_page, "ns");
+	return 0;
+}
+
+/* The minimal handler: nothing but poll, read, un-protect. */
+struct bare {
+	int uffd, stop[2];
+};
+
+static void *bare_handler(void *arg)
+{
+	struct bare *b = arg;
+	struct pollfd pf[2] = {{.fd = b->uffd, .events = POLLIN},
+			       {.fd = b->stop[0], .events = POLLIN}};
+	struct uffd_msg m[64];
+
+	for (;;) {
+		ssize_t got;
+
+		if (poll(pf, 2, -1) < 0)
+			continue;
+		if (pf[1].revents)
+			return NULL;
+		got = read(b->uffd, m, sizeof(m));
+		for (ssize_t k = 0; k < got / (ssize_t)sizeof(m[0]); k++) {
+			struct uffdio_writeprotect wp = {
+			    .range = {.start = m[k].arg.pagefault.address & ~(PG - 1), .len = PG}};
+			ioctl(b->uffd, UFFDIO_WRITEPROTECT, &wp);
+		}
+	}
+}
+
+struct bare_arm {
+	int uffd;
+	char *p;
+};
+
+static int arm_bare(void *c)
+{
+	struct bare_arm *a = c;
+	struct uffdio_writeprotect wp = {.range = {.start = (uintptr_t)a->p, .len = NFAULTS * PG},
+					 .mode = UFFDIO_WRITEPROTECT_MODE_WP};
+
+	return ioctl(a->uffd, UFFDIO_WRITEPROTECT, &wp);
+}
+
+static int bare_round_trip(struct lat *l)
+{
+	struct bare b = {.uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK)};
+	struct uffdio_api api = {.api = UFFD_API};
+	struct uffdio_register reg = {.mode = UFFDIO_REGISTER_MODE_WP};
+	struct bare_arm a;
+	pthread_t th;
+	char *p;
+
+	l->n = 0;
+	if (b.uffd < 0 || ioctl(b.uffd, UFFDIO_API, &api) || pipe(b.stop)) {
+		fprintf(out, "  bare userfaultfd: not measured (%s)\n", strerror(errno));
+		return -1;
+	}
+	p = map_populated(NFAULTS * PG);
+	reg.range.start = (uintptr_t)p;
+	reg.range.len = NFAULTS * PG;
+	if (!p || ioctl(b.uffd, UFFDIO_REGISTER, &reg) ||
+	    pthread_create(&th, NULL, bare_handler, &b)) {
+		fprintf(out, "  bare userfaultfd: not measured (%s)\n", strerror(errno));
+		return -1;
+	}
+	a.uffd = b.uffd;
+	a.p = p;
+	time_writes(p, l, arm_bare, &a);
+	if (write(b.stop[1], "x", 1) == 1)
+		pthread_join(th, NULL);
+	close(b.uffd);
+	munmap(p, NFAULTS * PG);
+	report("first_write_armed_page", "bare", l);
+	return 0;
+}
+
+static void plain_write(struct lat *l)
+{
+	char *p = map_populated(NFAULTS * PG);
+
+	l->n = 0;
+	if (!p)
+		return;
+	time_writes(p, l, NULL, NULL);
+	munmap(p, NFAULTS * PG);
+	report("write_unarmed_page", "none", l);
+}
+
+int main(int argc, char **argv)
+{
+	static struct lat l;
+	struct hy_kfeat k;
+	struct utsname u;
+	const char *why;
+	double gib = argc > 2 ? atof(argv[2]) : 1.0;
+
+	csv = stdout;
+	out = stdout;
+	if (argc > 1 && strcmp(argv[1], "-")) {
+		csv = fopen(argv[1], "w");
+		if (!csv) {
+			fprintf(stderr, "track_cost: %s: %s\n", argv[1], strerror(errno));
+			return 1;
+		}
+	} else {
+		out = stderr;
+	}
+	if (gib <= 0 || gib > 64) {
+		fprintf(stderr, "usage: track_cost [CSV-PATH|-] [GIB]\n");
+		return 2;
+	}
+	hy_kfeat_probe(&k);
+	uname(&u);
+	fprintf(out, "track_cost: Linux %s, %ld CPUs; auto backend: %s\n", u.release,
+		sysconf(_SC_NPROCESSORS_ONLN), hy_kfeat_backend(&k, &why));
+	fprintf(csv, "# track_cost on Linux %s, %ld CPUs\nmetric,backend,stat,value,unit\n",
+		u.release, sysconf(_SC_NPROCESSORS_ONLN));
+	if (!strcmp(hy_kfeat_backend(&k, &why), "off")) {
+		fprintf(out, "no tracking backend here: %s\n", why);
+		return 77;
+	}
+	epoch_cost(gib);
+	fprintf(out, "first write to a page, each timed alone (clock_gettime included):\n");
+	plain_write(&l);
+	track_fault(HY_BACKEND_ASYNC, "async", &l);
+	track_fault(HY_BACKEND_SYNC, "sync", &l);
+	bare_round_trip(&l);
+	if (csv != stdout)
+		fclose(csv);
+	return 0;
+}

@@ -1,0 +1,682 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * track — the front end of access tracking (track.h): which backend, the
+ * range table, arming, the "off" backend and the cost calibration.  The
+ * backends (track_async.c, track_sync.c) supply opening, harvesting and,
+ * for sync, the handler thread; locking and memory rules are in
+ * track_impl.h.
+ *
+ * Arming is a difference: arm() write-protects the pages newly chosen and
+ * releases the pages no longer chosen.  Pages that stay chosen keep their
+ * state, so a write since they were armed is still reported at the next
+ * harvest.  The sync backend re-protects every chosen page instead (its
+ * written state lives in a bitmap, not in the page tables), which also
+ * arms pages that were unpopulated, and so unprotectable, last time.
+ *
+ * After fork the child inherits t, but its userfaultfd and pagemap fd
+ * still act on the parent's memory: every call but close refuses with
+ * -ECHILD in the child, and close there only releases the memory.
+ */
+#include "track.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kfeat.h"
+#include "track_impl.h"
+
+static const struct trk_ops off_ops = {.name = "off"};
+
+static bool is_off(const struct hy_track *t)
+{
+	return t->ops == &off_ops;
+}
+
+static bool forked(const struct hy_track *t)
+{
+	return t->pid != getpid();
+}
+
+static bool bad_range(uintptr_t start, size_t len)
+{
+	return !len || (start | len) & (TRK_PG - 1) || start + len < start;
+}
+
+/* ---- shared helpers for the backends ---- */
+
+int hy_trk_uffd_open(struct hy_track *t, bool kernel_faults, uint64_t features, struct hy_err *err)
+{
+	struct uffdio_api api = {.api = UFFD_API, .features = features};
+	int fd = -1, e = 0, dev;
+
+	/* Least privilege first: the async backend never needs the kernel's
+	 * faults (the kernel resolves them itself). */
+	if (!kernel_faults)
+		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (fd < 0)
+		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		e = errno;
+		dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+		if (dev >= 0) {
+			fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+			e = fd < 0 ? errno : 0;
+			close(dev);
+		}
+	}
+	if (fd < 0) {
+		hy_err_set(err, "cannot create a userfaultfd: %s", strerror(e));
+		return -(e ? e : EPERM);
+	}
+	if (ioctl(fd, UFFDIO_API, &api) < 0) {
+		e = errno;
+		close(fd);
+		hy_err_set(err, "UFFDIO_API with features %#llx refused: %s",
+			   (unsigned long long)features, strerror(e));
+		return -ENOTSUP;
+	}
+	t->uffd = fd;
+	t->features = features;
+	return 0;
+}
+
+long hy_trk_wp_runs(struct hy_track *t, const uint64_t *b, size_t base, uintptr_t addr, size_t from,
+		    size_t to, bool on)
+{
+	long done = 0;
+	int err = 0;
+
+	for (size_t i = trk_next(b, from, to, true); i < to; i = trk_next(b, i, to, true)) {
+		size_t j = trk_next(b, i, to, false);
+		int rc =
+		    trk_wp(t->uffd, addr + (i - base) * TRK_PG, addr + (j - base) * TRK_PG, on);
+
+		if (rc && !err)
+			err = rc;
+		else if (!rc)
+			done += (long)(j - i);
+		i = j;
+	}
+	return err ? err : done;
+}
+
+/* ---- the range table (t->lock held) ---- */
+
+/* Index of the first range whose end is above addr (may be t->n). */
+static size_t first_after(const struct hy_track *t, uintptr_t addr)
+{
+	size_t lo = 0, hi = t->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (t->r[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The range holding all of [start, end), or NULL. */
+static struct trk_range *find(struct hy_track *t, uintptr_t start, uintptr_t end)
+{
+	size_t i = first_after(t, start);
+
+	if (i < t->n && t->r[i].start <= start && end <= t->r[i].end)
+		return &t->r[i];
+	return NULL;
+}
+
+static int reserve(struct hy_track *t, size_t more)
+{
+	size_t want = t->n + more, cap;
+	void *p;
+
+	if (want <= t->cap)
+		return 0;
+	cap = t->cap ? t->cap * 2 : TRK_PG / sizeof(*t->r);
+	while (cap < want)
+		cap *= 2;
+	p = hy_os_realloc(t->r, t->cap * sizeof(*t->r), cap * sizeof(*t->r));
+	if (!p)
+		return -ENOMEM;
+	t->r = p;
+	t->cap = cap;
+	return 0;
+}
+
+/* Bitmaps for a range of `pages` pages, bit 0 = first page, all clear. */
+static int bitmaps(struct hy_track *t, struct trk_range *r, size_t pages)
+{
+	size_t words = trk_words(pages);
+
+	r->mem_len = words * sizeof(uint64_t) * (t->ops->written_map ? 2 : 1);
+	r->mem = hy_os_alloc(r->mem_len);
+	if (!r->mem)
+		return -ENOMEM;
+	r->off = 0;
+	r->armed = r->mem;
+	r->written = t->ops->written_map ? r->armed + words : NULL;
+	return 0;
+}
+
+/*
+ * Stop tracking [start, end) of r: release its armed pages (one ioctl over
+ * the part, only if something is armed there) and unregister the part.
+ * Errors are ignored: the memory may already be unmapped or replaced.
+ */
+static void release(struct hy_track *t, struct trk_range *r, uintptr_t start, uintptr_t end)
+{
+	size_t a = r->off + (start - r->start) / TRK_PG, b = a + (end - start) / TRK_PG;
+	struct uffdio_range rg = {.start = start, .len = end - start};
+
+	if (trk_next(r->armed, a, b, true) < b)
+		trk_wp(t->uffd, start, end, false);
+	ioctl(t->uffd, UFFDIO_UNREGISTER, &rg);
+}
+
+/* Free the bitmaps of dead ranges and close the gaps (after publish). */
+static void sweep(struct hy_track *t)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->r[i].dead)
+			hy_os_free(t->r[i].mem, t->r[i].mem_len);
+		else
+			t->r[k++] = t->r[i];
+	}
+	t->n = k;
+}
+
+static void publish(struct hy_track *t)
+{
+	if (t->ops->publish)
+		t->ops->publish(t);
+}
+
+/*
+ * Cut [start, end) out of the table: ranges inside it die, ranges across
+ * an end are trimmed, a range across both ends is split (needs a table
+ * entry and bitmaps, obtained before anything changes).  The dead ranges
+ * stay in the table, marked, until the caller has published and swept.
+ */
+static int cut(struct hy_track *t, uintptr_t start, uintptr_t end)
+{
+	size_t i = first_after(t, start);
+	struct trk_range *r;
+
+	if (i < t->n && t->r[i].start < start && t->r[i].end > end) {
+		struct trk_range right = {.start = end};
+		size_t skip, pages;
+
+		if (reserve(t, 1))
+			return -ENOMEM;
+		r = &t->r[i];
+		right.end = r->end;
+		pages = (right.end - right.start) / TRK_PG;
+		if (bitmaps(t, &right, pages))
+			return -ENOMEM;
+		skip = r->off + (end - r->start) / TRK_PG;
+		for (size_t k = 0; k < pages; k++) {
+			if (trk_bit(r->armed, skip + k))
+				trk_set(right.armed, k);
+			if (r->written &&
+			    __atomic_load_n(&r->written[(skip + k) / 64], __ATOMIC_RELAXED) >>
+				    ((skip + k) % 64) &
+				1)
+				trk_set(right.written, k); /* the handler may be setting bits */
+		}
+		release(t, r, start, end);
+		r->end = start;
+		memmove(&t->r[i + 2], &t->r[i + 1], (t->n - i - 1) * sizeof(*t->r));
+		t->r[i + 1] = right;
+		t->n++;
+		return 0;
+	}
+	for (; i < t->n && t->r[i].start < end; i++) {
+		r = &t->r[i];
+		if (r->dead)
+			continue;
+		if (r->start >= start && r->end <= end) {
+			release(t, r, r->start, r->end);
+			r->dead = true;
+		} else if (r->start < start) {
+			release(t, r, start, r->end);
+			r->end = start;
+		} else {
+			release(t, r, r->start, end);
+			r->off += (end - r->start) / TRK_PG;
+			r->start = end;
+		}
+	}
+	return 0;
+}
+
+static int remove_locked(struct hy_track *t, uintptr_t start, uintptr_t end)
+{
+	size_t i = first_after(t, start);
+	int rc;
+
+	if (i == t->n || t->r[i].start >= end)
+		return 0; /* nothing there: no snapshot, no grace period */
+	rc = cut(t, start, end);
+	publish(t);
+	sweep(t);
+	return rc;
+}
+
+static int add_locked(struct hy_track *t, uintptr_t start, uintptr_t end)
+{
+	struct uffdio_register reg = {
+	    .range = {.start = start, .len = end - start},
+	    .mode = UFFDIO_REGISTER_MODE_WP,
+	};
+	struct trk_range nr = {.start = start, .end = end};
+	size_t at;
+	int rc;
+
+	if (reserve(t, 2) || bitmaps(t, &nr, (end - start) / TRK_PG))
+		return -ENOMEM;
+	rc = remove_locked(t, start, end); /* a new mapping replaces what was there */
+	if (rc)
+		goto fail;
+	if (ioctl(t->uffd, UFFDIO_REGISTER, &reg) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (!(reg.ioctls & ((uint64_t)1 << _UFFDIO_WRITEPROTECT))) {
+		/* e.g. a file mapping the kernel cannot write-protect */
+		ioctl(t->uffd, UFFDIO_UNREGISTER, &reg.range);
+		rc = -ENOTSUP;
+		goto fail;
+	}
+	at = first_after(t, start);
+	memmove(&t->r[at + 1], &t->r[at], (t->n - at) * sizeof(*t->r));
+	t->r[at] = nr;
+	t->n++;
+	publish(t);
+	return 0;
+fail:
+	hy_os_free(nr.mem, nr.mem_len);
+	return rc;
+}
+
+/* ---- the interface ---- */
+
+int hy_track_add(struct hy_track *t, uintptr_t start, size_t len)
+{
+	int rc;
+
+	if (!t || bad_range(start, len))
+		return -EINVAL;
+	if (is_off(t))
+		return 0;
+	if (forked(t))
+		return -ECHILD;
+	pthread_mutex_lock(&t->lock);
+	rc = add_locked(t, start, start + len);
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+int hy_track_remove(struct hy_track *t, uintptr_t start, size_t len)
+{
+	int rc;
+
+	if (!t || bad_range(start, len))
+		return -EINVAL;
+	if (is_off(t))
+		return 0;
+	if (forked(t))
+		return -ECHILD;
+	pthread_mutex_lock(&t->lock);
+	rc = remove_locked(t, start, start + len);
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+static int scratch(struct hy_track *t, size_t words)
+{
+	size_t want = words * sizeof(uint64_t);
+	void *p;
+
+	if (want <= t->scratch_len)
+		return 0;
+	want = hy_page_round_up(want);
+	p = hy_os_realloc(t->scratch, t->scratch_len, want);
+	if (!p)
+		return -ENOMEM;
+	t->scratch = p;
+	t->scratch_len = want;
+	return 0;
+}
+
+static int arm_locked(struct hy_track *t, uintptr_t start, uintptr_t end, const uint64_t *arm)
+{
+	struct trk_range *r = find(t, start, end);
+	size_t n = (end - start) / TRK_PG, words = trk_words(n), first;
+	uint64_t *on, *off, newly = 0;
+	long a, b;
+
+	if (!r)
+		return -EINVAL;
+	if (scratch(t, 2 * words))
+		return -ENOMEM;
+	on = t->scratch;
+	off = t->scratch + words;
+	first = r->off + (start - r->start) / TRK_PG;
+	for (size_t w = 0; w < words; w++) {
+		size_t nb = n - w * 64 < 64 ? n - w * 64 : 64;
+		uint64_t mask = trk_mask(nb), nw = (arm ? arm[w] : ~(uint64_t)0) & mask;
+		uint64_t ow = trk_get64(r->armed, first + w * 64, nb);
+
+		on[w] = t->ops->rearm_all ? nw : nw & ~ow;
+		off[w] = ow & ~nw;
+		newly += (uint64_t)__builtin_popcountll(nw & ~ow);
+		trk_put64(r->armed, first + w * 64, nb, nw);
+		/* a fault recorded while the page was not armed is not news */
+		if (r->written && nw & ~ow)
+			trk_take64(r->written, first + w * 64, nb, nw & ~ow);
+	}
+	b = hy_trk_wp_runs(t, off, 0, start, 0, n, false);
+	a = hy_trk_wp_runs(t, on, 0, start, 0, n, true);
+	if (a < 0 || b < 0) {
+		/* Leave nothing half-armed: a page marked armed but not
+		 * protected would read as written forever (async). */
+		for (size_t w = 0; w < words; w++) {
+			size_t nb = n - w * 64 < 64 ? n - w * 64 : 64;
+			trk_put64(r->armed, first + w * 64, nb, 0);
+		}
+		trk_wp(t->uffd, start, end, false);
+		return (int)(a < 0 ? a : b);
+	}
+	hy_stat_add(t->st, pages_armed, newly);
+	return 0;
+}
+
+int hy_track_arm(struct hy_track *t, uintptr_t start, size_t len, const uint64_t *arm)
+{
+	int rc;
+
+	if (!t || bad_range(start, len))
+		return -EINVAL;
+	if (is_off(t))
+		return 0;
+	if (forked(t))
+		return -ECHILD;
+	pthread_mutex_lock(&t->lock);
+	rc = arm_locked(t, start, start + len, arm);
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+long hy_track_harvest(struct hy_track *t, uintptr_t start, size_t len, uint64_t *written)
+{
+	struct trk_range *r;
+	size_t n;
+	long rc;
+
+	if (!t || !written || bad_range(start, len))
+		return -EINVAL;
+	n = len / TRK_PG;
+	memset(written, 0, trk_words(n) * sizeof(uint64_t));
+	if (is_off(t))
+		return 0;
+	if (forked(t))
+		return -ECHILD;
+	pthread_mutex_lock(&t->lock);
+	r = find(t, start, start + len);
+	rc = r ? t->ops->harvest(t, r, r->off + (start - r->start) / TRK_PG, n, written) : -EINVAL;
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+const char *hy_track_name(const struct hy_track *t)
+{
+	return t ? t->ops->name : "off";
+}
+
+void hy_track_cost(const struct hy_track *t, struct hy_track_cost *c)
+{
+	if (t)
+		*c = t->cost;
+	else
+		memset(c, 0, sizeof(*c));
+}
+
+/* ---- calibration ---- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t median3(uint64_t a, uint64_t b, uint64_t c)
+{
+	if (a > b) {
+		uint64_t x = a;
+		a = b;
+		b = x;
+	}
+	return c < a ? a : c > b ? b : c;
+}
+
+/*
+ * What one observation costs here, on a scratch mapping of our own (256
+ * populated base pages, never a huge page), with the backend just opened:
+ * the mean time of a first write to an armed page (for sync, the whole
+ * round trip through the handler thread), and the harvest time divided by
+ * the pages harvested with one page in 8 written.  Median of 3 rounds;
+ * about 0.1 ms async, a few ms sync.  The counters are not touched.
+ */
+static void calibrate(struct hy_track *t)
+{
+	enum { NPG = 256, STEP = 8, ROUNDS = 3 };
+	struct hy_stats quiet = {0}, *st = t->st;
+	uint64_t w[NPG / 64], fault[ROUNDS] = {0}, harvest[ROUNDS] = {0};
+	size_t len = NPG * TRK_PG;
+	char *p = hy_os_alloc(len);
+	int rc;
+
+	if (!p)
+		return;
+	madvise(p, len, MADV_NOHUGEPAGE);
+	for (size_t i = 0; i < NPG; i++)
+		((volatile char *)p)[i * TRK_PG] = 1;
+	__atomic_store_n(&t->st, &quiet, __ATOMIC_RELEASE);
+	rc = hy_track_add(t, (uintptr_t)p, len);
+	if (!rc)
+		rc = hy_track_arm(t, (uintptr_t)p, len, NULL);
+	for (int k = 0; !rc && k < ROUNDS; k++) {
+		uint64_t t0 = now_ns(), t1, t2;
+
+		for (size_t i = 0; i < NPG; i += STEP)
+			((volatile char *)p)[i * TRK_PG] = (char)k;
+		t1 = now_ns();
+		if (hy_track_harvest(t, (uintptr_t)p, len, w) < 0)
+			break;
+		t2 = now_ns();
+		fault[k] = (t1 - t0) / (NPG / STEP);
+		harvest[k] = (t2 - t1) / NPG;
+	}
+	hy_track_remove(t, (uintptr_t)p, len);
+	__atomic_store_n(&t->st, st, __ATOMIC_RELEASE);
+	hy_os_free(p, len);
+	t->cost.fault_ns = median3(fault[0], fault[1], fault[2]);
+	t->cost.harvest_ns_per_page = median3(harvest[0], harvest[1], harvest[2]);
+	if (!t->cost.harvest_ns_per_page && harvest[0] | harvest[1] | harvest[2])
+		t->cost.harvest_ns_per_page = 1;
+}
+
+/* ---- open / close ---- */
+
+static int backend_ready(const struct hy_kfeat *k, int backend, const char **why)
+{
+	if (!k->uffd) {
+		*why = "userfaultfd is unavailable to this process";
+		return 0;
+	}
+	if (!k->wp) {
+		*why = "the kernel has no userfaultfd write protection (needs 5.7)";
+		return 0;
+	}
+	if (backend == HY_BACKEND_ASYNC && !(k->wp_async && k->pagemap_scan)) {
+		*why = !k->wp_async && !k->pagemap_scan
+			   ? "no UFFD_FEATURE_WP_ASYNC and no PAGEMAP_SCAN"
+		       : !k->wp_async ? "no UFFD_FEATURE_WP_ASYNC"
+				      : "no PAGEMAP_SCAN";
+		return 0;
+	}
+	if (backend == HY_BACKEND_SYNC && !k->uffd_kernel_faults) {
+		*why = "the only userfaultfd available is user-mode-only, so a read(2) into a "
+		       "protected page would fail with EFAULT";
+		return 0;
+	}
+	return 1;
+}
+
+static void free_all(struct hy_track *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		hy_os_free(t->r[i].mem, t->r[i].mem_len);
+	hy_os_free(t->r, t->cap * sizeof(*t->r));
+	hy_os_free(t->scratch, t->scratch_len);
+	hy_os_free(t->vec, TRK_VEC * sizeof(*t->vec));
+	if (t->snap)
+		hy_os_free(t->snap, t->snap->bytes);
+	if (t->uffd >= 0)
+		close(t->uffd);
+	if (t->pagemap >= 0)
+		close(t->pagemap);
+	if (t->stopfd >= 0)
+		close(t->stopfd);
+	pthread_mutex_destroy(&t->lock);
+	hy_os_free(t, sizeof(*t));
+}
+
+static int open_ops(struct hy_track **tp, const struct trk_ops *ops, const struct hy_kfeat *k,
+		    struct hy_stats *st, struct hy_err *err)
+{
+	struct hy_track *t = hy_os_alloc(sizeof(*t));
+	int rc;
+
+	if (!t) {
+		hy_err_set(err, "out of memory for the tracker");
+		return -ENOMEM;
+	}
+	t->ops = ops;
+	t->st = st ? st : &t->own_st;
+	t->kf = *k;
+	t->pid = getpid();
+	t->uffd = t->pagemap = t->stopfd = -1;
+	pthread_mutex_init(&t->lock, NULL);
+	rc = ops->open ? ops->open(t, err) : 0;
+	if (rc) {
+		if (ops->stop)
+			ops->stop(t);
+		free_all(t);
+		return rc;
+	}
+	if (ops != &off_ops)
+		calibrate(t);
+	*tp = t;
+	return 0;
+}
+
+int hy_track_open_with(struct hy_track **tp, int backend, const struct hy_kfeat *k,
+		       struct hy_stats *st, struct hy_err *err)
+{
+	const struct trk_ops *ops;
+	struct hy_err why1, why2;
+	const char *why = NULL;
+	int rc;
+
+	*tp = NULL;
+	if (err)
+		err->msg[0] = '\0';
+	switch (backend) {
+	case HY_BACKEND_OFF:
+		return open_ops(tp, &off_ops, k, st, err);
+	case HY_BACKEND_ASYNC:
+	case HY_BACKEND_SYNC:
+		ops = backend == HY_BACKEND_ASYNC ? &hy_trk_async_ops : &hy_trk_sync_ops;
+		if (!backend_ready(k, backend, &why)) {
+			hy_err_set(err, "the %s tracking backend cannot work here: %s", ops->name,
+				   why);
+			return -ENOTSUP;
+		}
+		rc = open_ops(tp, ops, k, st, &why2);
+		if (rc)
+			hy_err_set(err, "the %s tracking backend failed to start: %s", ops->name,
+				   why2.msg);
+		return rc;
+	case HY_BACKEND_AUTO:
+		break;
+	default:
+		hy_err_set(err, "unknown tracking backend %d", backend);
+		return -EINVAL;
+	}
+	/*
+	 * auto: async, else sync, else off, each only if the probe says it can
+	 * work; a backend that fails to start passes on to the next one.  On
+	 * success err stays empty (the caller warns when it is not).
+	 */
+	if (!backend_ready(k, HY_BACKEND_ASYNC, &why)) {
+		snprintf(why1.msg, sizeof(why1.msg), "%s",
+			 k->uffd && k->wp ? "no WP_ASYNC/PAGEMAP_SCAN (Linux 6.7)" : why);
+	} else if (open_ops(tp, &hy_trk_async_ops, k, st, &why2) == 0) {
+		return 0;
+	} else {
+		snprintf(why1.msg, sizeof(why1.msg), "the async backend failed: %.400s", why2.msg);
+	}
+	if (k->uffd && k->wp && !backend_ready(k, HY_BACKEND_SYNC, &why)) {
+		hy_err_set(err, "%s, and for the sync backend %s", why1.msg, why);
+	} else if (k->uffd && k->wp && open_ops(tp, &hy_trk_sync_ops, k, st, &why2) == 0) {
+		hy_info("tracking with the sync backend: %s", why1.msg);
+		return 0;
+	} else if (k->uffd && k->wp) {
+		hy_err_set(err, "%s; the sync backend failed: %s", why1.msg, why2.msg);
+	} else {
+		hy_err_set(err, "%s", why1.msg);
+	}
+	return open_ops(tp, &off_ops, k, st, &why2);
+}
+
+int hy_track_open(struct hy_track **tp, int backend, struct hy_stats *st, struct hy_err *err)
+{
+	struct hy_kfeat k;
+
+	hy_kfeat_probe(&k);
+	return hy_track_open_with(tp, backend, &k, st, err);
+}
+
+void hy_track_close(struct hy_track *t)
+{
+	if (!t)
+		return;
+	if (!is_off(t) && !forked(t)) {
+		/* Release every page first, so that no write can block once the
+		 * handler is gone; unregistering wakes any thread still waiting. */
+		pthread_mutex_lock(&t->lock);
+		for (size_t i = 0; i < t->n; i++) {
+			release(t, &t->r[i], t->r[i].start, t->r[i].end);
+			t->r[i].dead = true;
+		}
+		publish(t);
+		sweep(t);
+		pthread_mutex_unlock(&t->lock);
+		if (t->ops->stop)
+			t->ops->stop(t);
+	}
+	free_all(t);
+}

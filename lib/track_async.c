@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * track_async — write tracking that never leaves the kernel (Linux ≥ 6.7).
+ *
+ * The userfaultfd asks for UFFD_FEATURE_WP_ASYNC: a write to a protected
+ * page is resolved by the kernel itself (the page loses its uffd-wp bit),
+ * with no message and no thread.  WP_UNPOPULATED is asked for too, so that
+ * protecting a never-touched page leaves a marker and its first write is
+ * seen; the kernel turns it on with WP_ASYNC anyway ("WP_ASYNC relies on
+ * WP_UNPOPULATED", fs/userfaultfd.c), and PAGEMAP_SCAN's write-protect
+ * matching works only on VMAs that have both.  There is therefore no async
+ * mode in which unpopulated pages escape.
+ *
+ * Harvest is PAGEMAP_SCAN with PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC
+ * and PAGE_IS_WRITTEN as the only category: the kernel returns the pages
+ * without the uffd-wp bit and re-protects them under the page-table lock,
+ * so no write can fall between the report and the re-arm.
+ *
+ * PAGE_IS_WRITTEN means "not write-protected", nothing more.  Measured on
+ * 6.18: a page never armed reads as written whatever happened to it --
+ * written, only read (zero page), never touched (even a whole VMA with no
+ * page tables), or discarded by MADV_DONTNEED after it was armed (the
+ * marker goes with the PTE; the harvest reports the page and re-arms it).
+ * With WP_MATCHING the scan would also protect every such page, arming
+ * pages nobody chose.  So harvest scans only runs of armed pages, or, for
+ * a scattered armed set, scans report-only and keeps the armed pages (see
+ * async_harvest).  arm() costs one ioctl per run either way: arm in
+ * clusters where you can.
+ *
+ * Huge pages (anonymous THP): a PMD-mapped THP armed whole stays huge
+ * until written; the first write to it makes the kernel split the PMD
+ * (wp_huge_pmd() goes to "split" in async mode) and only the 4 KiB page
+ * written is reported.  khugepaged does not collapse a range holding
+ * uffd-wp PTEs, so an armed THP that is written stays PTE-mapped.  A THP
+ * that is not armed reports its whole 2 MiB (with PAGE_IS_HUGE), another
+ * reason to scan armed runs only.  Arming or scanning part of a THP splits
+ * its PMD too.
+ */
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "track_impl.h"
+
+static int async_open(struct hy_track *t, struct hy_err *err)
+{
+	uint64_t f =
+	    UFFD_FEATURE_WP_ASYNC | (t->kf.wp_unpopulated ? UFFD_FEATURE_WP_UNPOPULATED : 0);
+	int rc = hy_trk_uffd_open(t, false, f, err);
+
+	if (rc)
+		return rc;
+	t->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (t->pagemap < 0) {
+		hy_err_set(err, "cannot open /proc/self/pagemap: %s", strerror(errno));
+		return -ENOTSUP;
+	}
+	t->vec = hy_os_alloc(TRK_VEC * sizeof(*t->vec));
+	if (!t->vec) {
+		hy_err_set(err, "out of memory for the scan buffer");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * One PAGEMAP_SCAN pass over [a, e) for the pages not write-protected.
+ * wp: re-protect what is reported (all of [a, e) must be armed then).
+ * Each reported page of [a, e) that is armed in r goes into out (bit 0 =
+ * page `base`).  Returns pages reported-and-armed, or -errno.
+ */
+static long scan(struct hy_track *t, struct trk_range *r, uintptr_t a, uintptr_t e, uintptr_t base,
+		 bool wp, uint64_t *out)
+{
+	long found = 0;
+
+	while (a < e) {
+		struct pm_scan_arg arg = {
+		    .size = sizeof(arg),
+		    .flags = PM_SCAN_CHECK_WPASYNC | (wp ? PM_SCAN_WP_MATCHING : 0),
+		    .start = a,
+		    .end = e,
+		    .vec = (uintptr_t)t->vec,
+		    .vec_len = TRK_VEC,
+		    .category_mask = PAGE_IS_WRITTEN,
+		    .return_mask = PAGE_IS_WRITTEN,
+		};
+		long k = ioctl(t->pagemap, PAGEMAP_SCAN, &arg);
+
+		if (k < 0)
+			return -errno;
+		for (long i = 0; i < k; i++) {
+			uintptr_t s = t->vec[i].start < a ? a : t->vec[i].start;
+			uintptr_t f = t->vec[i].end > e ? e : t->vec[i].end;
+			size_t from = (s - base) / TRK_PG, to = (f - base) / TRK_PG;
+			size_t bit = r->off + (s - r->start) / TRK_PG;
+
+			if (s >= f)
+				continue;
+			if (wp) {
+				trk_set_range(out, from, to);
+				found += (long)(to - from);
+				continue;
+			}
+			/* report only: keep the armed pages of the region */
+			while (from < to) {
+				size_t nb = 64 - from % 64 < to - from ? 64 - from % 64 : to - from;
+				uint64_t v = trk_get64(r->armed, bit, nb);
+
+				out[from / 64] |= v << (from % 64);
+				found += __builtin_popcountll(v);
+				from += nb;
+				bit += nb;
+			}
+		}
+		/* walk_end: where the kernel stopped (the buffer filled up) */
+		if (arg.walk_end <= a)
+			break;
+		a = arg.walk_end;
+	}
+	return found;
+}
+
+/*
+ * Two ways, by the shape of the armed set in the window:
+ *  - few runs of armed pages: one PAGEMAP_SCAN with WP_MATCHING per run;
+ *    report and re-protect are one atomic step per page;
+ *  - scattered (more than one run per 1024 pages, and more than 64): every
+ *    ioctl costs ~1 us, so a run each would cost ~100x a dense harvest
+ *    (measured: every other page armed, 163 ms/GiB).  Then one report-only
+ *    scan of the window, kept where armed, and UFFDIO_WRITEPROTECT on the
+ *    runs found written.  The only difference: a page written again between
+ *    the scan and its re-protect (microseconds) has that write counted in
+ *    this epoch instead of the next; a page protected at the scan and
+ *    written after it is not touched and shows up next time.
+ */
+static long async_harvest(struct hy_track *t, struct trk_range *r, size_t first, size_t n,
+			  uint64_t *out)
+{
+	size_t end = first + n, runs = 0, lo = end, hi = first;
+	uintptr_t base = trk_page(r, first);
+	uint64_t scanned = 0;
+	long found = 0, rc;
+
+	for (size_t i = trk_next(r->armed, first, end, true); i < end;
+	     i = trk_next(r->armed, i, end, true)) {
+		size_t j = trk_next(r->armed, i, end, false);
+
+		lo = runs++ ? lo : i;
+		hi = j;
+		scanned += j - i;
+		i = j;
+	}
+	if (runs > 64 && runs > n / 1024) {
+		found = scan(t, r, trk_page(r, lo), trk_page(r, hi), base, false, out);
+		scanned = hi - lo;
+		rc = found > 0 ? hy_trk_wp_runs(t, out, 0, base, lo - first, hi - first, true) : 0;
+		if (rc < 0)
+			found = rc;
+	} else {
+		for (size_t i = trk_next(r->armed, first, end, true); i < end;
+		     i = trk_next(r->armed, i, end, true)) {
+			size_t j = trk_next(r->armed, i, end, false);
+			long k = scan(t, r, trk_page(r, i), trk_page(r, j), base, true, out);
+
+			if (k < 0) {
+				found = k;
+				break;
+			}
+			found += k;
+			i = j;
+		}
+	}
+	hy_stat_add(t->st, pages_scanned, scanned);
+	if (found > 0)
+		hy_stat_add(t->st, pages_armed, found);
+	return found;
+}
+
+const struct trk_ops hy_trk_async_ops = {
+    .name = "async",
+    .open = async_open,
+    .harvest = async_harvest,
+};
