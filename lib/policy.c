@@ -296,3 +296,102 @@ void hy_policy_commit(const struct hy_policy_params *p, struct hy_registry *r,
 		*s = hy_ps_set_backoff(*s, hy_ps_backoff(*s) + 1);
 	}
 }
+
+void hy_gov_init(struct hy_governor *g, const struct hy_config *cfg, uint64_t fault_ns,
+		 bool sync_backend)
+{
+	memset(g, 0, sizeof(*g));
+	g->fault_ns = fault_ns ? fault_ns : 1000;
+	g->epoch_ns = cfg->epoch_us * 1000;
+	g->overhead_pct = (unsigned)cfg->track_overhead_pct;
+	if (sync_backend)
+		g->fault_budget = (uint64_t)cfg->sync_fault_budget * cfg->epoch_us / 1000000;
+	g->write_permille = 1000;
+}
+
+size_t hy_gov_budget(const struct hy_governor *g, size_t total)
+{
+	uint64_t faults, pages;
+
+	if (g->overhead_pct >= 100)
+		return total;
+	faults = g->epoch_ns / 100 * g->overhead_pct / g->fault_ns;
+	if (g->fault_budget && faults > g->fault_budget)
+		faults = g->fault_budget;
+	/* expected faults = armed x share written: arm more where few are written */
+	pages = faults * 1000 / (g->write_permille ? g->write_permille : 1);
+	return pages < total ? (size_t)pages : total;
+}
+
+void hy_gov_learn(struct hy_governor *g, size_t armed, size_t written)
+{
+	unsigned now;
+
+	if (!armed)
+		return;
+	now = (unsigned)((uint64_t)(written > armed ? armed : written) * 1000 / armed);
+	if (now < 16)
+		now = 16; /* never assume fewer than 1.6% written: bounded surprise */
+	g->write_permille = (g->write_permille * 3 + now) / 4;
+}
+
+/* Recently written, could still go up: the pages the twice rule must see again. */
+static bool wants_watching(hy_pstate s)
+{
+	return hy_ps_hist(s) && !hy_ps_pinned(s) && hy_ps_tier(s) != 0;
+}
+
+size_t hy_policy_choose_arm(const struct hy_policy_params *p, struct hy_region *g, size_t budget,
+			    uint64_t *bits)
+{
+	size_t n = (g->end - g->start) / PAGE, chosen = 0, first;
+	uint64_t hist[256] = {0};
+	int cut = 256;
+	size_t left = 0, sum = 0;
+
+	memset(bits, 0, (n + 63) / 64 * sizeof(uint64_t));
+	if (g->hint == HY_HINT_PIN || !budget)
+		return 0;
+	/*
+	 * 1. Recently written pages not yet on the fastest tier, hottest
+	 * first - but at most 3/4 of the budget: the rotating window must keep
+	 * moving, or pages that became hot elsewhere would never be seen.
+	 */
+	first = budget - budget / 4;
+	for (size_t i = 0; i < n; i++)
+		if (wants_watching(g->state[i]))
+			hist[heat(g->state[i], p->window)]++;
+	for (int s = 255; s >= 1 && sum < first; s--) {
+		if (!hist[s])
+			continue;
+		cut = s;
+		left = first - sum;
+		sum += hist[s];
+	}
+	for (size_t i = 0; i < n && cut < 256; i++) {
+		hy_pstate st = g->state[i];
+		int h;
+		if (!wants_watching(st))
+			continue;
+		h = heat(st, p->window);
+		if (h < cut || (h == cut && !left))
+			continue;
+		if (h == cut)
+			left--;
+		bits[i / 64] |= UINT64_C(1) << (i % 64);
+		chosen++;
+	}
+	/* 2. a window over the rest, rotating through the region */
+	if (g->arm_cursor >= n)
+		g->arm_cursor = 0;
+	for (size_t k = 0; k < n && chosen < budget; k++) {
+		size_t i = (g->arm_cursor + k) % n;
+		if (bits[i / 64] >> (i % 64) & 1 || hy_ps_pinned(g->state[i]))
+			continue;
+		bits[i / 64] |= UINT64_C(1) << (i % 64);
+		chosen++;
+		if (chosen == budget)
+			g->arm_cursor = (i + 1) % n;
+	}
+	return chosen;
+}

@@ -85,4 +85,38 @@ size_t hy_policy_plan(const struct hy_policy_params *p, struct hy_registry *r,
 void hy_policy_commit(const struct hy_policy_params *p, struct hy_registry *r,
 		      const struct hy_plan_item *it, int result);
 
+/*
+ * The overhead governor: how many pages to arm for tracking each epoch, so
+ * that the faults they cost stay under the target share of run time.  A
+ * tracked write costs `fault_ns` (measured by the tracker); the share of
+ * armed pages that get written is learnt from the last epochs.  The sync
+ * backend is further held to `fault_budget` faults per epoch.
+ */
+struct hy_governor {
+	uint64_t fault_ns;	/* cost of one tracked write */
+	uint64_t epoch_ns;
+	unsigned overhead_pct;	/* 100: arm everything */
+	uint64_t fault_budget;	/* per epoch, 0 = none */
+	unsigned write_permille; /* written / armed, smoothed; starts at 1000 */
+};
+
+void hy_gov_init(struct hy_governor *g, const struct hy_config *cfg, uint64_t fault_ns,
+		 bool sync_backend);
+/* Pages to arm this epoch out of total (SIZE_MAX-safe). */
+size_t hy_gov_budget(const struct hy_governor *g, size_t total);
+/* What last epoch showed: `written` of `armed` pages were written. */
+void hy_gov_learn(struct hy_governor *g, size_t armed, size_t written);
+
+/*
+ * Which pages of g to arm, at most `budget`: first the pages written within
+ * the window and not yet on the fastest tier (the twice rule needs to see
+ * them again), hottest first, up to 3/4 of the budget; then a window of the
+ * others that rotates through the region from g->arm_cursor (contiguous, so
+ * arming takes few ioctls, and always moving, so every page is looked at).  Sets bits[]
+ * (cleared first); returns the number of pages chosen.  Pinned pages and
+ * pages of PIN regions are never armed.
+ */
+size_t hy_policy_choose_arm(const struct hy_policy_params *p, struct hy_region *g, size_t budget,
+			    uint64_t *bits);
+
 #endif

@@ -127,6 +127,7 @@ struct hy_region {
 	uint64_t id;		/* unique per registry; a split or moved part gets a new one */
 	hy_pstate *state;	/* (end - start) / 4 KiB entries */
 	size_t state_cap;	/* bytes mapped for state */
+	size_t arm_cursor;	/* governor: where the next sampling window starts */
 };
 
 struct hy_registry {

@@ -337,6 +337,60 @@ static void test_not_present_and_cap(void)
 	hy_policy_commit(&par, &reg, &gone, 0);
 }
 
+/* The governor's sample: watched pages first, but the window keeps moving. */
+static void test_choose_arm(void)
+{
+	uint64_t bits[NP / 64];
+	size_t n;
+
+	world(2, 1, HY_HINT_HYBRID);
+	for (int i = 0; i < 100; i++) /* 100 recently written pages on the slow tier */
+		*st(i) = hy_ps_age(*st(i), true);
+	for (int i = 100; i < 110; i++) /* 10 written, but already on tier 0 */
+		*st(i) = hy_ps_set_tier(hy_ps_age(*st(i), true), 0);
+	reg.reg[0].arm_cursor = 200;
+	n = hy_policy_choose_arm(&par, &reg.reg[0], 40, bits);
+	CU_ASSERT_EQUAL(n, 40);
+	size_t watched = 0, window = 0;
+	for (int i = 0; i < NP; i++) {
+		if (!(bits[i / 64] >> (i % 64) & 1))
+			continue;
+		if (i < 100)
+			watched++;
+		else if (i >= 200)
+			window++;
+		CU_ASSERT(i < 100 || i >= 200); /* never the pages already on tier 0 */
+	}
+	CU_ASSERT_EQUAL(watched, 30); /* 3/4 of the budget */
+	CU_ASSERT_EQUAL(window, 10);  /* the rest: the window, from the cursor */
+	CU_ASSERT_EQUAL(reg.reg[0].arm_cursor, 210);
+	/* a budget over the region arms every page */
+	CU_ASSERT_EQUAL(hy_policy_choose_arm(&par, &reg.reg[0], 10 * NP, bits), NP);
+	/* pinned and PIN regions: never */
+	world(2, 1, HY_HINT_PIN);
+	CU_ASSERT_EQUAL(hy_policy_choose_arm(&par, &reg.reg[0], NP, bits), 0);
+}
+
+static void test_governor(void)
+{
+	struct hy_config cfg;
+	struct hy_governor g;
+
+	hy_config_defaults(&cfg); /* 1%, 1 s epochs */
+	hy_gov_init(&g, &cfg, 1000, false); /* 1 us per tracked write */
+	CU_ASSERT_EQUAL(hy_gov_budget(&g, 1000000), 10000); /* 10 ms / 1 us, all written */
+	for (int k = 0; k < 5; k++)
+		hy_gov_learn(&g, 10000, 1000);		     /* only 10% were written */
+	CU_ASSERT(hy_gov_budget(&g, 1000000) > 20000);	     /* so arm more (smoothed) */
+	CU_ASSERT(hy_gov_budget(&g, 1000000) <= 100000);     /* ... never past 1/10 */
+	CU_ASSERT_EQUAL(hy_gov_budget(&g, 500), 500);
+	hy_gov_init(&g, &cfg, 1000, true); /* sync: at most 2000 faults per second */
+	CU_ASSERT_EQUAL(hy_gov_budget(&g, 1000000), 2000);
+	hy_config_set(&cfg, HY_OPT_TRACK_OVERHEAD, "100", HY_SRC_API, NULL);
+	hy_gov_init(&g, &cfg, 1000, true);
+	CU_ASSERT_EQUAL(hy_gov_budget(&g, 1000000), 1000000); /* unthrottled */
+}
+
 static void test_params_from_config(void)
 {
 	struct hy_config cfg;
@@ -356,6 +410,7 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_hold_off_and_thrash), HY_TEST(test_backoff),
 	HY_TEST(test_pin),		   HY_TEST(test_hints),
 	HY_TEST(test_multi_tier_chain),	   HY_TEST(test_not_present_and_cap),
+	HY_TEST(test_choose_arm),	   HY_TEST(test_governor),
 	HY_TEST(test_params_from_config),
 };
 

@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine — see engine.h.
+ *
+ * Lock order: registry lock, then nothing (the tracker and migrator take no
+ * locks of ours).  The policy thread holds the registry lock while it
+ * harvests and plans, and again per migration batch, so that a program
+ * thread unmapping a range never races a move of its pages.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "kfeat.h"
+#include "migrate.h"
+#include "placement.h"
+#include "policy.h"
+#include "track.h"
+
+#define PAGE	     HY_PAGE_SIZE
+#define PLAN_CAP     16384 /* pages planned per epoch at most (64 MiB) */
+#define BATCH	     512   /* pages per migration batch (one lock hold) */
+
+struct hy_engine {
+	struct hy_config cfg;
+	struct hy_topo topo;
+	struct hy_registry reg;
+	struct hy_track *track;
+	struct hy_stats st;
+	struct hy_policy_params par;
+	struct hy_governor gov;
+	size_t armed;		/* pages armed for the epoch under way */
+	struct hy_kfeat kf;
+	struct hy_nodemask tier_nodes[HY_MAX_TIERS]; /* where each tier's pages go */
+	int tier_target[HY_MAX_TIERS];		     /* first of those: move_pages target */
+	int place_tier;				     /* where hybrid ranges start */
+	uint64_t epoch;
+
+	struct hy_plan plan;	/* items in os memory */
+	uint64_t *bits;		/* scratch bitmap for harvests */
+	size_t bits_pages;	/* pages it covers */
+
+	pthread_t thread;
+	bool running;
+	pthread_mutex_t wait_lock;
+	pthread_cond_t wait_cond;
+	bool stop;
+};
+
+static int node_tier(const struct hy_engine *e, int node, int intended)
+{
+	int found = -1;
+
+	for (int t = 0; t < e->topo.ntiers; t++)
+		if (hy_nm_isset(&e->topo.tier[t].nodes, node)) {
+			if (found >= 0)
+				return intended; /* loopback: the node plays several tiers */
+			found = t;
+		}
+	return found;
+}
+
+int hy_engine_create(struct hy_engine **ep, const struct hy_config *cfg, const struct hy_topo *topo,
+		     struct hy_err *err)
+{
+	struct hy_engine *e;
+	struct hy_err why = {""};
+	int rc;
+
+	if (topo->ntiers < 2 || topo->ntiers > HY_PS_MAX_TIERS) {
+		hy_err_set(err, "the engine needs 2 to %d tiers, not %d", HY_PS_MAX_TIERS,
+			   topo->ntiers);
+		return -EINVAL;
+	}
+	e = hy_os_alloc(sizeof(*e));
+	if (!e) {
+		hy_err_set(err, "out of memory for the engine");
+		return -ENOMEM;
+	}
+	e->cfg = *cfg;
+	e->topo = *topo;
+	hy_kfeat_probe(&e->kf);
+	hy_policy_params_from(&e->par, cfg, topo->ntiers);
+	for (int t = 0; t < topo->ntiers; t++) {
+		hy_place_nodes(&e->topo, t, &e->tier_nodes[t]);
+		e->tier_target[t] = hy_nm_next(&e->tier_nodes[t], -1);
+	}
+	e->place_tier = topo->ntiers - 1;
+	e->plan.cap = PLAN_CAP;
+	e->plan.items = hy_os_alloc(PLAN_CAP * sizeof(*e->plan.items));
+	if (!e->plan.items || hy_reg_init(&e->reg)) {
+		hy_os_free(e->plan.items, PLAN_CAP * sizeof(*e->plan.items));
+		hy_os_free(e, sizeof(*e));
+		hy_err_set(err, "out of memory for the engine");
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&e->wait_lock, NULL);
+	pthread_cond_init(&e->wait_cond, NULL);
+	rc = hy_track_open(&e->track, cfg->backend, &e->st, &why);
+	if (rc) {
+		hy_err_set(err, "%s", why.msg);
+		hy_engine_destroy(e);
+		return rc;
+	}
+	if (why.msg[0])
+		hy_warn_once("access tracking off: %s; placement only", why.msg);
+	{
+		struct hy_track_cost c;
+		hy_track_cost(e->track, &c);
+		hy_gov_init(&e->gov, cfg, c.fault_ns, !strcmp(hy_track_name(e->track), "sync"));
+	}
+	*ep = e;
+	return 0;
+}
+
+void hy_engine_destroy(struct hy_engine *e)
+{
+	if (!e)
+		return;
+	if (e->running) {
+		pthread_mutex_lock(&e->wait_lock);
+		e->stop = true;
+		pthread_cond_signal(&e->wait_cond);
+		pthread_mutex_unlock(&e->wait_lock);
+		pthread_join(e->thread, NULL);
+	}
+	if (e->track)
+		hy_track_close(e->track);
+	hy_reg_destroy(&e->reg);
+	hy_os_free(e->plan.items, PLAN_CAP * sizeof(*e->plan.items));
+	hy_os_free(e->bits, e->bits_pages / 8);
+	pthread_cond_destroy(&e->wait_cond);
+	pthread_mutex_destroy(&e->wait_lock);
+	hy_os_free(e, sizeof(*e));
+}
+
+int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint)
+{
+	int tier = hint == HY_HINT_HOT ? 0 : hint == HY_HINT_COLD ? e->topo.ntiers - 1 : e->place_tier;
+	uintptr_t a = (uintptr_t)addr;
+	int rc;
+
+	if (!addr || !len || (a | len) & (PAGE - 1) || a + len < a)
+		return -EINVAL;
+	hy_reg_lock(&e->reg);
+	if (hy_place_foreign_policy(addr, &e->tier_nodes[tier])) {
+		hy_reg_unlock(&e->reg);
+		return -EPERM; /* the program placed it itself */
+	}
+	if (hint != HY_HINT_PIN)
+		rc = hy_place_range(addr, len, &e->tier_nodes[tier], e->kf.preferred_many);
+	else
+		rc = 0;
+	if (!rc)
+		rc = hy_reg_add(&e->reg, a, len, hint);
+	/* registered; armed whole now only if the governor would arm every
+	 * page anyway, else it arms a sample from the next epoch on */
+	if (!rc && (rc = hy_track_add(e->track, a, len)))
+		hy_reg_remove(&e->reg, a, len);
+	else if (!rc && hy_gov_budget(&e->gov, e->reg.pages) >= e->reg.pages &&
+		 hint != HY_HINT_PIN && !hy_track_arm(e->track, a, len, NULL))
+		e->armed += len / PAGE;
+	if (!rc)
+		hy_stat_add(&e->st, tracked_bytes, len);
+	hy_reg_unlock(&e->reg);
+	return rc;
+}
+
+int hy_engine_unmanage(struct hy_engine *e, void *addr, size_t len)
+{
+	uintptr_t a = (uintptr_t)addr;
+	size_t before;
+	int rc;
+
+	if (!addr || !len || (a | len) & (PAGE - 1) || a + len < a)
+		return -EINVAL;
+	hy_reg_lock(&e->reg);
+	before = e->reg.pages;
+	rc = hy_reg_remove(&e->reg, a, len);
+	if (!rc) {
+		hy_track_remove(e->track, a, len);
+		__atomic_fetch_sub(&e->st.tracked_bytes, (before - e->reg.pages) * PAGE,
+				   __ATOMIC_RELAXED);
+	}
+	hy_reg_unlock(&e->reg);
+	return rc;
+}
+
+/* Scratch bitmap for a region of n pages (grown as needed, os memory). */
+static uint64_t *scratch(struct hy_engine *e, size_t n)
+{
+	if (n > e->bits_pages) {
+		size_t want = (n + 4095) & ~(size_t)4095;
+		void *p = hy_os_realloc(e->bits, e->bits_pages / 8, want / 8);
+		if (!p)
+			return NULL;
+		e->bits = p;
+		e->bits_pages = want;
+	}
+	return e->bits;
+}
+
+/*
+ * Pages whose tier we do not know yet: ask the kernel where they are (one
+ * move_pages query per batch).  All such pages written this epoch, and a
+ * rotating sweep of up to SWEEP others, so that pages never observed written
+ * still become known (and demotable) in time.  Not-present pages stay
+ * unknown.
+ */
+#define SWEEP 16384
+
+static void learn_tiers(struct hy_engine *e, struct hy_region *g, const uint64_t *written,
+			size_t *sweep)
+{
+	size_t n = (g->end - g->start) / PAGE;
+	uintptr_t addrs[BATCH];
+	int nodes[BATCH];
+	size_t idx[BATCH], k = 0;
+	int intended = g->hint == HY_HINT_HOT ? 0 : e->place_tier;
+
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n && hy_ps_tier(g->state[i]) < 0 &&
+		    ((written[i / 64] >> (i % 64) & 1) || (*sweep && (*sweep)--))) {
+			addrs[k] = g->start + i * PAGE;
+			idx[k++] = i;
+		}
+		if (k == BATCH || (i == n && k)) {
+			if (!hy_mig_query(addrs, k, nodes))
+				for (size_t j = 0; j < k; j++)
+					if (nodes[j] >= 0)
+						g->state[idx[j]] = hy_ps_set_tier(
+							g->state[idx[j]], node_tier(e, nodes[j], intended));
+			k = 0;
+		}
+	}
+}
+
+/* Arm this epoch's sample, region by region in proportion to size. */
+static void arm(struct hy_engine *e)
+{
+	size_t budget, total;
+
+	hy_reg_lock(&e->reg);
+	total = e->reg.pages;
+	budget = hy_gov_budget(&e->gov, total);
+	e->armed = 0;
+	for (size_t i = 0; i < e->reg.n; i++) {
+		struct hy_region *g = &e->reg.reg[i];
+		size_t n = (g->end - g->start) / PAGE;
+		size_t share = total ? (size_t)((unsigned __int128)budget * n / total) : 0;
+		uint64_t *bits = scratch(e, n);
+
+		if (share >= n && g->hint != HY_HINT_PIN) {
+			if (!hy_track_arm(e->track, g->start, n * PAGE, NULL))
+				e->armed += n;
+		} else if (bits) {
+			size_t k = hy_policy_choose_arm(&e->par, g, share, bits);
+			if (!hy_track_arm(e->track, g->start, n * PAGE, bits))
+				e->armed += k;
+		}
+	}
+	hy_reg_unlock(&e->reg);
+}
+
+static void tier_views(struct hy_engine *e, struct hy_tier_view *v)
+{
+	hy_topo_refresh_free(&e->topo);
+	for (int t = 0; t < e->topo.ntiers; t++) {
+		uint64_t total = e->topo.tier[t].mem_total;
+		v[t].free = e->topo.tier[t].mem_free;
+		v[t].low = total / 100 * (uint64_t)e->cfg.free_low_pct;
+		v[t].high = total / 100 * (uint64_t)e->cfg.free_high_pct;
+	}
+}
+
+static void execute(struct hy_engine *e)
+{
+	struct hy_move mv[BATCH];
+	size_t src[BATCH];
+
+	for (size_t at = 0; at < e->plan.n;) {
+		size_t k = 0;
+		int kind = e->plan.items[at].dir;
+
+		hy_reg_lock(&e->reg);
+		/* one batch of one kind; pages unmapped since planning are skipped */
+		for (; at < e->plan.n && k < BATCH && e->plan.items[at].dir == kind; at++) {
+			const struct hy_plan_item *it = &e->plan.items[at];
+			if (!hy_reg_find(&e->reg, it->addr))
+				continue;
+			mv[k] = (struct hy_move){it->addr, e->tier_target[it->to], 0};
+			src[k++] = at;
+		}
+		if (k) {
+			long rc = hy_mig_move(mv, k, kind == HY_PLAN_PROMOTE ? HY_MOVE_PROMOTE
+									     : HY_MOVE_DEMOTE,
+					      &e->st);
+			(void)rc; /* per-page statuses carry the outcome either way */
+			/* the migrator may reorder: match outcomes back by address */
+			for (size_t j = 0; j < k; j++) {
+				for (size_t s = 0; s < k; s++) {
+					struct hy_plan_item *it = &e->plan.items[src[s]];
+					if (it->addr != mv[j].addr)
+						continue;
+					int res = mv[j].status >= 0 ? node_tier(e, mv[j].status, it->to)
+								    : mv[j].status;
+					hy_policy_commit(&e->par, &e->reg, it, res);
+					break;
+				}
+			}
+		}
+		hy_reg_unlock(&e->reg);
+	}
+}
+
+int hy_engine_epoch(struct hy_engine *e)
+{
+	struct hy_tier_view views[HY_MAX_TIERS];
+	struct timespec t0, t1;
+	uint64_t per_tier[HY_MAX_TIERS];
+
+	size_t written = 0, sweep = SWEEP;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+	hy_reg_lock(&e->reg);
+	e->epoch++;
+	for (size_t i = 0; i < e->reg.n; i++) {
+		struct hy_region *g = &e->reg.reg[i];
+		size_t n = (g->end - g->start) / PAGE;
+		uint64_t *w = scratch(e, n);
+
+		if (!w)
+			continue;
+		long got = hy_track_harvest(e->track, g->start, g->end - g->start, w);
+		if (got < 0)
+			memset(w, 0, (n + 63) / 64 * 8);
+		else
+			written += (size_t)got;
+		learn_tiers(e, g, w, &sweep);
+		hy_policy_age(g, w);
+	}
+	hy_gov_learn(&e->gov, e->armed, written);
+	tier_views(e, views);
+	hy_policy_plan(&e->par, &e->reg, views, e->epoch, &e->plan);
+	hy_stat_add(&e->st, thrash_pages, e->plan.thrash);
+	memcpy(per_tier, e->plan.tier_bytes, sizeof(per_tier));
+	hy_reg_unlock(&e->reg);
+
+	execute(e);
+	arm(e);
+
+	for (int t = 0; t < HY_MAX_TIERS; t++)
+		hy_stat_set(&e->st, tier_bytes[t], per_tier[t]);
+	hy_stat_add(&e->st, epochs, 1);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+	hy_stat_add(&e->st, policy_ns,
+		    (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)t1.tv_nsec -
+			    (uint64_t)t0.tv_nsec);
+	return 0;
+}
+
+static void *loop(void *arg)
+{
+	struct hy_engine *e = arg;
+
+	for (;;) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += (time_t)(e->cfg.epoch_us / 1000000);
+		until.tv_nsec += (long)(e->cfg.epoch_us % 1000000) * 1000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_mutex_lock(&e->wait_lock);
+		while (!e->stop && pthread_cond_timedwait(&e->wait_cond, &e->wait_lock, &until) == 0)
+			;
+		bool stop = e->stop;
+		pthread_mutex_unlock(&e->wait_lock);
+		if (stop)
+			return NULL;
+		hy_engine_epoch(e);
+	}
+}
+
+int hy_engine_start_thread(struct hy_engine *e)
+{
+	pthread_condattr_t ca;
+	int rc;
+
+	if (e->running)
+		return 0;
+	/* the epoch clock must not jump with the wall clock */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_destroy(&e->wait_cond);
+	pthread_cond_init(&e->wait_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	rc = pthread_create(&e->thread, NULL, loop, e);
+	if (rc)
+		return -rc;
+	e->running = true;
+	return 0;
+}
+
+void hy_engine_stats(struct hy_engine *e, struct hy_stats *out)
+{
+	const uint64_t *src = (const uint64_t *)&e->st;
+	uint64_t *dst = (uint64_t *)out;
+
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+const char *hy_engine_backend(const struct hy_engine *e)
+{
+	return hy_track_name(e->track);
+}
+
+struct hy_registry *hy_engine_registry(struct hy_engine *e)
+{
+	return &e->reg;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine — the hybrid engine: managed ranges, and the epoch loop that
+ * tracks, decides and migrates (DESIGN.md §3, §4).
+ *
+ *   manage(range, hint)   placement + registry + tracker
+ *   one epoch             harvest writes -> learn tiers of newly seen pages
+ *                         -> age -> plan (policy) -> migrate in batches ->
+ *                         commit outcomes
+ *
+ * The loop runs in one background thread (hy_engine_start_thread), or is
+ * driven by hy_engine_epoch() directly (tests, benchmarks).  The registry
+ * lock is held while planning and for each migration batch, never across a
+ * sleep; program threads that map or unmap managed memory take it briefly.
+ * The engine's memory comes from os.h, never from the heap.
+ */
+#ifndef HY_ENGINE_H
+#define HY_ENGINE_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "log.h"
+#include "region.h"
+#include "stats.h"
+#include "topology.h"
+
+struct hy_engine;
+
+/*
+ * Create an engine for these options and tiers (both copied).  Needs at
+ * least two tiers.  The tracker is opened per cfg->backend (auto falls back
+ * to off, with the reason logged once).  No thread yet.
+ */
+int hy_engine_create(struct hy_engine **e, const struct hy_config *cfg, const struct hy_topo *topo,
+		     struct hy_err *err);
+/* Stop the thread if any; free bookkeeping.  Managed memory stays valid. */
+void hy_engine_destroy(struct hy_engine *e);
+
+int hy_engine_start_thread(struct hy_engine *e);
+
+/*
+ * Manage [addr, addr+len) (page-aligned) with hint: set its placement
+ * (unless the program has its own policy there: -EPERM, nothing changed),
+ * register and track it.
+ */
+int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint);
+int hy_engine_unmanage(struct hy_engine *e, void *addr, size_t len);
+
+/* One epoch, synchronously (lock taken inside). */
+int hy_engine_epoch(struct hy_engine *e);
+
+void hy_engine_stats(struct hy_engine *e, struct hy_stats *out);
+const char *hy_engine_backend(const struct hy_engine *e);
+
+/* The engine's registry, for inspection under its lock (tests, export). */
+struct hy_registry *hy_engine_registry(struct hy_engine *e);
+
+#endif

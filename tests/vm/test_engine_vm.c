@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The engine on real tiers (run inside tests/vm/tiered-vm, 2tier): a hybrid
+ * range is first placed on the slow node, page by page; a write-hot 10% of
+ * it reaches DRAM within a few epochs while pages written in only one epoch
+ * stay where they are; the data never changes.
+ *
+ *   test_engine_vm BACKEND [OVERHEAD [MiB]]    BACKEND: async, sync
+ *
+ * Epochs are driven synchronously (hy_engine_epoch), with the promotion
+ * rate unlimited.  OVERHEAD is the governor's target (HYBRID_TRACK_OVERHEAD):
+ * 100 (the default here) tracks every page, since emulated costs in the VM
+ * are not real costs, and the hot set must be on DRAM within 5 epochs.  With
+ * a real target the governor sizes its sample from the fault cost measured
+ * here: async must still get there within 300 epochs; sync, whose fault
+ * round trip under emulation costs milliseconds (so 1% buys a few faults per
+ * epoch), must make progress - the number of epochs is reported either way.
+ * Exits 0 pass, 1 fail, 77 cannot run here.
+ */
+#include <numaif.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "engine.h"
+
+#define PG 4096UL
+
+static int fails;
+
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			printf("FAIL: " __VA_ARGS__);                                              \
+			printf("\n");                                                              \
+			fails++;                                                                   \
+		}                                                                                  \
+	} while (0)
+
+/* Nodes of n pages from p, into nodes[]. */
+static void where(unsigned char *p, size_t n, int *nodes)
+{
+	void **addrs = malloc(n * sizeof(*addrs));
+	for (size_t i = 0; i < n; i++)
+		addrs[i] = p + i * PG;
+	if (move_pages(0, n, addrs, NULL, nodes, 0))
+		perror("move_pages query");
+	free(addrs);
+}
+
+static uint64_t checksum(const unsigned char *p, size_t len)
+{
+	uint64_t s = 1469598103934665603ULL;
+	for (size_t i = 0; i < len; i += 8)
+		s = (s ^ *(const uint64_t *)(p + i)) * 1099511628211ULL;
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	const char *backend = argc > 1 ? argv[1] : "async";
+	const char *overhead = argc > 2 ? argv[2] : "100";
+	size_t mib = argc > 3 ? strtoul(argv[3], NULL, 10) : 256;
+	int max_epochs = strcmp(overhead, "100") ? 300 : 8, need = strcmp(overhead, "100") ? 300 : 5;
+	size_t len = mib << 20, pages = len / PG, hot = pages / 10;
+	struct hy_config cfg;
+	struct hy_topo *topo = calloc(1, sizeof(*topo));
+	struct hy_engine *e;
+	struct hy_err err = {""};
+	struct hy_stats st;
+	int *nodes = malloc(pages * sizeof(int)), slow, fast, reached = -1;
+	unsigned char *p;
+	uint64_t sum;
+
+	hy_config_defaults(&cfg);
+	if (hy_config_set(&cfg, HY_OPT_BACKEND, backend, HY_SRC_API, &err) ||
+	    hy_config_set(&cfg, HY_OPT_PROMOTE_RATE, "0", HY_SRC_API, &err) ||
+	    hy_config_set(&cfg, HY_OPT_TRACK_OVERHEAD, overhead, HY_SRC_API, &err)) {
+		printf("bad option: %s\n", err.msg);
+		return 1;
+	}
+	if (hy_topo_discover(topo, "/", &cfg, &err) || topo->ntiers < 2) {
+		printf("skip: needs two memory tiers (%s)\n", err.msg[0] ? err.msg : "one tier");
+		return 77;
+	}
+	fast = hy_nm_next(&topo->tier[0].nodes, -1);
+	slow = hy_nm_next(&topo->tier[topo->ntiers - 1].nodes, -1);
+	if (hy_engine_create(&e, &cfg, topo, &err)) {
+		printf("%s: %s\n", backend, err.msg);
+		return strstr(err.msg, "not available") || strstr(err.msg, "cannot") ? 77 : 1;
+	}
+	if (strcmp(hy_engine_backend(e), backend)) {
+		printf("skip: backend %s not available on this kernel (%s)\n", backend,
+		       hy_engine_backend(e));
+		return 77;
+	}
+	printf("tiers %d, fast node %d, slow node %d, backend %s, overhead %s%%, %zu MiB, hot %zu "
+	       "pages\n",
+	       topo->ntiers, fast, slow, backend, overhead, mib, hot);
+
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* base pages: a transparent huge page moves whole, cold half and all,
+	 * which is the THP case, tested on its own */
+	if (p != MAP_FAILED)
+		madvise(p, len, MADV_NOHUGEPAGE);
+	if (p == MAP_FAILED || hy_engine_manage(e, p, len, HY_HINT_HYBRID)) {
+		printf("FAIL: mmap/manage\n");
+		return 1;
+	}
+	/* first touch: every page written once, with its own pattern */
+	for (size_t i = 0; i < len; i += 8)
+		*(uint64_t *)(p + i) = i * 2654435761u;
+	sum = checksum(p, len);
+
+	/* 1. placed on the slow node, every page */
+	where(p, pages, nodes);
+	size_t on_slow = 0;
+	for (size_t i = 0; i < pages; i++)
+		on_slow += nodes[i] == slow;
+	printf("placement: %zu of %zu pages on slow node %d\n", on_slow, pages, slow);
+	CHECK(on_slow == pages, "%zu pages not on the slow node", pages - on_slow);
+
+	/* 2. the hot 10% written every epoch reaches DRAM; the rest stays */
+	for (int ep = 1; ep <= max_epochs && (ep <= 8 || reached < 0); ep++) {
+		size_t hot_fast = 0, cold_fast = 0;
+
+		for (size_t i = 0; i < hot; i++)
+			p[i * PG] ^= 0xff; /* written, and undone next epoch */
+		hy_engine_epoch(e);
+		where(p, pages, nodes);
+		for (size_t i = 0; i < pages; i++) {
+			if (nodes[i] == fast && i < hot)
+				hot_fast++;
+			else if (nodes[i] == fast)
+				cold_fast++;
+		}
+		if (ep <= 8 || ep % 10 == 0 || hot_fast * 100 >= hot * 95)
+			printf("epoch %d: hot on DRAM %.1f%%, cold on DRAM %.2f%%\n", ep,
+			       100.0 * hot_fast / hot, 100.0 * cold_fast / (pages - hot));
+		if (reached < 0 && hot_fast * 100 >= hot * 95)
+			reached = ep;
+		CHECK(cold_fast * 100 <= (pages - hot) * 2, "epoch %d: %zu cold pages moved", ep,
+		      cold_fast);
+	}
+	/* flips: an even number of epochs leaves the hot bytes as they were */
+	if (reached > 0 && reached > 8 && reached % 2) {
+		for (size_t i = 0; i < hot; i++)
+			p[i * PG] ^= 0xff;
+	}
+	hy_engine_stats(e, &st);
+	printf("figures: 95%% of the hot set on DRAM after %d epochs; armed %llu page-epochs; "
+	       "promoted %llu pages, "
+	       "demoted %llu, failures busy %llu access %llu nomem %llu absent %llu; "
+	       "policy thread %.1f ms\n",
+	       reached, (unsigned long long)st.pages_armed, (unsigned long long)st.promote_pages, (unsigned long long)st.demote_pages,
+	       (unsigned long long)st.fail_busy, (unsigned long long)st.fail_access,
+	       (unsigned long long)st.fail_nomem, (unsigned long long)st.fail_absent,
+	       st.policy_ns / 1e6);
+	if (!strcmp(overhead, "100") || !strcmp(backend, "async"))
+		CHECK(reached > 0 && reached <= need, "hot set not on DRAM within %d epochs (%d)",
+		      need, reached);
+	else
+		CHECK(st.promote_pages > 0, "governed sync: no progress in %d epochs", max_epochs);
+	CHECK(checksum(p, len) == sum, "data changed");
+	hy_engine_destroy(e);
+	munmap(p, len);
+	printf("%s\n", fails ? "FAILED" : "passed");
+	return fails ? 1 : 0;
+}
