@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 #define OFF(field) offsetof(struct hy_config, field)
 
@@ -332,12 +333,15 @@ int hy_parse_tiers(const char *s, struct hy_tierlist *out)
 			break;
 		p++; /* the '/' */
 	}
-	/* A node belongs to one tier, except that identical tiers are a loopback
-	 * chain (one node playing every tier, to exercise the mechanisms). */
-	for (int i = 0; i < tl.ntiers; i++)
+	/* A node belongs to one tier, except in a loopback chain: every tier
+	 * the same nodes ("0/0", "0/0/0"), to exercise the mechanisms.  A
+	 * partial repeat ("0/1/0", "0/0/1") is neither. */
+	bool chain = true;
+	for (int i = 1; i < tl.ntiers; i++)
+		chain = chain && hy_nm_equal(&tl.tier[0], &tl.tier[i]);
+	for (int i = 0; i < tl.ntiers && !chain; i++)
 		for (int j = i + 1; j < tl.ntiers; j++)
-			if (hy_nm_intersects(&tl.tier[i], &tl.tier[j]) &&
-			    !hy_nm_equal(&tl.tier[i], &tl.tier[j]))
+			if (hy_nm_intersects(&tl.tier[i], &tl.tier[j]))
 				return -EINVAL;
 	*out = tl;
 	return 0;
@@ -364,8 +368,19 @@ char *hy_nm_format(const struct hy_nodemask *m, char *buf, size_t len)
 			hi++;
 		int w = hi == n ? snprintf(buf + used, len - used, "%s%d", used ? "," : "", n)
 				: snprintf(buf + used, len - used, "%s%d-%d", used ? "," : "", n, hi);
-		if (w < 0 || (size_t)w >= len - used)
-			break; /* truncated, still terminated */
+		if (w < 0 || (size_t)w >= len - used) {
+			/* Does not fit: end after a whole element with "...", never
+			 * with a shorter list that parses as a different set. */
+			size_t cut = used;
+			while (cut && cut + 4 > len)
+				while (cut && buf[--cut] != ',')
+					;
+			if (cut + 4 <= len)
+				memcpy(buf + cut, "...", 4);
+			else
+				buf[0] = 0;
+			return buf;
+		}
 		used += (size_t)w;
 		n = hi;
 	}
@@ -448,13 +463,14 @@ const char *hy_config_format(const struct hy_config *cfg, int id, char *buf, siz
 		buf[0] = 0;
 		if (!tl->ntiers)
 			snprintf(buf, len, "(discover)");
+		/* each tier straight into buf: no intermediate buffer to cut it */
 		for (int i = 0; i < tl->ntiers && used + 1 < len; i++) {
-			char one[256];
-			int w = snprintf(buf + used, len - used, "%s%s", i ? "/" : "",
-					 hy_nm_format(&tl->tier[i], one, sizeof(one)));
-			if (w < 0)
-				break;
-			used += (size_t)w;
+			if (i) {
+				buf[used++] = '/';
+				buf[used] = 0;
+			}
+			hy_nm_format(&tl->tier[i], buf + used, len - used);
+			used += strlen(buf + used);
 		}
 		break;
 	}
@@ -697,6 +713,16 @@ static int edit_distance(const char *a, const char *b)
 
 /* ---- environment ------------------------------------------------------- */
 
+/* n bytes of s for a message: control characters as '?', "..." if cut. */
+static void printable(const char *s, size_t n, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	for (; o < n && o + 4 < len; o++)
+		buf[o] = (unsigned char)s[o] < 0x20 || s[o] == 0x7f ? '?' : s[o];
+	snprintf(buf + o, len - o, "%s", o < n ? "..." : "");
+}
+
 extern char **environ;
 
 int hy_config_load_env(struct hy_config *cfg, struct hy_err *err)
@@ -706,34 +732,39 @@ int hy_config_load_env(struct hy_config *cfg, struct hy_err *err)
 
 	/*
 	 * Unknown HYBRID_ names are errors (a misspelt option silently ignored
-	 * is a bug report waiting).  secure_getenv() returns NULL for setuid
-	 * programs; the environ scan below honours the same rule by using it.
+	 * is a bug report waiting), whatever their length.  secure_getenv()
+	 * returns NULL for setuid programs; the environ scan below honours the
+	 * same rule through AT_SECURE.
 	 */
 	for (char **e = environ; e && *e; e++) {
 		const char *eq = strchr(*e, '=');
 		size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
 
-		if (strncmp(*e, "HYBRID_", 7) || n >= sizeof(name))
+		if (strncmp(*e, "HYBRID_", 7))
 			continue;
-		memcpy(name, *e, n);
-		name[n] = 0;
-		if (!secure_getenv(name))
-			continue;
-		if (hy_config_lookup(name) < 0) {
-			char best[64] = "", cand[64];
-			int bestd = 4;
-			for (int id = 0; id < HY_OPT_COUNT; id++) {
-				int d = edit_distance(name, hy_config_env_name(id, cand, sizeof(cand)));
-				if (d < bestd) {
-					bestd = d;
-					snprintf(best, sizeof(best), "%s", cand);
-				}
-			}
-			hy_err_set(err, "%s: unknown variable%s%s%s; 'hybridctl --help' lists the "
-					"options",
-				   name, *best ? " (did you mean " : "", best, *best ? "?)" : "");
-			return -EINVAL;
+		if (getauxval(AT_SECURE))
+			break; /* setuid: HYBRID_* ignored, as secure_getenv() does */
+		if (n < sizeof(name)) {
+			memcpy(name, *e, n);
+			name[n] = 0;
+			if (hy_config_lookup(name) >= 0)
+				continue;
 		}
+		/* Unknown, however long; named as the user can read it. */
+		printable(*e, n, name, sizeof(name));
+		char best[64] = "", cand[64];
+		int bestd = 4;
+		for (int id = 0; id < HY_OPT_COUNT; id++) {
+			int d = edit_distance(name, hy_config_env_name(id, cand, sizeof(cand)));
+			if (d < bestd) {
+				bestd = d;
+				snprintf(best, sizeof(best), "%s", cand);
+			}
+		}
+		hy_err_set(err, "%s: unknown variable%s%s%s; 'hybridctl --help' lists the "
+				"options",
+			   name, *best ? " (did you mean " : "", best, *best ? "?)" : "");
+		return -EINVAL;
 	}
 
 	for (int id = 0; id < HY_OPT_COUNT; id++) {

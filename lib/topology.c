@@ -98,6 +98,10 @@ static int read_nodelist(const struct hy_topo *t, const char *path, struct hy_no
 	char buf[4096];
 	int n = read_text(t, path, buf, sizeof(buf));
 
+	if (n == -E2BIG)
+		return bad_file(t, err, path, NULL, "longer than the reader's buffer");
+	if (n < 0 && n != -ENOENT)
+		hy_err_set(err, "cannot read %s%s: %s", t->root, path, strerror(-n));
 	if (n < 0)
 		return n;
 	if (!n) {
@@ -116,6 +120,10 @@ static int read_u32(const struct hy_topo *t, const char *path, uint32_t *out, st
 	int64_t v;
 	int n = read_text(t, path, buf, sizeof(buf));
 
+	if (n == -E2BIG)
+		return bad_file(t, err, path, NULL, "longer than the reader's buffer");
+	if (n < 0 && n != -ENOENT)
+		hy_err_set(err, "cannot read %s%s: %s", t->root, path, strerror(-n));
 	if (n < 0)
 		return n;
 	if (hy_parse_int(buf, 0, UINT32_MAX, &v))
@@ -532,11 +540,14 @@ static bool tiers_hmat(struct hy_topo *t, const struct hy_nodemask *usable)
 		}
 		/* mt_perf_to_adistance(): adist scales with latency and inversely
 		 * with bandwidth, relative to DRAM. */
+		/* 128-bit: an extreme latency or bandwidth ratio must not wrap */
+		unsigned __int128 ad = adist;
 		if (lat && ref_lat)
-			adist = adist * lat / ref_lat;
+			ad = ad * lat / ref_lat;
 		if (bw && ref_bw)
-			adist = adist * ref_bw / bw;
-		key[i] = (int64_t)(adist >> MEMTIER_CHUNK_BITS);
+			ad = ad * ref_bw / bw;
+		ad >>= MEMTIER_CHUNK_BITS;
+		key[i] = ad > INT64_MAX ? INT64_MAX : (int64_t)ad;
 	}
 	t->ntiers = tiers_from_keys(t, key, usable, t->tier);
 	t->source = HY_TOPO_HMAT;
