@@ -276,6 +276,35 @@ static void tier_views(struct hy_engine *e, struct hy_tier_view *v)
 	}
 }
 
+/* Insertion sort of a batch by address: batches are small and mostly sorted
+ * already (the migrator groups by node); no qsort, which may allocate. */
+static void sort_moves(struct hy_move *mv, size_t k)
+{
+	for (size_t i = 1; i < k; i++) {
+		struct hy_move x = mv[i];
+		size_t j = i;
+		while (j && mv[j - 1].addr > x.addr) {
+			mv[j] = mv[j - 1];
+			j--;
+		}
+		mv[j] = x;
+	}
+}
+
+static const struct hy_move *find_move(const struct hy_move *mv, size_t k, uintptr_t addr)
+{
+	size_t lo = 0, hi = k;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (mv[mid].addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < k && mv[lo].addr == addr ? &mv[lo] : NULL;
+}
+
 static void execute(struct hy_engine *e)
 {
 	struct hy_move mv[BATCH];
@@ -299,17 +328,18 @@ static void execute(struct hy_engine *e)
 									     : HY_MOVE_DEMOTE,
 					      &e->st);
 			(void)rc; /* per-page statuses carry the outcome either way */
-			/* the migrator may reorder: match outcomes back by address */
+			/* the migrator may reorder: sort by address, find each item's
+			 * outcome by binary search */
+			sort_moves(mv, k);
 			for (size_t j = 0; j < k; j++) {
-				for (size_t s = 0; s < k; s++) {
-					struct hy_plan_item *it = &e->plan.items[src[s]];
-					if (it->addr != mv[j].addr)
-						continue;
-					int res = mv[j].status >= 0 ? node_tier(e, mv[j].status, it->to)
-								    : mv[j].status;
-					hy_policy_commit(&e->par, &e->reg, it, res);
-					break;
-				}
+				struct hy_plan_item *it = &e->plan.items[src[j]];
+				const struct hy_move *m = find_move(mv, k, it->addr);
+				int res;
+
+				if (!m)
+					continue;
+				res = m->status >= 0 ? node_tier(e, m->status, it->to) : m->status;
+				hy_policy_commit(&e->par, &e->reg, it, res);
 			}
 		}
 		hy_reg_unlock(&e->reg);
