@@ -10,6 +10,7 @@
 #ifndef HY_OS_H
 #define HY_OS_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -46,6 +47,29 @@ static inline void *hy_os_realloc(void *p, size_t old, size_t len)
 		return hy_os_alloc(len);
 	q = syscall(SYS_mremap, p, hy_page_round_up(old), hy_page_round_up(len), MREMAP_MAYMOVE);
 	return q < 0 && q > -4096 ? NULL : (void *)q;
+}
+
+/*
+ * Make the os-mapped array *arr (capacity *cap elements of elem bytes) hold
+ * at least want elements: capacity doubles, starting from one page.  0, or
+ * -ENOMEM with the array unchanged.
+ */
+static inline int hy_os_grow(void **arr, size_t *cap, size_t elem, size_t want)
+{
+	size_t c;
+	void *p;
+
+	if (want <= *cap)
+		return 0;
+	c = *cap ? *cap * 2 : (HY_PAGE_SIZE / elem ? HY_PAGE_SIZE / elem : 1);
+	while (c < want)
+		c *= 2;
+	p = hy_os_realloc(*arr, *cap * elem, c * elem);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = c;
+	return 0;
 }
 
 #endif

@@ -88,6 +88,27 @@ static struct want judge(const struct hy_policy_params *p, const struct hy_regio
 	return w;
 }
 
+/*
+ * The cut of a score histogram (units per score 1..255, higher first) for
+ * `want` units: the lowest score taken, with *left set to how many units
+ * of that score still fit.  256 if nothing is taken.
+ */
+static int hist_cut(const uint64_t *hist, uint64_t want, uint64_t *left)
+{
+	uint64_t sum = 0;
+	int cut = 256;
+
+	*left = 0;
+	for (int s = 255; s >= 1 && sum < want; s--) {
+		if (!hist[s])
+			continue;
+		cut = s;
+		*left = want - sum;
+		sum += hist[s];
+	}
+	return cut;
+}
+
 /* Heapsort of the plan by score, descending (no qsort: it may malloc). */
 static void sift(struct hy_plan_item *a, size_t i, size_t n)
 {
@@ -130,7 +151,7 @@ size_t hy_policy_plan(const struct hy_policy_params *p, struct hy_registry *r,
 	uint64_t shed[HY_MAX_TIERS] = {0}, room[HY_MAX_TIERS] = {0};
 	uint64_t hist_d[HY_MAX_TIERS][256], hist_p[256], thrash = 0, budget;
 	bool need[HY_MAX_TIERS] = {false};
-	int cut_d[HY_MAX_TIERS], cut_p = 256;
+	int cut_d[HY_MAX_TIERS], cut_p;
 	uint64_t left_d[HY_MAX_TIERS], left_p;
 	size_t first_promote;
 
@@ -179,19 +200,10 @@ size_t hy_policy_plan(const struct hy_policy_params *p, struct hy_registry *r,
 			hist_p[w.score] += PAGE;
 	}
 
-	/* The cut: the lowest score taken, and how much of it. */
+	/* The cuts: the lowest score taken, and how much of it. */
 	for (int t = 0; t < p->ntiers; t++) {
-		uint64_t want = shed[t], sum = 0;
-		cut_d[t] = 256;
-		left_d[t] = 0;
-		for (int s = 255; s >= 1 && sum < want; s--) {
-			if (!hist_d[t][s])
-				continue;
-			cut_d[t] = s;
-			left_d[t] = want - sum; /* bytes still wanted at the cut score */
-			sum += hist_d[t][s];
-		}
-		if (hist_d[t][255] && cut_d[t] == 256 && !want) {
+		cut_d[t] = hist_cut(hist_d[t], shed[t], &left_d[t]);
+		if (!shed[t] && hist_d[t][255]) {
 			cut_d[t] = 255; /* COLD-hinted pages go even when nothing must be shed */
 			left_d[t] = hist_d[t][255];
 		}
@@ -201,17 +213,7 @@ size_t hy_policy_plan(const struct hy_policy_params *p, struct hy_registry *r,
 		budget += room[t];
 	if (p->promote_budget && budget > p->promote_budget)
 		budget = p->promote_budget;
-	left_p = 0;
-	{
-		uint64_t sum = 0;
-		for (int s = 255; s >= 1 && sum < budget; s--) {
-			if (!hist_p[s])
-				continue;
-			cut_p = s;
-			left_p = budget - sum;
-			sum += hist_p[s];
-		}
-	}
+	cut_p = hist_cut(hist_p, budget, &left_p);
 
 	/* Pass 2: emit what passed the cut, demotions first. */
 	for (int pass = 0; pass < 2; pass++) {
@@ -345,9 +347,8 @@ size_t hy_policy_choose_arm(const struct hy_policy_params *p, struct hy_region *
 			    uint64_t *bits)
 {
 	size_t n = (g->end - g->start) / PAGE, chosen = 0, first;
-	uint64_t hist[256] = {0};
-	int cut = 256;
-	size_t left = 0, sum = 0;
+	uint64_t hist[256] = {0}, left;
+	int cut;
 
 	memset(bits, 0, (n + 63) / 64 * sizeof(uint64_t));
 	if (g->hint == HY_HINT_PIN || !budget)
@@ -361,13 +362,7 @@ size_t hy_policy_choose_arm(const struct hy_policy_params *p, struct hy_region *
 	for (size_t i = 0; i < n; i++)
 		if (wants_watching(g->state[i]))
 			hist[heat(g->state[i], p->window)]++;
-	for (int s = 255; s >= 1 && sum < first; s--) {
-		if (!hist[s])
-			continue;
-		cut = s;
-		left = first - sum;
-		sum += hist[s];
-	}
+	cut = hist_cut(hist, first, &left);
 	for (size_t i = 0; i < n && cut < 256; i++) {
 		hy_pstate st = g->state[i];
 		int h;

@@ -65,20 +65,7 @@ struct hy_region *hy_reg_find(struct hy_registry *r, uintptr_t addr)
 /* Room for `more` entries; the table is unchanged on failure. */
 static int reserve(struct hy_registry *r, size_t more)
 {
-	size_t want = r->n + more, cap;
-	void *p;
-
-	if (want <= r->cap)
-		return 0;
-	cap = r->cap ? r->cap * 2 : HY_PAGE_SIZE / sizeof(*r->reg);
-	while (cap < want)
-		cap *= 2;
-	p = hy_os_realloc(r->reg, r->cap * sizeof(*r->reg), cap * sizeof(*r->reg));
-	if (!p)
-		return -ENOMEM;
-	r->reg = p;
-	r->cap = cap;
-	return 0;
+	return hy_os_grow((void **)&r->reg, &r->cap, sizeof(*r->reg), r->n + more);
 }
 
 static hy_pstate *state_alloc(size_t pages, size_t *cap)

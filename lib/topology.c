@@ -92,16 +92,29 @@ static int bad_file(const struct hy_topo *t, struct hy_err *err, const char *pat
 }
 
 /* A node list file; empty means no node. */
-static int read_nodelist(const struct hy_topo *t, const char *path, struct hy_nodemask *m,
-			 struct hy_err *err)
+/*
+ * read_text() for a small sysfs file, with the failure said in err: too
+ * long is malformed (-EINVAL), absent is -ENOENT (callers decide whether
+ * that matters), anything else is named.
+ */
+static int read_small(const struct hy_topo *t, const char *path, char *buf, size_t len,
+		      struct hy_err *err)
 {
-	char buf[4096];
-	int n = read_text(t, path, buf, sizeof(buf));
+	int n = read_text(t, path, buf, len);
 
 	if (n == -E2BIG)
 		return bad_file(t, err, path, NULL, "longer than the reader's buffer");
 	if (n < 0 && n != -ENOENT)
 		hy_err_set(err, "cannot read %s%s: %s", t->root, path, strerror(-n));
+	return n;
+}
+
+static int read_nodelist(const struct hy_topo *t, const char *path, struct hy_nodemask *m,
+			 struct hy_err *err)
+{
+	char buf[4096];
+	int n = read_small(t, path, buf, sizeof(buf), err);
+
 	if (n < 0)
 		return n;
 	if (!n) {
@@ -118,12 +131,8 @@ static int read_u32(const struct hy_topo *t, const char *path, uint32_t *out, st
 {
 	char buf[64];
 	int64_t v;
-	int n = read_text(t, path, buf, sizeof(buf));
+	int n = read_small(t, path, buf, sizeof(buf), err);
 
-	if (n == -E2BIG)
-		return bad_file(t, err, path, NULL, "longer than the reader's buffer");
-	if (n < 0 && n != -ENOENT)
-		hy_err_set(err, "cannot read %s%s: %s", t->root, path, strerror(-n));
 	if (n < 0)
 		return n;
 	if (hy_parse_int(buf, 0, UINT32_MAX, &v))

@@ -135,20 +135,7 @@ static struct trk_range *find(struct hy_track *t, uintptr_t start, uintptr_t end
 
 static int reserve(struct hy_track *t, size_t more)
 {
-	size_t want = t->n + more, cap;
-	void *p;
-
-	if (want <= t->cap)
-		return 0;
-	cap = t->cap ? t->cap * 2 : TRK_PG / sizeof(*t->r);
-	while (cap < want)
-		cap *= 2;
-	p = hy_os_realloc(t->r, t->cap * sizeof(*t->r), cap * sizeof(*t->r));
-	if (!p)
-		return -ENOMEM;
-	t->r = p;
-	t->cap = cap;
-	return 0;
+	return hy_os_grow((void **)&t->r, &t->cap, sizeof(*t->r), t->n + more);
 }
 
 /* Bitmaps for a range of `pages` pages, bit 0 = first page, all clear. */
