@@ -346,6 +346,14 @@ static void execute(struct hy_engine *e)
 	}
 }
 
+void hy_engine_set_dram_limit(struct hy_engine *e, uint64_t bytes)
+{
+	hy_reg_lock(&e->reg); /* the policy reads it under this lock */
+	e->cfg.dram_limit = bytes;
+	e->par.dram_limit = bytes;
+	hy_reg_unlock(&e->reg);
+}
+
 int hy_engine_epoch(struct hy_engine *e)
 {
 	struct hy_tier_view views[HY_MAX_TIERS];

@@ -47,6 +47,10 @@ int hy_engine_start_thread(struct hy_engine *e);
 int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint);
 int hy_engine_unmanage(struct hy_engine *e, void *addr, size_t len);
 
+/* Change the DRAM limit (bytes of ours on tier 0, 0 = none) from the next
+ * epoch on; an overflow is then demoted, coldest first. */
+void hy_engine_set_dram_limit(struct hy_engine *e, uint64_t bytes);
+
 /* One epoch, synchronously (lock taken inside). */
 int hy_engine_epoch(struct hy_engine *e);
 

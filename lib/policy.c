@@ -56,6 +56,7 @@ struct want {
 	int dir;	/* -1 none, else enum hy_plan_dir */
 	int to;		/* target tier (demotion); promotion targets are assigned later */
 	uint8_t score;
+	bool held;	/* it would move back within its hold-off: refused, counted */
 };
 
 /*
@@ -63,27 +64,25 @@ struct want {
  * which tiers must shed pages this epoch.
  */
 static struct want judge(const struct hy_policy_params *p, const struct hy_region *g,
-			 hy_pstate s, const bool *need, uint64_t epoch, uint64_t *thrash)
+			 hy_pstate s, const bool *need, uint64_t epoch)
 {
-	struct want w = {-1, -1, 0};
+	struct want w = {-1, -1, 0, false};
 	int tier = hy_ps_tier(s);
 	bool hot, cold_hint = g->hint == HY_HINT_COLD;
+	enum hy_move_dir last = hy_ps_moved_dir(s);
 
 	if (tier < 0 || hy_ps_pinned(s) || g->hint == HY_HINT_PIN || !backoff_allows(s, epoch))
 		return w;
 	hot = g->hint == HY_HINT_HOT || (!cold_hint && hy_ps_seen(s, p->window) >= p->threshold);
 	if (hot && tier > 0 && !cold_hint) {
-		w = (struct want){HY_PLAN_PROMOTE, -1, g->hint == HY_HINT_HOT ? 255 : heat(s, p->window)};
+		w = (struct want){HY_PLAN_PROMOTE, -1, g->hint == HY_HINT_HOT ? 255 : heat(s, p->window),
+				  last == HY_DIR_DOWN};
 	} else if (cold_hint && tier < p->ntiers - 1) {
-		w = (struct want){HY_PLAN_DEMOTE, p->ntiers - 1, 255};
+		w = (struct want){HY_PLAN_DEMOTE, p->ntiers - 1, 255, last == HY_DIR_UP};
 	} else if (g->hint != HY_HINT_HOT && tier < p->ntiers - 1 && need[tier]) {
 		/* a tier that must shed gives up its coldest pages, hot or not:
 		 * the limit and the watermark hold, coldest first */
-		w = (struct want){HY_PLAN_DEMOTE, tier + 1, chill(s)};
-	}
-	if (w.dir >= 0 && hy_ps_hold(s)) {
-		(*thrash)++; /* it would move again so soon: bouncing */
-		w.dir = -1;
+		w = (struct want){HY_PLAN_DEMOTE, tier + 1, chill(s), last == HY_DIR_UP};
 	}
 	return w;
 }
@@ -191,7 +190,7 @@ size_t hy_policy_plan(const struct hy_policy_params *p, struct hy_registry *r,
 	memset(hist_p, 0, sizeof(hist_p));
 	for_each_page(r, g, i)
 	{
-		struct want w = judge(p, g, g->state[i], need, epoch, &thrash);
+		struct want w = judge(p, g, g->state[i], need, epoch);
 		int t = hy_ps_tier(g->state[i]);
 
 		if (w.dir == HY_PLAN_DEMOTE)
@@ -219,8 +218,7 @@ size_t hy_policy_plan(const struct hy_policy_params *p, struct hy_registry *r,
 	for (int pass = 0; pass < 2; pass++) {
 		for_each_page(r, g, i)
 		{
-			uint64_t dummy = 0;
-			struct want w = judge(p, g, g->state[i], need, epoch, &dummy);
+			struct want w = judge(p, g, g->state[i], need, epoch);
 			int t = hy_ps_tier(g->state[i]);
 			struct hy_plan_item it = {g->start + i * PAGE, (uint8_t)t, 0, 0, w.score};
 
@@ -232,6 +230,10 @@ size_t hy_policy_plan(const struct hy_policy_params *p, struct hy_registry *r,
 						continue;
 					left_d[t] -= left_d[t] < PAGE ? left_d[t] : PAGE;
 				}
+				if (w.held) {
+					thrash++; /* chosen, but it would bounce back */
+					continue;
+				}
 				it.to = (uint8_t)w.to;
 				it.dir = HY_PLAN_DEMOTE;
 				plan->items[plan->n++] = it;
@@ -240,6 +242,10 @@ size_t hy_policy_plan(const struct hy_policy_params *p, struct hy_registry *r,
 					if (!left_p)
 						continue;
 					left_p -= left_p < PAGE ? left_p : PAGE;
+				}
+				if (w.held) {
+					thrash++;
+					continue;
 				}
 				it.dir = HY_PLAN_PROMOTE;
 				plan->items[plan->n++] = it;
@@ -290,8 +296,8 @@ void hy_policy_commit(const struct hy_policy_params *p, struct hy_registry *r,
 	s = &g->state[(it->addr - g->start) / PAGE];
 	if (result >= 0) {
 		*s = hy_ps_set_tier(*s, result);
-		*s = hy_ps_set_hold(*s, p->hold_epochs);
-		*s = hy_ps_set_backoff(*s, 0);
+		*s = hy_ps_set_moved(*s, it->dir == HY_PLAN_PROMOTE ? HY_DIR_UP : HY_DIR_DOWN,
+				     p->hold_epochs);
 	} else if (result == -EFAULT || result == -ENOENT) {
 		*s = hy_ps_set_tier(*s, -1); /* not present: learn again when written */
 	} else {

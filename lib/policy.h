@@ -15,8 +15,9 @@
  *    coldest pages (longest since the last observed write) move one tier
  *    down until the high watermark / limit is met.  COLD-hinted pages go to
  *    the slowest tier.
- *  - Never: pinned pages; pages in hold-off after a move (such refusals are
- *    counted as thrash); pages in back-off after a failure, which are
+ *  - Never: pinned pages; a page back the way it just came, within its
+ *    hold-off (a move the plan chose but hold-off refused counts as thrash;
+ *    onward moves are allowed); pages in back-off after a failure, which are
  *    retried only every 4^level epochs; pages whose tier is not known.
  *
  * Selection is O(pages) without sorting all pages: a histogram of scores
@@ -58,7 +59,7 @@ struct hy_plan {
 	struct hy_plan_item *items; /* caller's storage */
 	size_t cap, n;
 	uint64_t promote_bytes, demote_bytes;
-	uint64_t thrash; /* moves the policy wanted but hold-off refused */
+	uint64_t thrash; /* moves chosen but refused: back within the hold-off */
 	uint64_t tier_bytes[HY_MAX_TIERS]; /* our pages per tier, as known */
 };
 

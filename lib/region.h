@@ -41,7 +41,9 @@ enum hy_hint {
  *   0-7   access history: bit i set = written in the epoch i epochs ago
  *   8-10  tier the page was last seen on, plus one (0 = not known yet)
  *   11    pinned: never migrate
- *   12-13 back-off level after failed migrations (retry every 4^level epochs)
+ *   12-13 back-off level after failed migrations (retry every 4^level epochs);
+ *         while hold-off runs, the direction of the move that started it
+ *         instead (a page that just moved has no back-off)
  *   14-15 hold-off epochs left after a move (no move back meanwhile)
  */
 typedef uint16_t hy_pstate;
@@ -80,28 +82,43 @@ static inline bool hy_ps_pinned(hy_pstate s)
 	return s & HY_PS_PIN;
 }
 
-static inline unsigned hy_ps_backoff(hy_pstate s)
-{
-	return (s & HY_PS_BACKOFF_MASK) >> HY_PS_BACKOFF_SHIFT;
-}
-
-static inline hy_pstate hy_ps_set_backoff(hy_pstate s, unsigned level)
-{
-	if (level > HY_PS_MAX_BACKOFF)
-		level = HY_PS_MAX_BACKOFF;
-	return (hy_pstate)((s & ~HY_PS_BACKOFF_MASK) | (level << HY_PS_BACKOFF_SHIFT));
-}
-
 static inline unsigned hy_ps_hold(hy_pstate s)
 {
 	return (s & HY_PS_HOLD_MASK) >> HY_PS_HOLD_SHIFT;
 }
 
-static inline hy_pstate hy_ps_set_hold(hy_pstate s, unsigned epochs)
+static inline unsigned hy_ps_backoff(hy_pstate s)
+{
+	return hy_ps_hold(s) ? 0 : (s & HY_PS_BACKOFF_MASK) >> HY_PS_BACKOFF_SHIFT;
+}
+
+/* A failed move: back-off at `level`, and no hold-off. */
+static inline hy_pstate hy_ps_set_backoff(hy_pstate s, unsigned level)
+{
+	if (level > HY_PS_MAX_BACKOFF)
+		level = HY_PS_MAX_BACKOFF;
+	s = (hy_pstate)(s & ~HY_PS_HOLD_MASK);
+	return (hy_pstate)((s & ~HY_PS_BACKOFF_MASK) | (level << HY_PS_BACKOFF_SHIFT));
+}
+
+enum hy_move_dir { HY_DIR_NONE = 0, HY_DIR_UP = 1, HY_DIR_DOWN = 2 };
+
+/* A successful move in direction dir: hold-off for `epochs`, no back-off. */
+static inline hy_pstate hy_ps_set_moved(hy_pstate s, enum hy_move_dir dir, unsigned epochs)
 {
 	if (epochs > HY_PS_MAX_HOLD)
 		epochs = HY_PS_MAX_HOLD;
-	return (hy_pstate)((s & ~HY_PS_HOLD_MASK) | (epochs << HY_PS_HOLD_SHIFT));
+	s = (hy_pstate)(s & ~(HY_PS_HOLD_MASK | HY_PS_BACKOFF_MASK));
+	if (!epochs)
+		return s;
+	return (hy_pstate)(s | (epochs << HY_PS_HOLD_SHIFT) | ((unsigned)dir << HY_PS_BACKOFF_SHIFT));
+}
+
+/* The direction of the move whose hold-off still runs, or HY_DIR_NONE. */
+static inline enum hy_move_dir hy_ps_moved_dir(hy_pstate s)
+{
+	return hy_ps_hold(s) ? (enum hy_move_dir)((s & HY_PS_BACKOFF_MASK) >> HY_PS_BACKOFF_SHIFT)
+			     : HY_DIR_NONE;
 }
 
 /* End of an epoch: shift the history, record this epoch, count hold-off down. */
@@ -111,7 +128,9 @@ static inline hy_pstate hy_ps_age(hy_pstate s, bool written)
 	unsigned hold = hy_ps_hold(s);
 
 	s = (hy_pstate)((s & ~HY_PS_HIST_MASK) | hist);
-	return hold ? hy_ps_set_hold(s, hold - 1) : s;
+	if (hold == 1) /* over: the direction bits go back to meaning back-off 0 */
+		return (hy_pstate)(s & ~(HY_PS_HOLD_MASK | HY_PS_BACKOFF_MASK));
+	return hold ? (hy_pstate)((s & ~HY_PS_HOLD_MASK) | ((hold - 1) << HY_PS_HOLD_SHIFT)) : s;
 }
 
 /* Distinct epochs with a write among the last `window` (1-8). */

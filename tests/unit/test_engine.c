@@ -103,6 +103,17 @@ static void hot_set_is_promoted(const char *backend)
 		p[i * PG + 1] = 0; /* undo, for the checksum */
 	CU_ASSERT_EQUAL(sum(p, len), before);
 
+	/* a DRAM limit set on the running engine: the overflow goes down */
+	hy_engine_set_dram_limit(e, hot / 2 * PG);
+	hy_engine_epoch(e);
+	hy_engine_stats(e, &st);
+	CU_ASSERT_EQUAL(st.demote_pages, hot - hot / 2);
+	CU_ASSERT_EQUAL(st.tier_bytes[0], hot * PG); /* counted before the moves */
+	hy_engine_epoch(e);
+	hy_engine_stats(e, &st);
+	CU_ASSERT_EQUAL(st.tier_bytes[0], hot / 2 * PG);
+	hy_engine_set_dram_limit(e, 0);
+
 	CU_ASSERT_EQUAL(hy_engine_unmanage(e, p + len / 2, len / 2), 0);
 	hy_engine_stats(e, &st);
 	CU_ASSERT_EQUAL(st.tracked_bytes, len / 2);

@@ -230,6 +230,29 @@ static void test_hold_off_and_thrash(void)
 	CU_ASSERT_EQUAL(hy_ps_tier(*st(4)), 1);
 }
 
+/* Hold-off refuses only the way back: onward moves are fine, and a move that
+ * would not have happened anyway is no thrash. */
+static void test_hold_off_onward(void)
+{
+	const int hot[] = {0, -1};
+
+	world(3, 2, HY_HINT_HYBRID);
+	par.hold_epochs = 3;
+	tv[0].free = 0; /* tier 0 full (not shedding: low 0) */
+	tv[0].low = 0;
+	epoch_with(hot);
+	epoch_with(hot); /* 2 -> 1: the fastest tier with room */
+	CU_ASSERT_EQUAL(hy_ps_tier(*st(0)), 1);
+	CU_ASSERT_EQUAL(plan.thrash, 0);
+	epoch_with(hot); /* wants 1 -> 0, no room: not planned, not thrash */
+	CU_ASSERT_EQUAL(plan.n, 0);
+	CU_ASSERT_EQUAL(plan.thrash, 0);
+	tv[0].free = 1024 * MiB; /* room now: onward within the hold-off is allowed */
+	epoch_with(hot);
+	CU_ASSERT(planned(0, HY_PLAN_PROMOTE));
+	CU_ASSERT_EQUAL(hy_ps_tier(*st(0)), 0);
+}
+
 static void test_backoff(void)
 {
 	const int hot[] = {3, -1};
@@ -407,7 +430,8 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_twice_rule),	   HY_TEST(test_window),
 	HY_TEST(test_hottest_first_and_rate_limit), HY_TEST(test_watermarks),
 	HY_TEST(test_coldest_first),	   HY_TEST(test_dram_limit),
-	HY_TEST(test_hold_off_and_thrash), HY_TEST(test_backoff),
+	HY_TEST(test_hold_off_and_thrash), HY_TEST(test_hold_off_onward),
+	HY_TEST(test_backoff),
 	HY_TEST(test_pin),		   HY_TEST(test_hints),
 	HY_TEST(test_multi_tier_chain),	   HY_TEST(test_not_present_and_cap),
 	HY_TEST(test_choose_arm),	   HY_TEST(test_governor),

@@ -124,13 +124,23 @@ static void test_pstate_bits(void)
 	CU_ASSERT_EQUAL(hy_ps_tier(hy_ps_set_tier(s, 7)), -1); /* does not fit: unknown */
 	s = hy_ps_set_tier(s, 3);
 	s = hy_ps_set_backoff(s, 2);
-	s = hy_ps_set_hold(s, 3);
 	s |= HY_PS_PIN;
 	CU_ASSERT_EQUAL(hy_ps_tier(s), 3);
 	CU_ASSERT_EQUAL(hy_ps_backoff(s), 2);
-	CU_ASSERT_EQUAL(hy_ps_hold(s), 3);
+	CU_ASSERT_EQUAL(hy_ps_hold(s), 0);
 	CU_ASSERT(hy_ps_pinned(s));
 	CU_ASSERT_EQUAL(hy_ps_backoff(hy_ps_set_backoff(s, 9)), HY_PS_MAX_BACKOFF);
+	/* a move: hold-off with its direction, back-off gone */
+	s = hy_ps_set_moved(s, HY_DIR_DOWN, 3);
+	CU_ASSERT_EQUAL(hy_ps_hold(s), 3);
+	CU_ASSERT_EQUAL(hy_ps_moved_dir(s), HY_DIR_DOWN);
+	CU_ASSERT_EQUAL(hy_ps_backoff(s), 0);
+	CU_ASSERT_EQUAL(hy_ps_tier(s), 3);
+	CU_ASSERT_EQUAL(hy_ps_moved_dir(hy_ps_set_moved(s, HY_DIR_UP, 1)), HY_DIR_UP);
+	CU_ASSERT_EQUAL(hy_ps_hold(hy_ps_set_moved(s, HY_DIR_UP, 0)), 0);
+	/* a failure ends the hold-off */
+	CU_ASSERT_EQUAL(hy_ps_hold(hy_ps_set_backoff(s, 1)), 0);
+	CU_ASSERT_EQUAL(hy_ps_backoff(hy_ps_set_backoff(s, 1)), 1);
 
 	/* history: written, not, written, written -> 0b1011 */
 	s = hy_ps_age(s, true);
@@ -141,7 +151,9 @@ static void test_pstate_bits(void)
 	CU_ASSERT_EQUAL(hy_ps_seen(s, 1), 1);
 	CU_ASSERT_EQUAL(hy_ps_seen(s, 2), 2);
 	CU_ASSERT_EQUAL(hy_ps_seen(s, 4), 3);
-	CU_ASSERT_EQUAL(hy_ps_hold(s), 0); /* counted down over 4 epochs */
+	CU_ASSERT_EQUAL(hy_ps_hold(s), 0); /* counted down over 3 epochs */
+	CU_ASSERT_EQUAL(hy_ps_moved_dir(s), HY_DIR_NONE);
+	CU_ASSERT_EQUAL(hy_ps_backoff(s), 0); /* direction bits cleared, not back-off */
 	CU_ASSERT_EQUAL(hy_ps_tier(s), 3);  /* ageing leaves the rest alone */
 	CU_ASSERT(hy_ps_pinned(s));
 	for (int k = 0; k < 8; k++)
