@@ -297,7 +297,9 @@ fail:
 
 /* ---- the interface ---- */
 
-int hy_track_add(struct hy_track *t, uintptr_t start, size_t len)
+/* add and remove: the same checks, then the table operation under t->lock */
+static int table_op(struct hy_track *t, uintptr_t start, size_t len,
+		    int (*op)(struct hy_track *, uintptr_t, uintptr_t))
 {
 	int rc;
 
@@ -308,25 +310,19 @@ int hy_track_add(struct hy_track *t, uintptr_t start, size_t len)
 	if (forked(t))
 		return -ECHILD;
 	pthread_mutex_lock(&t->lock);
-	rc = add_locked(t, start, start + len);
+	rc = op(t, start, start + len);
 	pthread_mutex_unlock(&t->lock);
 	return rc;
 }
 
+int hy_track_add(struct hy_track *t, uintptr_t start, size_t len)
+{
+	return table_op(t, start, len, add_locked);
+}
+
 int hy_track_remove(struct hy_track *t, uintptr_t start, size_t len)
 {
-	int rc;
-
-	if (!t || bad_range(start, len))
-		return -EINVAL;
-	if (is_off(t))
-		return 0;
-	if (forked(t))
-		return -ECHILD;
-	pthread_mutex_lock(&t->lock);
-	rc = remove_locked(t, start, start + len);
-	pthread_mutex_unlock(&t->lock);
-	return rc;
+	return table_op(t, start, len, remove_locked);
 }
 
 static int scratch(struct hy_track *t, size_t words)

@@ -41,22 +41,12 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "vmcheck.h"
 
 #define PG    4096UL
 #define BATCH 512 /* the engine's migration batch (lib/engine.c) */
 #define MIB   (1UL << 20)
 
-static int fails;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			printf("FAIL: " __VA_ARGS__);                                              \
-			printf("\n");                                                              \
-			fflush(stdout);                                                            \
-			fails++;                                                                   \
-		}                                                                                  \
-	} while (0)
 
 #define SKIP(...)                                                                                  \
 	do {                                                                                       \

@@ -24,19 +24,10 @@
 #include <sys/mman.h>
 
 #include "engine.h"
+#include "vmcheck.h"
 
 #define PG 4096UL
 
-static int fails;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			printf("FAIL: " __VA_ARGS__);                                              \
-			printf("\n");                                                              \
-			fails++;                                                                   \
-		}                                                                                  \
-	} while (0)
 
 /* Nodes of n pages from p, into nodes[]. */
 static void where(unsigned char *p, size_t n, int *nodes)
