@@ -297,18 +297,29 @@ fail:
 
 /* ---- the interface ---- */
 
-/* add and remove: the same checks, then the table operation under t->lock */
-static int table_op(struct hy_track *t, uintptr_t start, size_t len,
-		    int (*op)(struct hy_track *, uintptr_t, uintptr_t))
+/*
+ * The checks every range call makes: 1 = go on (t->lock not yet taken),
+ * anything else is the call's return value (an off tracker accepts all).
+ */
+static int precheck(const struct hy_track *t, uintptr_t start, size_t len)
 {
-	int rc;
-
 	if (!t || bad_range(start, len))
 		return -EINVAL;
 	if (is_off(t))
 		return 0;
 	if (forked(t))
 		return -ECHILD;
+	return 1;
+}
+
+/* add and remove: the checks, then the table operation under t->lock */
+static int table_op(struct hy_track *t, uintptr_t start, size_t len,
+		    int (*op)(struct hy_track *, uintptr_t, uintptr_t))
+{
+	int rc = precheck(t, start, len);
+
+	if (rc != 1)
+		return rc;
 	pthread_mutex_lock(&t->lock);
 	rc = op(t, start, start + len);
 	pthread_mutex_unlock(&t->lock);
@@ -386,14 +397,10 @@ static int arm_locked(struct hy_track *t, uintptr_t start, uintptr_t end, const 
 
 int hy_track_arm(struct hy_track *t, uintptr_t start, size_t len, const uint64_t *arm)
 {
-	int rc;
+	int rc = precheck(t, start, len);
 
-	if (!t || bad_range(start, len))
-		return -EINVAL;
-	if (is_off(t))
-		return 0;
-	if (forked(t))
-		return -ECHILD;
+	if (rc != 1)
+		return rc;
 	pthread_mutex_lock(&t->lock);
 	rc = arm_locked(t, start, start + len, arm);
 	pthread_mutex_unlock(&t->lock);
@@ -406,14 +413,13 @@ long hy_track_harvest(struct hy_track *t, uintptr_t start, size_t len, uint64_t 
 	size_t n;
 	long rc;
 
-	if (!t || !written || bad_range(start, len))
-		return -EINVAL;
+	rc = written ? precheck(t, start, len) : -EINVAL;
+	if (rc == -EINVAL)
+		return rc;
 	n = len / TRK_PG;
 	memset(written, 0, trk_words(n) * sizeof(uint64_t));
-	if (is_off(t))
-		return 0;
-	if (forked(t))
-		return -ECHILD;
+	if (rc != 1)
+		return rc;
 	pthread_mutex_lock(&t->lock);
 	r = find(t, start, start + len);
 	rc = r ? t->ops->harvest(t, r, r->off + (start - r->start) / TRK_PG, n, written) : -EINVAL;
