@@ -25,7 +25,6 @@
  */
 static struct hy_config hy_cfg;
 static struct hy_topo hy_topology;
-static bool hy_managed;
 
 HY_EXPORT const char *hybrid_version(void)
 {
@@ -69,7 +68,7 @@ __attribute__((constructor)) static void hy_start(void)
 		       hy_nm_format(&hy_topology.tier[0].nodes, nodes, sizeof(nodes)));
 		return;
 	}
-	/* The engine (placement, tracking, policy) attaches here. */
-	hy_managed = true;
+	/* The engine starts here once the preload layer or the API hands it
+	 * memory (issues #5, #6). */
 	hy_debug("%d tiers from %s", hy_topology.ntiers, hy_topo_source_name(hy_topology.source));
 }

@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kfeat.h"
 #include "migrate.h"
@@ -150,21 +152,27 @@ int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint h
 		hy_reg_unlock(&e->reg);
 		return -EPERM; /* the program placed it itself */
 	}
-	if (hint != HY_HINT_PIN)
-		rc = hy_place_range(addr, len, &e->tier_nodes[tier], e->kf.preferred_many);
-	else
-		rc = 0;
-	if (!rc)
-		rc = hy_reg_add(&e->reg, a, len, hint);
-	/* registered; armed whole now only if the governor would arm every
-	 * page anyway, else it arms a sample from the next epoch on */
+	rc = hint != HY_HINT_PIN
+		     ? hy_place_range(addr, len, &e->tier_nodes[tier], e->kf.preferred_many)
+		     : 0;
+	if (rc)
+		goto out;
+	rc = hy_reg_add(&e->reg, a, len, hint);
 	if (!rc && (rc = hy_track_add(e->track, a, len)))
-		hy_reg_remove(&e->reg, a, len);
-	else if (!rc && hy_gov_budget(&e->gov, e->reg.pages) >= e->reg.pages &&
-		 hint != HY_HINT_PIN && !hy_track_arm(e->track, a, len, NULL))
+		hy_reg_remove(&e->reg, a, len); /* exactly what was added: cannot fail */
+	if (rc) {
+		/* not managed after all: give the range its default policy back */
+		if (hint != HY_HINT_PIN)
+			syscall(SYS_mbind, addr, len, 0 /* MPOL_DEFAULT */, NULL, 0, 0);
+		goto out;
+	}
+	/* armed whole now only if the governor would arm every page anyway;
+	 * else it arms a sample from the next epoch on */
+	if (hint != HY_HINT_PIN && hy_gov_budget(&e->gov, e->reg.pages) >= e->reg.pages &&
+	    !hy_track_arm(e->track, a, len, NULL))
 		e->armed += len / PAGE;
-	if (!rc)
-		hy_stat_add(&e->st, tracked_bytes, len);
+	hy_stat_add(&e->st, tracked_bytes, len);
+out:
 	hy_reg_unlock(&e->reg);
 	return rc;
 }

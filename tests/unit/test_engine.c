@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cunit_main.h"
 #include "engine.h"
@@ -195,6 +197,39 @@ static void test_foreign_policy_and_bad_ranges(void)
 	munmap(p, len);
 }
 
+/*
+ * A range the engine cannot track is not managed at all: no registry entry,
+ * and the placement it was given is taken back.  A forked child's tracker
+ * refuses (its userfaultfd is the parent's), which makes the case real.
+ */
+static void test_manage_undone(void)
+{
+	struct hy_engine *e = make("async", "100");
+	size_t len = 4 * MiB;
+	char *p;
+	pid_t pid;
+	int status = -1;
+
+	if (!e)
+		return;
+	if (strcmp(hy_engine_backend(e), "async")) {
+		hy_engine_destroy(e);
+		return;
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pid = fork();
+	if (pid == 0) {
+		int mode = -1, rc = hy_engine_manage(e, p, len, HY_HINT_HYBRID);
+		get_mempolicy(&mode, NULL, 0, p, MPOL_F_ADDR);
+		_exit(rc == -ECHILD && hy_engine_registry(e)->n == 0 && mode == MPOL_DEFAULT ? 0 : 1);
+	}
+	CU_ASSERT_FATAL(pid > 0);
+	waitpid(pid, &status, 0);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	hy_engine_destroy(e);
+	munmap(p, len);
+}
+
 static void test_thread(void)
 {
 	struct hy_config cfg;
@@ -221,6 +256,7 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_sync),
 	HY_TEST(test_governed),
 	HY_TEST(test_foreign_policy_and_bad_ranges),
+	HY_TEST(test_manage_undone),
 	HY_TEST(test_thread),
 };
 
