@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "export.h"
 #include "kfeat.h"
 #include "migrate.h"
 #include "placement.h"
@@ -50,6 +51,7 @@ struct hy_engine {
 	pthread_mutex_t wait_lock;
 	pthread_cond_t wait_cond;
 	bool stop;
+	bool quiesced;	/* hy_engine_quiesce: nothing new is managed */
 };
 
 static int node_tier(const struct hy_engine *e, int node, int intended)
@@ -118,17 +120,23 @@ int hy_engine_create(struct hy_engine **ep, const struct hy_config *cfg, const s
 	return 0;
 }
 
+static void stop_thread(struct hy_engine *e)
+{
+	if (!e->running)
+		return;
+	pthread_mutex_lock(&e->wait_lock);
+	e->stop = true;
+	pthread_cond_signal(&e->wait_cond);
+	pthread_mutex_unlock(&e->wait_lock);
+	pthread_join(e->thread, NULL);
+	e->running = false;
+}
+
 void hy_engine_destroy(struct hy_engine *e)
 {
 	if (!e)
 		return;
-	if (e->running) {
-		pthread_mutex_lock(&e->wait_lock);
-		e->stop = true;
-		pthread_cond_signal(&e->wait_cond);
-		pthread_mutex_unlock(&e->wait_lock);
-		pthread_join(e->thread, NULL);
-	}
+	stop_thread(e);
 	if (e->track)
 		hy_track_close(e->track);
 	hy_reg_destroy(&e->reg);
@@ -148,6 +156,10 @@ int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint h
 	if (!addr || !len || (a | len) & (PAGE - 1) || a + len < a)
 		return -EINVAL;
 	hy_reg_lock(&e->reg);
+	if (e->quiesced) {
+		hy_reg_unlock(&e->reg);
+		return -ESHUTDOWN;
+	}
 	if (hy_place_foreign_policy(addr, &e->tier_nodes[tier])) {
 		hy_reg_unlock(&e->reg);
 		return -EPERM; /* the program placed it itself */
@@ -189,10 +201,43 @@ int hy_engine_unmanage(struct hy_engine *e, void *addr, size_t len)
 	before = e->reg.pages;
 	rc = hy_reg_remove(&e->reg, a, len);
 	if (!rc) {
-		hy_track_remove(e->track, a, len);
+		if (e->track)
+			hy_track_remove(e->track, a, len);
 		__atomic_fetch_sub(&e->st.tracked_bytes, (before - e->reg.pages) * PAGE,
 				   __ATOMIC_RELAXED);
 	}
+	hy_reg_unlock(&e->reg);
+	return rc;
+}
+
+int hy_engine_remap(struct hy_engine *e, void *old, size_t oldlen, void *new, size_t newlen)
+{
+	uintptr_t o = (uintptr_t)old, n = (uintptr_t)new;
+	size_t before;
+	bool managed;
+	int rc;
+
+	if (!old || !new || !oldlen || !newlen || (o | n | oldlen | newlen) & (PAGE - 1))
+		return -EINVAL;
+	hy_reg_lock(&e->reg);
+	if (e->quiesced) {
+		hy_reg_unlock(&e->reg);
+		return 0;
+	}
+	before = e->reg.pages;
+	managed = hy_reg_find(&e->reg, o) != NULL;
+	/* the kernel dropped the userfaultfd registration of the moved pages
+	 * (no EVENT_REMAP asked): register afresh where they are now */
+	hy_track_remove(e->track, o, oldlen);
+	hy_track_remove(e->track, n, newlen);
+	rc = hy_reg_move(&e->reg, o, oldlen, n, newlen);
+	if (!rc && managed && hy_track_add(e->track, n, newlen))
+		hy_reg_remove(&e->reg, n, newlen);
+	if (e->reg.pages >= before)
+		hy_stat_add(&e->st, tracked_bytes, (e->reg.pages - before) * PAGE);
+	else
+		__atomic_fetch_sub(&e->st.tracked_bytes, (before - e->reg.pages) * PAGE,
+				   __ATOMIC_RELAXED);
 	hy_reg_unlock(&e->reg);
 	return rc;
 }
@@ -372,6 +417,10 @@ int hy_engine_epoch(struct hy_engine *e)
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
 	hy_reg_lock(&e->reg);
+	if (e->quiesced) {
+		hy_reg_unlock(&e->reg);
+		return -ESHUTDOWN;
+	}
 	e->epoch++;
 	for (size_t i = 0; i < e->reg.n; i++) {
 		struct hy_region *g = &e->reg.reg[i];
@@ -430,6 +479,7 @@ static void *loop(void *arg)
 		if (stop)
 			return NULL;
 		hy_engine_epoch(e);
+		hy_export_epoch(e);
 	}
 }
 
@@ -464,10 +514,84 @@ void hy_engine_stats(struct hy_engine *e, struct hy_stats *out)
 
 const char *hy_engine_backend(const struct hy_engine *e)
 {
-	return hy_track_name(e->track);
+	return e->track ? hy_track_name(e->track) : "stopped";
 }
 
 struct hy_registry *hy_engine_registry(struct hy_engine *e)
 {
 	return &e->reg;
+}
+
+void hy_engine_quiesce(struct hy_engine *e)
+{
+	stop_thread(e);
+	hy_reg_lock(&e->reg);
+	if (!e->quiesced) {
+		e->quiesced = true;
+		/* every page released and unregistered: writes never fault again */
+		hy_track_close(e->track);
+		e->track = NULL;
+	}
+	hy_reg_unlock(&e->reg);
+}
+
+/*
+ * fork.  The prepare handler runs after jemalloc's (it was registered
+ * before jemalloc's, see runtime.c), so the lock order jemalloc -> registry
+ * of the extent hooks is kept: a thread inside a hook finishes before the
+ * registry lock is taken here.  Holding the registry lock across fork means
+ * the child's copy of the registry is consistent and no migration batch is
+ * half done.
+ */
+void hy_engine_fork_prepare(struct hy_engine *e)
+{
+	hy_reg_lock(&e->reg);
+}
+
+void hy_engine_fork_parent(struct hy_engine *e)
+{
+	hy_reg_unlock(&e->reg);
+}
+
+/* Child, before anything else runs: our locks back to a usable state (the
+ * threads that might have held the others do not exist here). */
+void hy_engine_fork_child_locks(struct hy_engine *e)
+{
+	pthread_mutex_init(&e->reg.lock, NULL);
+	pthread_mutex_init(&e->wait_lock, NULL);
+	pthread_cond_init(&e->wait_cond, NULL);
+	e->running = false; /* the parent's policy thread was not copied */
+}
+
+/*
+ * Child, once the allocator is usable again: a fresh tracker (the inherited
+ * userfaultfd belongs to the parent), every range registered with it (armed
+ * from the next epoch on, by the governor), and a policy thread.  If any of
+ * that fails the child keeps running unmanaged, said once.
+ */
+int hy_engine_fork_child(struct hy_engine *e)
+{
+	struct hy_err err = {""};
+	int rc;
+
+	if (e->quiesced)
+		return 0;
+	hy_reg_lock(&e->reg);
+	rc = hy_track_reopen(&e->track, &err);
+	for (size_t i = 0; !rc && i < e->reg.n; i++) {
+		struct hy_region *g = &e->reg.reg[i];
+
+		rc = hy_track_add(e->track, g->start, g->end - g->start);
+	}
+	e->armed = 0;
+	hy_reg_unlock(&e->reg);
+	e->stop = false;
+	if (!rc)
+		rc = hy_engine_start_thread(e);
+	if (rc) {
+		hy_warn_once("forked child (pid %d): cannot track its memory (%s); it runs "
+			     "unmanaged", (int)getpid(), err.msg[0] ? err.msg : strerror(-rc));
+		hy_engine_quiesce(e);
+	}
+	return rc;
 }

@@ -40,12 +40,33 @@ void hy_engine_destroy(struct hy_engine *e);
 int hy_engine_start_thread(struct hy_engine *e);
 
 /*
+ * Stop for good: the thread ends, every range is released by the tracker
+ * (no write faults any more), nothing new is managed (-ESHUTDOWN).  Pages
+ * stay where they are.  The engine stays allocated: a program thread may
+ * still be on its way into hy_engine_manage.
+ */
+void hy_engine_quiesce(struct hy_engine *e);
+
+/* fork, in the order runtime calls them: prepare (parent, registry lock
+ * taken), then parent (unlocked) or, in the child, child_locks first thing
+ * and child once the allocator works again (new tracker, ranges, thread). */
+void hy_engine_fork_prepare(struct hy_engine *e);
+void hy_engine_fork_parent(struct hy_engine *e);
+void hy_engine_fork_child_locks(struct hy_engine *e);
+int hy_engine_fork_child(struct hy_engine *e);
+
+/*
  * Manage [addr, addr+len) (page-aligned) with hint: set its placement
  * (unless the program has its own policy there: -EPERM, nothing changed),
  * register and track it.
  */
 int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint);
 int hy_engine_unmanage(struct hy_engine *e, void *addr, size_t len);
+
+/* The program mremap()ed [old, old+oldlen) to [new, new+newlen): managed
+ * pages keep their state at the new place and are tracked there; anything
+ * managed under the new range before is forgotten (it was replaced). */
+int hy_engine_remap(struct hy_engine *e, void *old, size_t oldlen, void *new, size_t newlen);
 
 /* Change the DRAM limit (bytes of ours on tier 0, 0 = none) from the next
  * epoch on; an overflow is then demoted, coldest first. */

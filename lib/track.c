@@ -554,7 +554,7 @@ static void free_all(struct hy_track *t)
 }
 
 static int open_ops(struct hy_track **tp, const struct trk_ops *ops, const struct hy_kfeat *k,
-		    struct hy_stats *st, struct hy_err *err)
+		    struct hy_stats *st, const struct hy_track_cost *known, struct hy_err *err)
 {
 	struct hy_track *t = hy_os_alloc(sizeof(*t));
 	int rc;
@@ -576,7 +576,9 @@ static int open_ops(struct hy_track **tp, const struct trk_ops *ops, const struc
 		free_all(t);
 		return rc;
 	}
-	if (ops != &off_ops)
+	if (known)
+		t->cost = *known;
+	else if (ops != &off_ops)
 		calibrate(t);
 	*tp = t;
 	return 0;
@@ -595,7 +597,7 @@ int hy_track_open_with(struct hy_track **tp, int backend, const struct hy_kfeat 
 		err->msg[0] = '\0';
 	switch (backend) {
 	case HY_BACKEND_OFF:
-		return open_ops(tp, &off_ops, k, st, err);
+		return open_ops(tp, &off_ops, k, st, NULL, err);
 	case HY_BACKEND_ASYNC:
 	case HY_BACKEND_SYNC:
 		ops = backend == HY_BACKEND_ASYNC ? &hy_trk_async_ops : &hy_trk_sync_ops;
@@ -604,7 +606,7 @@ int hy_track_open_with(struct hy_track **tp, int backend, const struct hy_kfeat 
 				   why);
 			return -ENOTSUP;
 		}
-		rc = open_ops(tp, ops, k, st, &why2);
+		rc = open_ops(tp, ops, k, st, NULL, &why2);
 		if (rc)
 			hy_err_set(err, "the %s tracking backend failed to start: %s", ops->name,
 				   why2.msg);
@@ -623,14 +625,14 @@ int hy_track_open_with(struct hy_track **tp, int backend, const struct hy_kfeat 
 	if (!backend_ready(k, HY_BACKEND_ASYNC, &why)) {
 		snprintf(why1.msg, sizeof(why1.msg), "%s",
 			 k->uffd && k->wp ? "no WP_ASYNC/PAGEMAP_SCAN (Linux 6.7)" : why);
-	} else if (open_ops(tp, &hy_trk_async_ops, k, st, &why2) == 0) {
+	} else if (open_ops(tp, &hy_trk_async_ops, k, st, NULL, &why2) == 0) {
 		return 0;
 	} else {
 		snprintf(why1.msg, sizeof(why1.msg), "the async backend failed: %.400s", why2.msg);
 	}
 	if (k->uffd && k->wp && !backend_ready(k, HY_BACKEND_SYNC, &why)) {
 		hy_err_set(err, "%s, and for the sync backend %s", why1.msg, why);
-	} else if (k->uffd && k->wp && open_ops(tp, &hy_trk_sync_ops, k, st, &why2) == 0) {
+	} else if (k->uffd && k->wp && open_ops(tp, &hy_trk_sync_ops, k, st, NULL, &why2) == 0) {
 		hy_info("tracking with the sync backend: %s", why1.msg);
 		return 0;
 	} else if (k->uffd && k->wp) {
@@ -638,7 +640,7 @@ int hy_track_open_with(struct hy_track **tp, int backend, const struct hy_kfeat 
 	} else {
 		hy_err_set(err, "%s", why1.msg);
 	}
-	return open_ops(tp, &off_ops, k, st, &why2);
+	return open_ops(tp, &off_ops, k, st, NULL, &why2);
 }
 
 int hy_track_open(struct hy_track **tp, int backend, struct hy_stats *st, struct hy_err *err)
@@ -647,6 +649,20 @@ int hy_track_open(struct hy_track **tp, int backend, struct hy_stats *st, struct
 
 	hy_kfeat_probe(&k);
 	return hy_track_open_with(tp, backend, &k, st, err);
+}
+
+int hy_track_reopen(struct hy_track **tp, struct hy_err *err)
+{
+	struct hy_track *old = *tp, *t;
+	int rc;
+
+	rc = open_ops(&t, old->ops, &old->kf, old->st == &old->own_st ? NULL : old->st,
+		      &old->cost, err);
+	if (rc)
+		return rc;
+	hy_track_close(old); /* forked: frees, never touches the parent's uffd */
+	*tp = t;
+	return 0;
 }
 
 void hy_track_close(struct hy_track *t)

@@ -55,6 +55,15 @@ int hy_track_open_with(struct hy_track **t, int backend, const struct hy_kfeat *
  * fds and frees t; the tracked memory stays mapped and writable. */
 void hy_track_close(struct hy_track *t);
 
+/*
+ * In a forked child: a new tracker of the same backend for this process
+ * (the inherited one is the parent's: its userfaultfd acts on the parent's
+ * memory), with the parent's measured costs instead of a new calibration,
+ * and no ranges.  The old one is freed without a system call on its fds
+ * but close.  0, or a negative errno with *t unchanged.
+ */
+int hy_track_reopen(struct hy_track **t, struct hy_err *err);
+
 /* "async", "sync" or "off". */
 const char *hy_track_name(const struct hy_track *t);
 

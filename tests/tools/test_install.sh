@@ -17,9 +17,15 @@ pc=$(find "$prefix" -name hybrid.pc | head -1)
 lib=$(dirname "$(find "$prefix" -name 'libhybrid.so' | head -1)")
 [ -n "$pc" ] && [ -n "$lib" ] && ok "hybrid.pc and libhybrid.so installed" || { last=install; bad "no hybrid.pc or libhybrid.so"; }
 
-# The public symbols are hybrid_* only, versioned HYBRID_1.0.
+# The public symbols are hybrid_* (versioned HYBRID_1.0) and the symbols the
+# preload layer interposes (unversioned, so they stand in for glibc's).
 run sh -c "nm -D --defined-only '$lib/libhybrid.so' | awk '\$2 ~ /[TDBW]/ {print \$3}'"
-grep -qv '^hybrid_' "$OUT" && { last="nm"; bad "exports something besides hybrid_*"; } || ok "exports only hybrid_*"
+interposed='malloc free calloc realloc reallocarray posix_memalign aligned_alloc memalign valloc pvalloc malloc_usable_size mmap mmap64 munmap mremap mbind'
+extra=$(grep -v '^hybrid_.*@@HYBRID_1\.0$' "$OUT" | grep -vxF "$(printf '%s\n' $interposed)")
+[ -z "$extra" ] && ok "exports only hybrid_* and the interposed symbols" || { last="nm"; bad "exports something else: $extra"; }
+for s in $interposed; do
+	grep -qx "$s" "$OUT" || { last="nm"; bad "does not export $s (unversioned)"; }
+done
 expect_out '^hybrid_version@@HYBRID_1.0$' "versioned symbols"
 
 export PKG_CONFIG_PATH=$(dirname "$pc")

@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * heap — see heap.h.
+ *
+ * Who calls what:
+ *   program thread -> malloc (preload.c) -> hy_heap_fn.malloc (jemalloc)
+ *     -> [arena needs memory] -> hook_alloc -> raw mmap -> hy_engine_manage
+ * Lock order: jemalloc's arena locks, then the registry lock (inside
+ * hy_engine_manage).  The engine never calls into jemalloc, and nothing
+ * here allocates through the heap.
+ *
+ * Arenas: up to HY_HEAP_ARENAS hybrid arenas, created on demand; thread k
+ * (in order of first allocation) is bound to arena k % n, which spreads
+ * threads as jemalloc's own round robin does.  One more arena serves the
+ * explicit hybrid_malloc calls (without a thread cache).
+ */
+#include <errno.h>
+#include <jemalloc/jemalloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "heap.h"
+#include "log.h"
+#include "os.h"
+#include "runtime.h"
+#include "symbol.h"
+
+#define HY_HEAP_ARENAS 16
+#define JEMALLOC_SO    "libjemalloc.so"
+
+struct hy_heap_fn hy_heap_fn;
+__thread int hy_heap_thread_ready __attribute__((tls_model("initial-exec")));
+static __thread int in_settle __attribute__((tls_model("initial-exec")));
+
+enum { UNRESOLVED, RESOLVING, RESOLVED };
+static int resolve_state;
+
+enum { BIND_UNDECIDED, BIND_YES, BIND_NO };
+static int binding;
+
+static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned arena_ind[HY_HEAP_ARENAS + 1]; /* 0: not created yet */
+static unsigned next_thread;
+static uintptr_t je_text_start, je_text_end;
+
+/* glibc's own entry points, exported for exactly this purpose. */
+extern void *__libc_malloc(size_t);
+extern void __libc_free(void *);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void *__libc_valloc(size_t);
+
+static int libc_posix_memalign(void **out, size_t align, size_t size)
+{
+	void *p;
+
+	if (align < sizeof(void *) || (align & (align - 1)))
+		return EINVAL;
+	p = __libc_memalign(align, size);
+	if (!p)
+		return ENOMEM;
+	*out = p;
+	return 0;
+}
+
+static void *libc_aligned_alloc(size_t align, size_t size)
+{
+	if (!align || (align & (align - 1))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return __libc_memalign(align, size);
+}
+
+static bool resolve_jemalloc(struct hy_heap_fn *f)
+{
+#define GET(field, name)                                                                           \
+	do {                                                                                       \
+		*(void **)&f->field = hy_sym_lookup(JEMALLOC_SO, name);                            \
+		if (!f->field)                                                                     \
+			return false;                                                              \
+	} while (0)
+	GET(malloc, "malloc");
+	GET(free, "free");
+	GET(calloc, "calloc");
+	GET(realloc, "realloc");
+	GET(memalign, "memalign");
+	GET(posix_memalign, "posix_memalign");
+	GET(aligned_alloc, "aligned_alloc");
+	GET(valloc, "valloc");
+	GET(usable_size, "malloc_usable_size");
+#undef GET
+	f->jemalloc = true;
+	hy_sym_text_range(JEMALLOC_SO, &je_text_start, &je_text_end);
+	return true;
+}
+
+static void resolve_libc(struct hy_heap_fn *f)
+{
+	f->malloc = __libc_malloc;
+	f->free = __libc_free;
+	f->calloc = __libc_calloc;
+	f->realloc = __libc_realloc;
+	f->memalign = __libc_memalign;
+	f->posix_memalign = libc_posix_memalign;
+	f->aligned_alloc = libc_aligned_alloc;
+	f->valloc = __libc_valloc;
+	*(void **)&f->usable_size = hy_sym_lookup("libc.so", "malloc_usable_size");
+	f->jemalloc = false;
+}
+
+/*
+ * Which allocator backs the program's malloc: jemalloc when we were
+ * preloaded (or pulled in by a library), glibc's when the program itself
+ * links -lhybrid — its normal heap then stays exactly what it was.  Decided
+ * from the ELF headers only, because this can run before libc has set up
+ * the environment.
+ */
+static void resolve(void)
+{
+	struct hy_heap_fn f;
+	int expect = UNRESOLVED;
+
+	if (!__atomic_compare_exchange_n(&resolve_state, &expect, RESOLVING, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		while (__atomic_load_n(&resolve_state, __ATOMIC_ACQUIRE) != RESOLVED)
+			sched_yield();
+		return;
+	}
+	memset(&f, 0, sizeof(f));
+	if (hy_sym_main_needs("libhybrid.so") || !resolve_jemalloc(&f))
+		resolve_libc(&f);
+	hy_heap_fn = f;
+	/* our fork handlers before jemalloc registers its own (runtime.h) */
+	hy_rt_preinit();
+	__atomic_store_n(&resolve_state, RESOLVED, __ATOMIC_RELEASE);
+}
+
+/* --- the extent hooks of the hybrid arenas ------------------------------ */
+
+static void *raw_mmap(void *addr, size_t len, int flags)
+{
+	long p = syscall(SYS_mmap, addr, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+
+	return p < 0 && p > -4096 ? NULL : (void *)p;
+}
+
+static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t align, bool *zero,
+			bool *commit, unsigned ind)
+{
+	struct hy_engine *e;
+	uintptr_t p, a;
+	size_t extra;
+
+	(void)h;
+	(void)ind;
+	if (!size || size & (HY_PAGE_SIZE - 1) || align & (align - 1))
+		return NULL;
+	if (align < HY_PAGE_SIZE)
+		align = HY_PAGE_SIZE;
+	if (new_addr) {
+		/* jemalloc asks to extend in place: only if that exact spot is free */
+		p = (uintptr_t)raw_mmap(new_addr, size, MAP_FIXED_NOREPLACE);
+		if (!p)
+			return NULL;
+		if (p != (uintptr_t)new_addr) { /* kernels before 4.17 ignore the flag */
+			syscall(SYS_munmap, p, size);
+			return NULL;
+		}
+		a = p;
+	} else {
+		extra = align - HY_PAGE_SIZE;
+		if (size + extra < size)
+			return NULL;
+		p = (uintptr_t)raw_mmap(NULL, size + extra, 0);
+		if (!p)
+			return NULL;
+		a = (p + align - 1) & ~(uintptr_t)(align - 1);
+		if (a > p)
+			syscall(SYS_munmap, p, a - p);
+		if (p + size + extra > a + size)
+			syscall(SYS_munmap, a + size, p + size + extra - (a + size));
+	}
+	*zero = true;
+	*commit = true;
+	/* not managed (engine not running, or the program's own policy):
+	 * the memory is still good, it just stays where the kernel puts it */
+	if ((e = hy_rt_engine_if_running()))
+		hy_engine_manage(e, (void *)a, size, HY_HINT_HYBRID);
+	return (void *)a;
+}
+
+/* Opt out: jemalloc keeps the range for reuse (it retains by default). */
+static bool hook_dalloc(extent_hooks_t *h, void *addr, size_t size, bool committed, unsigned ind)
+{
+	(void)h, (void)addr, (void)size, (void)committed, (void)ind;
+	return true;
+}
+
+static void hook_destroy(extent_hooks_t *h, void *addr, size_t size, bool committed,
+			 unsigned ind)
+{
+	struct hy_engine *e = hy_rt_engine_if_running();
+
+	(void)h, (void)committed, (void)ind;
+	if (e)
+		hy_engine_unmanage(e, addr, size);
+	syscall(SYS_munmap, addr, size);
+}
+
+/* Always committed: commit succeeds, decommit is declined (jemalloc then
+ * purges instead). */
+static bool hook_commit(extent_hooks_t *h, void *addr, size_t size, size_t off, size_t len,
+			unsigned ind)
+{
+	(void)h, (void)addr, (void)size, (void)off, (void)len, (void)ind;
+	return false;
+}
+
+static bool hook_decommit(extent_hooks_t *h, void *addr, size_t size, size_t off, size_t len,
+			  unsigned ind)
+{
+	(void)h, (void)addr, (void)size, (void)off, (void)len, (void)ind;
+	return true;
+}
+
+static bool hook_purge_lazy(extent_hooks_t *h, void *addr, size_t size, size_t off, size_t len,
+			    unsigned ind)
+{
+	(void)h, (void)size, (void)ind;
+	return madvise((char *)addr + off, len, MADV_FREE) != 0;
+}
+
+static bool hook_purge_forced(extent_hooks_t *h, void *addr, size_t size, size_t off,
+			      size_t len, unsigned ind)
+{
+	(void)h, (void)size, (void)ind;
+	return madvise((char *)addr + off, len, MADV_DONTNEED) != 0;
+}
+
+/* Extents may be split and merged freely: ranges are managed per mapping,
+ * and no mapping is ever returned to the kernel piecemeal. */
+static bool hook_split(extent_hooks_t *h, void *addr, size_t size, size_t a, size_t b,
+		       bool committed, unsigned ind)
+{
+	(void)h, (void)addr, (void)size, (void)a, (void)b, (void)committed, (void)ind;
+	return false;
+}
+
+static bool hook_merge(extent_hooks_t *h, void *a, size_t sa, void *b, size_t sb, bool committed,
+		       unsigned ind)
+{
+	(void)h, (void)a, (void)sa, (void)b, (void)sb, (void)committed, (void)ind;
+	return false;
+}
+
+static extent_hooks_t hooks = {
+	.alloc = hook_alloc,
+	.dalloc = hook_dalloc,
+	.destroy = hook_destroy,
+	.commit = hook_commit,
+	.decommit = hook_decommit,
+	.purge_lazy = hook_purge_lazy,
+	.purge_forced = hook_purge_forced,
+	.split = hook_split,
+	.merge = hook_merge,
+};
+
+/* --- arenas and binding -------------------------------------------------- */
+
+/*
+ * jemalloc 5.3's arena_config_t (experimental, not in its public header):
+ * with metadata_use_hooks false the arena's own metadata comes from
+ * jemalloc's default mmap, which our mmap wrapper recognises as jemalloc's
+ * and leaves on DRAM.  A jemalloc without it refuses the size and we fall
+ * back to arenas.create (metadata then lives in hybrid memory).
+ */
+struct arena_config {
+	extent_hooks_t *extent_hooks;
+	bool metadata_use_hooks;
+};
+
+/* Arena slot k (HY_HEAP_ARENAS = the API's), created on first use; 0 when
+ * jemalloc refuses (then the caller falls back to a default arena). */
+static unsigned arena(unsigned k)
+{
+	unsigned ind = __atomic_load_n(&arena_ind[k], __ATOMIC_ACQUIRE);
+	extent_hooks_t *hp = &hooks;
+	size_t sz = sizeof(ind);
+
+	if (ind)
+		return ind;
+	pthread_mutex_lock(&arena_lock);
+	ind = arena_ind[k];
+	if (!ind) {
+		/* metadata on jemalloc's own (DRAM) memory where it can say so */
+		struct arena_config ac = {.extent_hooks = &hooks, .metadata_use_hooks = false};
+
+		if (mallctl("experimental.arenas_create_ext", &ind, &sz, &ac, sizeof(ac)) &&
+		    mallctl("arenas.create", &ind, &sz, &hp, sizeof(hp))) {
+			hy_warn_once("jemalloc cannot create a hybrid arena; the heap stays "
+				     "unmanaged");
+			ind = 0;
+		}
+		__atomic_store_n(&arena_ind[k], ind, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&arena_lock);
+	return ind;
+}
+
+static void bind_thread(void)
+{
+	unsigned k = __atomic_fetch_add(&next_thread, 1, __ATOMIC_RELAXED) % HY_HEAP_ARENAS;
+	unsigned ind = arena(k);
+
+	if (ind)
+		mallctl("thread.arena", NULL, NULL, &ind, sizeof(ind));
+}
+
+void hy_heap_thread_settle(void)
+{
+	int b;
+
+	if (in_settle)
+		return; /* re-entered from jemalloc or pthread: serve unbound */
+	in_settle = 1;
+	if (__atomic_load_n(&resolve_state, __ATOMIC_ACQUIRE) != RESOLVED)
+		resolve();
+	if (!hy_heap_fn.jemalloc) {
+		hy_heap_thread_ready = 1;
+	} else if ((b = __atomic_load_n(&binding, __ATOMIC_ACQUIRE)) != BIND_UNDECIDED) {
+		if (b == BIND_YES)
+			bind_thread();
+		hy_heap_thread_ready = 1;
+	}
+	in_settle = 0;
+}
+
+void hy_heap_set_binding(bool bind)
+{
+	__atomic_store_n(&binding, bind ? BIND_YES : BIND_NO, __ATOMIC_RELEASE);
+}
+
+bool hy_heap_called_by_jemalloc(uintptr_t ret)
+{
+	return ret >= je_text_start && ret < je_text_end;
+}
+
+/* --- explicit hybrid allocations (the API) ------------------------------- */
+
+static int xflags(size_t align)
+{
+	unsigned ind = arena(HY_HEAP_ARENAS);
+
+	return (ind ? MALLOCX_ARENA(ind) : 0) | MALLOCX_TCACHE_NONE |
+	       (align > 1 ? MALLOCX_ALIGN(align) : 0);
+}
+
+void *hy_heap_xmalloc(size_t size, size_t align, bool zero)
+{
+	void *p;
+
+	if (align & (align - 1)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	p = mallocx(size ? size : 1, xflags(align) | (zero ? MALLOCX_ZERO : 0));
+	if (!p)
+		errno = ENOMEM;
+	return p;
+}
+
+void *hy_heap_xrealloc(void *p, size_t size)
+{
+	void *q;
+
+	if (!p)
+		return hy_heap_xmalloc(size, 0, false);
+	q = rallocx(p, size ? size : 1, xflags(0));
+	if (!q)
+		errno = ENOMEM;
+	return q;
+}
+
+void hy_heap_xfree(void *p)
+{
+	if (p)
+		dallocx(p, MALLOCX_TCACHE_NONE);
+}
+
+bool hy_heap_xowns(const void *p)
+{
+	unsigned ind, api = __atomic_load_n(&arena_ind[HY_HEAP_ARENAS], __ATOMIC_ACQUIRE);
+	size_t sz = sizeof(ind);
+
+	if (!p || !api || mallctl("arenas.lookup", &ind, &sz, &p, sizeof(p)))
+		return false;
+	return ind == api;
+}

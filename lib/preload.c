@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * preload — the symbols libhybrid interposes, and nothing else.
+ *
+ * The malloc family forwards to the heap (jemalloc with hybrid arenas, or
+ * glibc when the program links -lhybrid itself); the mmap family calls the
+ * kernel directly and tells the engine what became or stopped being a
+ * hybrid range.  Every decision is elsewhere: heap.c (which allocator,
+ * which arena), runtime.c (is the process hybrid, is the engine up),
+ * engine.c (placement, registry, tracking).
+ *
+ * Which mappings become hybrid (whole-process use only), and why:
+ *   private anonymous, writable, at least min_size     yes
+ *   MAP_SHARED, file-backed                            no: other processes
+ *                                                      or the page cache own
+ *                                                      the pages
+ *   MAP_STACK, MAP_GROWSDOWN                           no: thread stacks are
+ *                                                      hot by nature
+ *   MAP_HUGETLB                                        no: hugetlbfs pages are
+ *                                                      reserved and placed by
+ *                                                      their own policy
+ *   PROT_NONE or read-only (reservations: JVM, Go)     no: nothing to track;
+ *                                                      parts made writable
+ *                                                      later stay unmanaged
+ *   made by jemalloc itself (its default arenas,       no: allocator metadata
+ *   metadata)                                          stays on DRAM
+ *   MAP_FIXED over a managed range                     the old range is
+ *                                                      forgotten first; the
+ *                                                      new one is judged as
+ *                                                      above
+ * munmap and mremap keep the registry right whoever made the range (the
+ * API's hybrid_mmap ranges included).  mbind by the program takes the range
+ * out of management: the program places it itself.  set_mempolicy needs no
+ * wrapper: a range under a process policy other than ours is never taken
+ * (placement checks the policy of every new range).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "heap.h"
+#include "os.h"
+#include "runtime.h"
+
+#define HY_EXPORT __attribute__((visibility("default")))
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+static inline void settle(void)
+{
+	if (unlikely(!hy_heap_thread_ready))
+		hy_heap_thread_settle();
+}
+
+/*
+ * Bootstrap: should an allocation ever arrive while the real allocator is
+ * still being looked up (it cannot with glibc as we know it, but a loader
+ * or a libc may change), it is served from this static buffer, never freed.
+ */
+static char boot[64 << 10] __attribute__((aligned(64)));
+static size_t boot_used;
+
+static void *boot_alloc(size_t size, size_t align)
+{
+	size_t off, cur = __atomic_load_n(&boot_used, __ATOMIC_RELAXED);
+
+	if (align < 16)
+		align = 16;
+	do {
+		off = (cur + align - 1) & ~(align - 1);
+		if (off + size < off || off + size > sizeof(boot)) {
+			errno = ENOMEM;
+			return NULL;
+		}
+	} while (!__atomic_compare_exchange_n(&boot_used, &cur, off + size, false,
+					      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return boot + off;
+}
+
+static inline bool in_boot(const void *p)
+{
+	return (uintptr_t)p - (uintptr_t)boot < sizeof(boot);
+}
+
+#define READY(fn) likely_ready(hy_heap_fn.fn)
+static inline bool likely_ready(const void *fn)
+{
+	return __builtin_expect(fn != NULL, 1);
+}
+
+HY_EXPORT void *malloc(size_t size)
+{
+	settle();
+	return READY(malloc) ? hy_heap_fn.malloc(size) : boot_alloc(size, 16);
+}
+
+HY_EXPORT void free(void *p)
+{
+	int saved;
+
+	if (!p || unlikely(in_boot(p)))
+		return;
+	settle();
+	saved = errno; /* free never changes errno (POSIX 2024) */
+	hy_heap_fn.free(p);
+	errno = saved;
+}
+
+HY_EXPORT void *calloc(size_t n, size_t size)
+{
+	settle();
+	if (unlikely(!READY(calloc))) {
+		if (size && n > SIZE_MAX / size) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		return boot_alloc(n * size, 16); /* static: already zero */
+	}
+	return hy_heap_fn.calloc(n, size);
+}
+
+HY_EXPORT void *realloc(void *p, size_t size)
+{
+	settle();
+	if (unlikely(in_boot(p) || !READY(realloc))) {
+		/* the old size is unknown: copy what can be there */
+		void *q = malloc(size);
+
+		if (q && p)
+			memcpy(q, p, size < (size_t)(boot + sizeof(boot) - (char *)p)
+					     ? size
+					     : (size_t)(boot + sizeof(boot) - (char *)p));
+		return q;
+	}
+	return hy_heap_fn.realloc(p, size);
+}
+
+HY_EXPORT void *reallocarray(void *p, size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc(p, n * size);
+}
+
+HY_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+	settle();
+	if (unlikely(!READY(posix_memalign))) {
+		if (align < sizeof(void *) || (align & (align - 1)))
+			return EINVAL;
+		return (*out = boot_alloc(size, align)) ? 0 : ENOMEM;
+	}
+	return hy_heap_fn.posix_memalign(out, align, size);
+}
+
+HY_EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+	settle();
+	return READY(aligned_alloc) ? hy_heap_fn.aligned_alloc(align, size)
+				    : boot_alloc(size, align);
+}
+
+HY_EXPORT void *memalign(size_t align, size_t size)
+{
+	settle();
+	return READY(memalign) ? hy_heap_fn.memalign(align, size) : boot_alloc(size, align);
+}
+
+HY_EXPORT void *valloc(size_t size)
+{
+	settle();
+	return READY(valloc) ? hy_heap_fn.valloc(size) : boot_alloc(size, HY_PAGE_SIZE);
+}
+
+/* jemalloc has no pvalloc: a valloc of whole pages (at least one). */
+HY_EXPORT void *pvalloc(size_t size)
+{
+	size_t n = size ? hy_page_round_up(size) : HY_PAGE_SIZE;
+
+	if (n < size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return valloc(n);
+}
+
+HY_EXPORT size_t malloc_usable_size(void *p)
+{
+	if (!p)
+		return 0;
+	if (unlikely(in_boot(p)))
+		return 0;
+	settle();
+	return hy_heap_fn.usable_size ? hy_heap_fn.usable_size(p) : 0;
+}
+
+/* --- the mmap family ------------------------------------------------------ */
+
+static void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+static bool hybrid_mapping(size_t len, int prot, int flags)
+{
+	return (flags & (MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE)) == MAP_PRIVATE &&
+	       (flags & MAP_ANONYMOUS) && !(flags & (MAP_STACK | MAP_GROWSDOWN | MAP_HUGETLB)) &&
+	       (prot & PROT_WRITE) && len >= hy_rt_config()->min_size;
+}
+
+static void mapped(void *p, size_t len, int prot, int flags, uintptr_t caller)
+{
+	struct hy_engine *e = hy_rt_engine_if_running();
+
+	if (!e || hy_heap_called_by_jemalloc(caller))
+		return;
+	len = hy_page_round_up(len);
+	if (flags & MAP_FIXED)
+		hy_engine_unmanage(e, p, len); /* whatever was there is gone */
+	if (hy_rt_whole_process() && hybrid_mapping(len, prot, flags))
+		hy_engine_manage(e, p, len, HY_HINT_HYBRID);
+}
+
+HY_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *p = sys_mmap(addr, len, prot, flags, fd, off);
+
+	if (p != MAP_FAILED)
+		mapped(p, len, prot, flags, (uintptr_t)__builtin_return_address(0));
+	return p;
+}
+
+HY_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *p = sys_mmap(addr, len, prot, flags, fd, off);
+
+	if (p != MAP_FAILED)
+		mapped(p, len, prot, flags, (uintptr_t)__builtin_return_address(0));
+	return p;
+}
+
+HY_EXPORT int munmap(void *addr, size_t len)
+{
+	struct hy_engine *e = hy_rt_engine_if_running();
+
+	/* forget first: the policy thread must not see the range after it is
+	 * gone (and a new mapping may take its place at once) */
+	if (e && len && !((uintptr_t)addr & (HY_PAGE_SIZE - 1)) &&
+	    !hy_heap_called_by_jemalloc((uintptr_t)__builtin_return_address(0)))
+		hy_engine_unmanage(e, addr, hy_page_round_up(len));
+	return (int)syscall(SYS_munmap, addr, len);
+}
+
+HY_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
+{
+	struct hy_engine *e;
+	void *want = NULL, *p;
+	va_list ap;
+
+	if (flags & MREMAP_FIXED) {
+		va_start(ap, flags);
+		want = va_arg(ap, void *);
+		va_end(ap);
+	}
+	p = (void *)syscall(SYS_mremap, old, oldlen, newlen, flags, want);
+	if (p != MAP_FAILED && (e = hy_rt_engine_if_running()) && oldlen && newlen &&
+	    !((uintptr_t)old & (HY_PAGE_SIZE - 1)))
+		hy_engine_remap(e, old, hy_page_round_up(oldlen), p, hy_page_round_up(newlen));
+	return p;
+}
+
+/* libnuma's mbind(2) wrapper, taken over: the program places this range
+ * itself from now on, so the engine lets go of it first. */
+HY_EXPORT long mbind(void *addr, unsigned long len, int mode, const unsigned long *nodemask,
+		     unsigned long maxnode, unsigned flags)
+{
+	struct hy_engine *e = hy_rt_engine_if_running();
+	long rc = syscall(SYS_mbind, addr, len, mode, nodemask, maxnode, flags);
+
+	if (!rc && e && len && !((uintptr_t)addr & (HY_PAGE_SIZE - 1)))
+		hy_engine_unmanage(e, addr, hy_page_round_up(len));
+	return rc;
+}

@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime — the process's one libhybrid instance (see runtime.h).
+ *
+ * Lock: rt.lock serialises start and stop only.  Hot paths (the preload's
+ * mmap wrappers, the heap's extent hooks) read rt.state with an acquire load
+ * and never take rt.lock, so a thread that allocates while another starts
+ * the engine (pthread_create allocates) never waits for it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "export.h"
+#include "heap.h"
+#include "runtime.h"
+
+static struct {
+	int state; /* enum hy_rt_state, atomic */
+	bool whole;
+	struct hy_config cfg;
+	struct hy_topo topo;
+	struct hy_engine *engine;
+	pthread_mutex_t lock;
+} rt = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+enum hy_rt_state hy_rt_state(void)
+{
+	return __atomic_load_n(&rt.state, __ATOMIC_ACQUIRE);
+}
+
+static void set_state(enum hy_rt_state s)
+{
+	__atomic_store_n(&rt.state, s, __ATOMIC_RELEASE);
+}
+
+struct hy_engine *hy_rt_engine_if_running(void)
+{
+	return hy_rt_state() == HY_RT_RUNNING ? rt.engine : NULL;
+}
+
+struct hy_engine *hy_rt_engine(void)
+{
+	if (hy_rt_state() == HY_RT_NONE)
+		hy_rt_start(NULL, NULL);
+	return hy_rt_engine_if_running();
+}
+
+bool hy_rt_whole_process(void)
+{
+	return rt.whole;
+}
+
+const struct hy_config *hy_rt_config(void)
+{
+	return &rt.cfg;
+}
+
+const struct hy_topo *hy_rt_topo(void)
+{
+	return &rt.topo;
+}
+
+/*
+ * Is this library in LD_PRELOAD?  An entry whose last path component starts
+ * with "libhybrid.so" (the build tree's and the installed names alike).
+ * Entries are separated by spaces or colons (ld.so(8)).
+ */
+static bool preloaded(void)
+{
+	const char *s = secure_getenv("LD_PRELOAD");
+
+	while (s && *s) {
+		size_t n = strcspn(s, ": ");
+		const char *base = s;
+
+		for (size_t i = 0; i < n; i++)
+			if (s[i] == '/')
+				base = s + i + 1;
+		if ((size_t)(s + n - base) >= 12 && !strncmp(base, "libhybrid.so", 12))
+			return true;
+		s += n;
+		s += strspn(s, ": ");
+	}
+	return false;
+}
+
+/*
+ * fork handlers, in two pairs.  The early pair is registered before jemalloc
+ * registers its own (hy_rt_preinit, from the heap's first call), the late
+ * one when the engine starts.  pthread_atfork runs prepare handlers in
+ * reverse order of registration and child handlers in order, so:
+ *   prepare: jemalloc's locks, then the registry lock (early) — the order
+ *            the extent hooks take them in;
+ *   child:   our locks reset (early), jemalloc's reset, then the new
+ *            tracker and policy thread (late), which may allocate.
+ */
+static void fork_prepare_early(void)
+{
+	struct hy_engine *e = hy_rt_engine_if_running();
+
+	if (e)
+		hy_engine_fork_prepare(e);
+}
+
+static void fork_parent_early(void)
+{
+	struct hy_engine *e = hy_rt_engine_if_running();
+
+	if (e)
+		hy_engine_fork_parent(e);
+}
+
+static void fork_child_early(void)
+{
+	struct hy_engine *e = hy_rt_engine_if_running();
+
+	if (e)
+		hy_engine_fork_child_locks(e);
+}
+
+static void fork_child_late(void)
+{
+	struct hy_engine *e = hy_rt_engine_if_running();
+
+	if (e) {
+		hy_engine_fork_child(e);
+		hy_export_fork_child(e);
+	}
+}
+
+void hy_rt_preinit(void)
+{
+	static int done;
+
+	if (!__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
+		pthread_atfork(fork_prepare_early, fork_parent_early, fork_child_early);
+}
+
+/* Decide and start; rt.lock held, state STARTING.  Returns the final state. */
+static enum hy_rt_state start_locked(const struct hy_config *cfg, struct hy_err *err)
+{
+	char nodes[128];
+	int rc;
+
+	if (cfg) {
+		rt.cfg = *cfg;
+	} else {
+		hy_config_defaults(&rt.cfg);
+		if (hy_config_load_env(&rt.cfg, err)) {
+			hy_warn("%s; running unmanaged", err->msg);
+			return HY_RT_UNMANAGED;
+		}
+	}
+	hy_log_set_level(rt.cfg.log_level);
+	if (rt.cfg.mode == HY_MODE_OFF) {
+		hy_err_set(err, "HYBRID_MODE=off");
+		return HY_RT_UNMANAGED;
+	}
+	rt.whole = rt.cfg.mode == HY_MODE_HYBRID || (rt.cfg.mode == HY_MODE_AUTO && preloaded());
+	if (hy_topo_discover(&rt.topo, "/", &rt.cfg, err)) {
+		hy_warn("%s; running unmanaged", err->msg);
+		return HY_RT_UNMANAGED;
+	}
+	if (rt.topo.ntiers < 2) {
+		hy_err_set(err, "one memory tier (nodes %s): running the program unchanged",
+			   hy_nm_format(&rt.topo.tier[0].nodes, nodes, sizeof(nodes)));
+		/* a warning only where hybrid placement was asked for by name:
+		 * a preloaded program on a one-tier machine is simply unchanged */
+		hy_log(rt.cfg.mode == HY_MODE_HYBRID ? HY_LOG_WARN : HY_LOG_INFO, "%s", err->msg);
+		return HY_RT_UNMANAGED;
+	}
+	rc = hy_engine_create(&rt.engine, &rt.cfg, &rt.topo, err);
+	if (rc) {
+		hy_warn("%s; running unmanaged", err->msg);
+		return HY_RT_UNMANAGED;
+	}
+	rc = hy_engine_start_thread(rt.engine);
+	if (rc) {
+		hy_err_set(err, "cannot start the policy thread: %s", strerror(-rc));
+		hy_warn("%s; running unmanaged", err->msg);
+		hy_engine_destroy(rt.engine);
+		rt.engine = NULL;
+		return HY_RT_UNMANAGED;
+	}
+	hy_rt_preinit();
+	pthread_atfork(NULL, NULL, fork_child_late);
+	rc = hy_export_start(rt.engine);
+	if (rc)
+		hy_debug("no live statistics for this process: %s", strerror(-rc));
+	hy_debug("%d tiers from %s, backend %s, %s", rt.topo.ntiers,
+		 hy_topo_source_name(rt.topo.source), hy_engine_backend(rt.engine),
+		 rt.whole ? "whole process" : "hinted ranges only");
+	return HY_RT_RUNNING;
+}
+
+int hy_rt_start(const struct hy_config *cfg, struct hy_err *err)
+{
+	struct hy_err dummy;
+	enum hy_rt_state s;
+
+	if (!err)
+		err = &dummy;
+	err->msg[0] = 0;
+	pthread_mutex_lock(&rt.lock);
+	s = hy_rt_state();
+	if (s != HY_RT_NONE) {
+		pthread_mutex_unlock(&rt.lock);
+		return s == HY_RT_RUNNING ? -EALREADY : s == HY_RT_STOPPED ? -ESHUTDOWN : -ENODEV;
+	}
+	set_state(HY_RT_STARTING);
+	s = start_locked(cfg, err);
+	set_state(s);
+	pthread_mutex_unlock(&rt.lock);
+	return s == HY_RT_RUNNING ? 0 : -ENODEV;
+}
+
+void hy_rt_stop(void)
+{
+	pthread_mutex_lock(&rt.lock);
+	if (hy_rt_state() == HY_RT_RUNNING) {
+		/* state first: hooks stop handing memory to the engine */
+		set_state(HY_RT_STOPPED);
+		hy_engine_quiesce(rt.engine);
+		hy_export_stop();
+	} else if (hy_rt_state() == HY_RT_NONE) {
+		set_state(HY_RT_STOPPED);
+	}
+	pthread_mutex_unlock(&rt.lock);
+}
+
+int hy_rt_stats(struct hy_stats *out)
+{
+	enum hy_rt_state s = hy_rt_state();
+
+	memset(out, 0, sizeof(*out));
+	if ((s != HY_RT_RUNNING && s != HY_RT_STOPPED) || !rt.engine)
+		return -ENODEV;
+	hy_engine_stats(rt.engine, out);
+	return 0;
+}
+
+/*
+ * Before main: a whole-process instance starts now, so that the program's
+ * first allocations after its constructors are already hybrid.  A linked
+ * instance waits for its first use.
+ */
+__attribute__((constructor)) static void hy_rt_constructor(void)
+{
+	struct hy_config cfg;
+	struct hy_err err;
+
+	hy_config_defaults(&cfg);
+	if (hy_config_load_env(&cfg, &err)) {
+		/* said once, by the start that decides "unmanaged" */
+		hy_rt_start(NULL, NULL);
+		hy_heap_set_binding(false);
+		return;
+	}
+	if (cfg.mode == HY_MODE_HYBRID || (cfg.mode == HY_MODE_AUTO && preloaded()))
+		hy_rt_start(NULL, NULL);
+	/* threads bind to hybrid arenas from their next allocation on */
+	hy_heap_set_binding(hy_rt_state() == HY_RT_RUNNING && rt.whole);
+}
+
+/*
+ * At exit: the final report, then the policy thread ends (it must not move
+ * pages while the program's last destructors run).  The engine itself is
+ * never freed: a thread of the program may still be in a hook.
+ */
+__attribute__((destructor)) static void hy_rt_destructor(void)
+{
+	struct hy_engine *e;
+
+	pthread_mutex_lock(&rt.lock);
+	e = hy_rt_state() == HY_RT_RUNNING ? rt.engine : NULL;
+	if (e) {
+		set_state(HY_RT_STOPPED);
+		hy_engine_quiesce(e);
+		if (rt.cfg.stats[0])
+			hy_export_exit_report(e, rt.cfg.stats);
+		hy_export_stop();
+	}
+	pthread_mutex_unlock(&rt.lock);
+}
