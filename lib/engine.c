@@ -422,6 +422,9 @@ int hy_engine_epoch(struct hy_engine *e)
 		return -ESHUTDOWN;
 	}
 	e->epoch++;
+	if (hy_track_check(e->track) == -EBADF)
+		hy_warn_once("the program closed or replaced libhybrid's file descriptors: access "
+			     "tracking stops (placement stays)");
 	for (size_t i = 0; i < e->reg.n; i++) {
 		struct hy_region *g = &e->reg.reg[i];
 		size_t n = (g->end - g->start) / PAGE;

@@ -259,6 +259,32 @@ static int remove_locked(struct hy_track *t, uintptr_t start, uintptr_t end)
 	return rc;
 }
 
+/*
+ * Is fd still the file we opened?  The program may close every descriptor
+ * (daemons do) or dup2 over ours; from then on the number may be one of its
+ * own files, which we must never read, ioctl or close.  /proc/self/fd says
+ * what a number is; without /proc we cannot tell and trust it.
+ */
+static bool fd_is(int fd, const char *link_prefix, const char *link_suffix)
+{
+	char path[40], link[96];
+	ssize_t n;
+
+	if (fd < 0)
+		return true;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return errno == ENOENT && access("/proc/self/fd", F_OK) ? true : false;
+	link[n] = '\0';
+	if (link_prefix && strncmp(link, link_prefix, strlen(link_prefix)))
+		return false;
+	if (link_suffix &&
+	    ((size_t)n < strlen(link_suffix) || strcmp(link + n - strlen(link_suffix), link_suffix)))
+		return false;
+	return true;
+}
+
 static int add_locked(struct hy_track *t, uintptr_t start, uintptr_t end)
 {
 	struct uffdio_register reg = {
@@ -274,6 +300,8 @@ static int add_locked(struct hy_track *t, uintptr_t start, uintptr_t end)
 	rc = remove_locked(t, start, end); /* a new mapping replaces what was there */
 	if (rc)
 		goto fail;
+	if (!fd_is(t->uffd, "anon_inode:[userfaultfd]", NULL))
+		return -EBADF; /* the engine's next epoch notices and says so */
 	if (ioctl(t->uffd, UFFDIO_REGISTER, &reg) < 0) {
 		rc = -errno;
 		goto fail;
@@ -649,6 +677,31 @@ int hy_track_open(struct hy_track **tp, int backend, struct hy_stats *st, struct
 
 	hy_kfeat_probe(&k);
 	return hy_track_open_with(tp, backend, &k, st, err);
+}
+
+int hy_track_check(struct hy_track *t)
+{
+	int stop;
+
+	if (is_off(t) || forked(t))
+		return 0;
+	if (fd_is(t->uffd, "anon_inode:[userfaultfd]", NULL) && fd_is(t->pagemap, NULL, "/pagemap") &&
+	    fd_is(t->stopfd, "anon_inode:[eventfd]", NULL))
+		return 0;
+	/* Abandon: forget the numbers without closing them (they may be the
+	 * program's now), let the handler go, and track nothing from here on.
+	 * A userfaultfd the program closed took its registrations with it. */
+	pthread_mutex_lock(&t->lock);
+	__atomic_store_n(&t->uffd, -1, __ATOMIC_RELEASE);
+	t->pagemap = -1;
+	if (!fd_is(t->stopfd, "anon_inode:[eventfd]", NULL))
+		t->stopfd = -1;
+	stop = t->ops->stop != NULL;
+	pthread_mutex_unlock(&t->lock);
+	if (stop)
+		t->ops->stop(t);
+	t->ops = &off_ops;
+	return -EBADF;
 }
 
 int hy_track_reopen(struct hy_track **tp, struct hy_err *err)

@@ -64,6 +64,13 @@ void hy_track_close(struct hy_track *t);
  */
 int hy_track_reopen(struct hy_track **t, struct hy_err *err);
 
+/*
+ * Are the tracker's file descriptors still its own?  If the program closed
+ * or replaced any, the tracker lets them go without touching them, becomes
+ * "off" and returns -EBADF (once); else 0.  The engine asks every epoch.
+ */
+int hy_track_check(struct hy_track *t);
+
 /* "async", "sync" or "off". */
 const char *hy_track_name(const struct hy_track *t);
 

@@ -102,6 +102,7 @@ struct hy_track {
 	int stopfd; /* eventfd: the handler leaves when readable */
 	pthread_t thread;
 	bool thread_up;
+	int stopping; /* atomic: the handler leaves at its next wake-up */
 	struct trk_snap *snap; /* published for the handler */
 	uint64_t hseq;	       /* odd while the handler works on a batch */
 	int handler_errno;     /* last unexpected error in the handler */

@@ -92,14 +92,30 @@ static void *handler(void *arg)
 		uint64_t faults = 0;
 		ssize_t got;
 
-		if (poll(pf, 2, -1) < 0) {
+		/* a timeout too: the stop may come as a flag alone, when the
+		 * program closed our eventfd */
+		int ready = poll(pf, 2, 1000);
+
+		if (__atomic_load_n(&t->stopping, __ATOMIC_ACQUIRE))
+			break;
+		if (ready < 0) {
 			if (errno != EINTR)
 				__atomic_store_n(&t->handler_errno, errno, __ATOMIC_RELAXED);
 			continue;
 		}
-		if (pf[1].revents)
+		if (pf[1].revents & POLLNVAL)
+			pf[1].fd = -1; /* our eventfd is gone: serve faults on */
+		else if (pf[1].revents)
 			break;
-		got = read(t->uffd, msg, sizeof(msg));
+		/* the program closed our userfaultfd (its release woke every
+		 * blocked thread and dropped the registrations): nothing more to
+		 * serve, and the number may soon be one of its own files */
+		if (pf[0].revents & (POLLNVAL | POLLHUP | POLLERR) ||
+		    __atomic_load_n(&t->uffd, __ATOMIC_ACQUIRE) != pf[0].fd)
+			break;
+		if (!(pf[0].revents & POLLIN))
+			continue;
+		got = read(pf[0].fd, msg, sizeof(msg));
 		if (got < 0) {
 			if (errno != EAGAIN && errno != EINTR)
 				__atomic_store_n(&t->handler_errno, errno, __ATOMIC_RELAXED);
@@ -166,7 +182,8 @@ static void sync_stop(struct hy_track *t)
 
 	if (!t->thread_up)
 		return;
-	while (write(t->stopfd, &one, sizeof(one)) < 0 && errno == EINTR)
+	__atomic_store_n(&t->stopping, 1, __ATOMIC_RELEASE);
+	while (t->stopfd >= 0 && write(t->stopfd, &one, sizeof(one)) < 0 && errno == EINTR)
 		;
 	pthread_join(t->thread, NULL);
 	t->thread_up = false;
