@@ -219,11 +219,8 @@ int hy_engine_remap(struct hy_engine *e, void *old, size_t oldlen, void *new, si
 
 	if (!old || !new || !oldlen || !newlen || (o | n | oldlen | newlen) & (PAGE - 1))
 		return -EINVAL;
-	hy_reg_lock(&e->reg);
-	if (e->quiesced) {
-		hy_reg_unlock(&e->reg);
+	if (e->quiesced)
 		return 0;
-	}
 	before = e->reg.pages;
 	managed = hy_reg_find(&e->reg, o) != NULL;
 	/* the kernel dropped the userfaultfd registration of the moved pages
@@ -238,8 +235,17 @@ int hy_engine_remap(struct hy_engine *e, void *old, size_t oldlen, void *new, si
 	else
 		__atomic_fetch_sub(&e->st.tracked_bytes, (before - e->reg.pages) * PAGE,
 				   __ATOMIC_RELAXED);
-	hy_reg_unlock(&e->reg);
 	return rc;
+}
+
+void hy_engine_hold(struct hy_engine *e)
+{
+	hy_reg_lock(&e->reg);
+}
+
+void hy_engine_release(struct hy_engine *e)
+{
+	hy_reg_unlock(&e->reg);
 }
 
 /* Scratch bitmap for a region of n pages (grown as needed, os memory). */

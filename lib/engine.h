@@ -63,10 +63,20 @@ int hy_engine_fork_child(struct hy_engine *e);
 int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint);
 int hy_engine_unmanage(struct hy_engine *e, void *addr, size_t len);
 
-/* The program mremap()ed [old, old+oldlen) to [new, new+newlen): managed
+/*
+ * The program mremap()ed [old, old+oldlen) to [new, new+newlen): managed
  * pages keep their state at the new place and are tracked there; anything
- * managed under the new range before is forgotten (it was replaced). */
+ * managed under the new range before is forgotten (it was replaced).
+ *
+ * The caller holds the engine (hy_engine_hold) from before the mremap
+ * system call until after this: otherwise another thread could map and
+ * register a new range at the freed old address in between, and this would
+ * unregister part of it (a VMA split in two, which the program's next
+ * mremap of it would fail with EFAULT).
+ */
 int hy_engine_remap(struct hy_engine *e, void *old, size_t oldlen, void *new, size_t newlen);
+void hy_engine_hold(struct hy_engine *e);
+void hy_engine_release(struct hy_engine *e);
 
 /* Change the DRAM limit (bytes of ours on tier 0, 0 = none) from the next
  * epoch on; an overflow is then demoted, coldest first. */

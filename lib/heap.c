@@ -142,6 +142,51 @@ static void resolve(void)
 
 /* --- the extent hooks of the hybrid arenas ------------------------------ */
 
+/*
+ * Every mapping the hooks made, with its arena: answers "is this ours?"
+ * for the API (hybrid_free of a foreign pointer, hybrid_munmap inside the
+ * heap) without asking jemalloc, whose arenas.lookup dereferences NULL for
+ * an address it never saw (5.3.0; fixed in 5.3.1).  Appended under
+ * map_lock, read under it; os memory, never freed (mappings are retained).
+ */
+struct hook_map {
+	uintptr_t start, end;
+	unsigned ind;
+};
+static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hook_map *maps;
+static size_t nmaps, capmaps;
+
+static void remember(uintptr_t a, size_t size, unsigned ind)
+{
+	pthread_mutex_lock(&map_lock);
+	if (!hy_os_grow((void **)&maps, &capmaps, sizeof(*maps), nmaps + 1))
+		maps[nmaps++] = (struct hook_map){a, a + size, ind};
+	pthread_mutex_unlock(&map_lock);
+}
+
+static void forget(uintptr_t a, size_t size)
+{
+	pthread_mutex_lock(&map_lock);
+	for (size_t i = 0; i < nmaps; i++)
+		if (maps[i].start >= a && maps[i].end <= a + size)
+			maps[i--] = maps[--nmaps];
+	pthread_mutex_unlock(&map_lock);
+}
+
+/* The arena of the hook mapping overlapping [a, a+len), or 0. */
+static unsigned mapped_by_hooks(uintptr_t a, size_t len)
+{
+	unsigned ind = 0;
+
+	pthread_mutex_lock(&map_lock);
+	for (size_t i = 0; i < nmaps && !ind; i++)
+		if (a < maps[i].end && a + len > maps[i].start)
+			ind = maps[i].ind;
+	pthread_mutex_unlock(&map_lock);
+	return ind;
+}
+
 static void *raw_mmap(void *addr, size_t len, int flags)
 {
 	long p = syscall(SYS_mmap, addr, len, PROT_READ | PROT_WRITE,
@@ -158,7 +203,6 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t a
 	size_t extra;
 
 	(void)h;
-	(void)ind;
 	if (!size || size & (HY_PAGE_SIZE - 1) || align & (align - 1))
 		return NULL;
 	if (align < HY_PAGE_SIZE)
@@ -188,6 +232,7 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t a
 	}
 	*zero = true;
 	*commit = true;
+	remember(a, size, ind);
 	/* not managed (engine not running, or the program's own policy):
 	 * the memory is still good, it just stays where the kernel puts it */
 	if ((e = hy_rt_engine_if_running()))
@@ -210,6 +255,7 @@ static void hook_destroy(extent_hooks_t *h, void *addr, size_t size, bool commit
 	(void)h, (void)committed, (void)ind;
 	if (e)
 		hy_engine_unmanage(e, addr, size);
+	forget((uintptr_t)addr, size);
 	syscall(SYS_munmap, addr, size);
 }
 
@@ -395,10 +441,12 @@ void hy_heap_xfree(void *p)
 
 bool hy_heap_xowns(const void *p)
 {
-	unsigned ind, api = __atomic_load_n(&arena_ind[HY_HEAP_ARENAS], __ATOMIC_ACQUIRE);
-	size_t sz = sizeof(ind);
+	unsigned api = __atomic_load_n(&arena_ind[HY_HEAP_ARENAS], __ATOMIC_ACQUIRE);
 
-	if (!p || !api || mallctl("arenas.lookup", &ind, &sz, &p, sizeof(p)))
-		return false;
-	return ind == api;
+	return p && api && mapped_by_hooks((uintptr_t)p, 1) == api;
+}
+
+bool hy_heap_owns_range(const void *addr, size_t len)
+{
+	return len && mapped_by_hooks((uintptr_t)addr, len) != 0;
 }

@@ -68,7 +68,12 @@ bool hy_heap_called_by_jemalloc(uintptr_t ret);
 void *hy_heap_xmalloc(size_t size, size_t align, bool zero);
 void *hy_heap_xrealloc(void *p, size_t size);
 void hy_heap_xfree(void *p);
-/* Is p a live allocation of the hybrid arenas?  (hybrid_free's check) */
+/* Does p lie in memory of the API's hybrid arena?  (hybrid_free's and
+ * hybrid_realloc's check; any pointer is safe to ask about.) */
 bool hy_heap_xowns(const void *p);
+
+/* Does [addr, addr+len) overlap memory of any hybrid arena (the heap's,
+ * which hybrid_munmap must refuse)? */
+bool hy_heap_owns_range(const void *addr, size_t len);
 
 #endif

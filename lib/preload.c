@@ -267,10 +267,19 @@ HY_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 		want = va_arg(ap, void *);
 		va_end(ap);
 	}
+	/* held across the call: see hy_engine_remap */
+	if ((e = hy_rt_engine_if_running()))
+		hy_engine_hold(e);
 	p = (void *)syscall(SYS_mremap, old, oldlen, newlen, flags, want);
-	if (p != MAP_FAILED && (e = hy_rt_engine_if_running()) && oldlen && newlen &&
-	    !((uintptr_t)old & (HY_PAGE_SIZE - 1)))
-		hy_engine_remap(e, old, hy_page_round_up(oldlen), p, hy_page_round_up(newlen));
+	if (e) {
+		int saved = errno;
+
+		if (p != MAP_FAILED && oldlen && newlen && !((uintptr_t)old & (HY_PAGE_SIZE - 1)))
+			hy_engine_remap(e, old, hy_page_round_up(oldlen), p,
+					hy_page_round_up(newlen));
+		hy_engine_release(e);
+		errno = saved;
+	}
 	return p;
 }
 

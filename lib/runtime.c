@@ -161,6 +161,7 @@ static enum hy_rt_state start_locked(const struct hy_config *cfg, struct hy_err 
 	}
 	rt.whole = rt.cfg.mode == HY_MODE_HYBRID || (rt.cfg.mode == HY_MODE_AUTO && preloaded());
 	if (hy_topo_discover(&rt.topo, "/", &rt.cfg, err)) {
+		memset(&rt.topo, 0, sizeof(rt.topo)); /* no half-discovered tiers */
 		hy_warn("%s; running unmanaged", err->msg);
 		return HY_RT_UNMANAGED;
 	}

@@ -33,15 +33,30 @@ run sh -c "cc '$SRC/examples/version.c' \$(pkg-config --cflags --libs hybrid) -o
 expect_status 0 "builds with pkg-config (relocated prefix)"
 LD_LIBRARY_PATH=$lib run "$tmp/v-pc"
 expect_status 0 "pkg-config build runs, headers match library"
+# the API examples: hybrid_mmap, hints, the heap, hybrid_where against the installed copy
+for ex in where kvstore; do
+	run sh -c "cc -Wall -Werror '$SRC/examples/$ex.c' \$(pkg-config --cflags --libs hybrid) -o '$tmp/$ex-pc'"
+	expect_status 0 "$ex.c builds with pkg-config"
+done
+LD_LIBRARY_PATH=$lib run "$tmp/where-pc" 1
+expect_status 0 "where (pkg-config build) runs"
+expect_out '^hybrid +tier 0' "where reports per tier"
+LD_LIBRARY_PATH=$lib run "$tmp/kvstore-pc" 1000 10000
+expect_status 0 "kvstore (pkg-config build) runs"
+for f in "$SRC"/man/hybrid_*.3; do
+	[ -e "$prefix/share/man/man3/${f##*/}" ] && ok "installed man3/${f##*/}" || { last=install; bad "missing man3/${f##*/}"; }
+done
 
 mkdir -p "$tmp/proj"
-cp "$SRC/examples/version.c" "$tmp/proj/"
+cp "$SRC/examples/version.c" "$SRC/examples/hotcold.c" "$tmp/proj/"
 cat >"$tmp/proj/CMakeLists.txt" <<'CM'
 cmake_minimum_required(VERSION 3.18)
 project(uses_hybrid C)
 find_package(hybrid 0.1 REQUIRED)
 add_executable(v version.c)
 target_link_libraries(v PRIVATE hybrid::hybrid)
+add_executable(hotcold hotcold.c)
+target_link_libraries(hotcold PRIVATE hybrid::hybrid)
 CM
 run cmake -S "$tmp/proj" -B "$tmp/proj/b" -DCMAKE_PREFIX_PATH="$prefix"
 expect_status 0 "find_package(hybrid) configures"
@@ -50,4 +65,7 @@ expect_status 0 "builds against hybrid::hybrid"
 run "$tmp/proj/b/v"
 expect_status 0 "find_package build runs"
 expect_out '^libhybrid 0\.1\.0 \(headers 0\.1\.0\)$' "reports its version"
+run "$tmp/proj/b/hotcold" 4 2
+expect_status 0 "hotcold (find_package build) runs"
+expect_out '^round 2 ' "hotcold runs its rounds"
 finish

@@ -1,0 +1,16 @@
+# test_api: the public API (include/hybrid.h) through the shared library, as a
+# program sees it: linked against the `hybrid` target, never the core objects.
+# The process has one libhybrid instance whose start is final, so each way the
+# library can be running is its own run of the executable:
+#   off       hybrid_init(mode=off): unmanaged (what a one-tier machine gives)
+#   loopback  hybrid_init with the loopback tier pair: the engine runs
+#   lazy      no hybrid_init: started from HYBRID_* on the first call
+add_executable(test_api test_api.c)
+target_link_libraries(test_api PRIVATE hybrid PkgConfig::CUNIT)
+target_include_directories(test_api PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+foreach(mode off loopback lazy)
+  add_test(NAME unit.test_api.${mode} COMMAND test_api ${mode})
+  set_tests_properties(unit.test_api.${mode} PROPERTIES LABELS unit SKIP_RETURN_CODE 77 TIMEOUT 120)
+endforeach()
+set_tests_properties(unit.test_api.lazy PROPERTIES
+  ENVIRONMENT "HYBRID_FAST_NODES=0;HYBRID_SLOW_NODES=0;HYBRID_EPOCH=20ms")
