@@ -188,6 +188,7 @@ static enum hy_rt_state start_locked(const struct hy_config *cfg, struct hy_err 
 	}
 	hy_rt_preinit();
 	pthread_atfork(NULL, NULL, fork_child_late);
+	hy_export_describe(&rt.cfg, &rt.topo);
 	rc = hy_export_start(rt.engine);
 	if (rc)
 		hy_debug("no live statistics for this process: %s", strerror(-rc));

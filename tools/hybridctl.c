@@ -6,33 +6,58 @@
  *                               features libhybrid can use
  *   hybridctl [options] --show  the effective options and where each came from
  *   hybridctl [options] [--] command [args...]
- *                               run command hybrid (needs the preload layer)
+ *                               run command hybrid: set HYBRID_*, put
+ *                               libhybrid.so first in LD_PRELOAD, exec
+ *   hybridctl stat [PID]        the live counters of managed processes
  *
  * Every long option comes from the library's option table (config.h): the
  * launcher, the environment and the API share one parser.  The environment's
  * HYBRID_* variables are read first and the command line overrides them.
  * Any bad option or value: one line on stderr and exit 2, before anything
- * is started.
+ * is started.  What the command line set is passed on as HYBRID_<NAME> in
+ * the canonical form hy_config_format() writes, so the library parses
+ * exactly what was validated here.
+ *
+ * The library is found from /proc/self/exe, never from a fixed path: next to
+ * the executable in the build tree (tools/ -> lib/) or in its install prefix
+ * (bin/ -> lib/, the relative path baked in by CMake as HY_BIN_TO_LIB).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "hybrid.h"
 #include "config.h"
+#include "export.h"
 #include "kfeat.h"
 #include "log.h"
 #include "topology.h"
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE	2
+#define EXIT_CANNOT_RUN 126 /* as env(1) */
+#define EXIT_NOT_FOUND	127
+
+/* Where the library is, relative to the directory of this executable. */
+#ifndef HY_BIN_TO_LIB
+#define HY_BIN_TO_LIB "../lib" /* installed: <prefix>/bin -> <prefix>/<libdir> */
+#endif
+#ifndef HY_BUILD_TO_LIB
+#define HY_BUILD_TO_LIB "../lib" /* build tree: tools/ -> lib/ */
+#endif
 
 /* The launcher does not link libhybrid.so, so it carries its own copy of the
  * version, from the same header. */
 #define STR_(x) #x
 #define STR(x)	STR_(x)
 #define VERSION STR(HYBRID_VERSION_MAJOR) "." STR(HYBRID_VERSION_MINOR) "." STR(HYBRID_VERSION_PATCH)
+#define LIBNAME "libhybrid.so." STR(HYBRID_VERSION_MAJOR) /* the soname */
 
 /* getopt values: our own options from 0x100, table options at OPT_TABLE + id
  * (so that 0, which getopt uses for "unknown long option", is no option). */
@@ -45,12 +70,29 @@ static void usage(FILE *f)
 	fprintf(f, "usage: hybridctl [options] [--] command [args...]\n"
 		   "       hybridctl [options] --show\n"
 		   "       hybridctl --hardware\n"
+		   "       hybridctl stat [PID] [--interval=S] [--count=N] [--json]\n"
 		   "\n"
 		   "  -H, --hardware        show tiers, nodes and kernel features\n"
 		   "  -s, --show            show the effective options and their sources\n"
 		   "  -V, --version         print the version\n"
 		   "  -h, --help            this help\n"
 		   "      --root=DIR        read sysfs and proc below DIR (for testing)\n"
+		   "\n"
+		   "Running a command: options stop at the first non-option (or --); the\n"
+		   "command runs with libhybrid.so first in LD_PRELOAD and the options set as\n"
+		   "HYBRID_<NAME>. Exit status: the command's; 2 for a bad option or value;\n"
+		   "126 if the command cannot be run, 127 if it is not found.\n"
+		   "  --stats[=FILE]        print the counters when the command exits: on stderr,\n"
+		   "                        or into FILE, created new (mode 0600; an existing\n"
+		   "                        FILE is refused); --stats=+FILE appends to FILE\n"
+		   "\n"
+		   "stat: the live counters of running managed processes (yours; root: any)\n"
+		   "  hybridctl stat        list your managed processes\n"
+		   "  hybridctl stat PID    bytes per tier, promotions, demotions, failures\n"
+		   "  -i, --interval=S      report every S seconds (rates over the interval)\n"
+		   "  -c, --count=N         stop after N reports (default: 1, or endless with -i;\n"
+		   "                        a count alone reports every second)\n"
+		   "  -j, --json            JSON: one object per report (a list: an array)\n"
 		   "\n"
 		   "options (each also as environment variable HYBRID_<NAME>):\n");
 	for (int id = 0; id < HY_OPT_COUNT; id++) {
@@ -59,8 +101,9 @@ static void usage(FILE *f)
 
 		if (o->shortopt)
 			snprintf(sh, sizeof(sh), "-%c, ", o->shortopt);
-		fprintf(f, "  %s--%s=%s\n        %s\n        (%s)\n", sh,
-			hy_config_long_name(id, l, sizeof(l)), hy_type_name(o->type), o->help,
+		fprintf(f, "  %s--%s%s%s%s\n        %s\n        (%s)\n", sh,
+			hy_config_long_name(id, l, sizeof(l)), id == HY_OPT_STATS ? "[=" : "=",
+			hy_type_name(o->type), id == HY_OPT_STATS ? "]" : "", o->help,
 			hy_config_accepts(id, acc, sizeof(acc)));
 	}
 }
@@ -184,6 +227,440 @@ static void print_show(const struct hy_config *cfg)
 		       hy_options[id].help);
 }
 
+/* ---- launching ---------------------------------------------------------- */
+
+/*
+ * The library for LD_PRELOAD: next to this executable, installed or in the
+ * build tree.  Its absolute path into buf; -ENOENT if neither exists (tried:
+ * the paths looked at, for the message).
+ */
+static int find_library(char *buf, size_t len, char *tried, size_t tlen)
+{
+	static const char *const rel[] = {HY_BIN_TO_LIB, HY_BUILD_TO_LIB};
+	char exe[PATH_MAX], cand[PATH_MAX + 64], *slash;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	tried[0] = 0;
+	if (n <= 0)
+		return -errno;
+	exe[n] = 0;
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return -ENOENT;
+	*slash = 0;
+	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		char real[PATH_MAX];
+
+		if (i && !strcmp(rel[i], rel[0]))
+			continue;
+		snprintf(cand, sizeof(cand), "%s/%s/%s", exe, rel[i], LIBNAME);
+		snprintf(tried + strlen(tried), tlen - strlen(tried), "%s%s", i ? ", " : "", cand);
+		/* the directory made canonical, the soname kept: a newer build or
+		 * install behind the same soname is picked up */
+		*strrchr(cand, '/') = 0;
+		if (realpath(cand, real) && strlen(real) + sizeof(LIBNAME) + 1 < len) {
+			snprintf(buf, len, "%s/%s", real, LIBNAME);
+			if (!access(buf, R_OK))
+				return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* An LD_PRELOAD entry naming some libhybrid (the same test as the library's). */
+static bool is_libhybrid(const char *s, size_t n)
+{
+	const char *base = s;
+
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '/')
+			base = s + i + 1;
+	return (size_t)(s + n - base) >= 12 && !strncmp(base, "libhybrid.so", 12);
+}
+
+/*
+ * LD_PRELOAD = lib, then every earlier entry except any libhybrid (ours or
+ * another copy: two would each start an instance).  ld.so separates entries
+ * by spaces or colons; the result uses colons.
+ */
+static int set_preload(const char *lib)
+{
+	const char *old = getenv("LD_PRELOAD"), *s;
+	size_t len = strlen(lib) + (old ? strlen(old) : 0) + 2, used;
+	char *v = malloc(len);
+
+	if (!v)
+		return -ENOMEM;
+	used = (size_t)snprintf(v, len, "%s", lib);
+	for (s = old; s && *s;) {
+		size_t n = strcspn(s, ": ");
+
+		if (n && !is_libhybrid(s, n))
+			used += (size_t)snprintf(v + used, len - used, ":%.*s", (int)n, s);
+		s += n;
+		s += strspn(s, ": ");
+	}
+	if (setenv("LD_PRELOAD", v, 1)) {
+		free(v);
+		return -errno;
+	}
+	free(v);
+	return 0;
+}
+
+/*
+ * --stats=FILE and --stats=+FILE: a relative FILE is made absolute here (the
+ * command may change directory).  FILE is created now, new, mode 0600,
+ * never through a symbolic link, and an existing FILE is refused, before
+ * anything runs; the library is then told to append (+FILE), so that every
+ * managed process of the command (a shell's children too) adds its report.
+ * *created: the file made here, removed if the command cannot be run.
+ */
+static int prepare_stats(struct hy_config *cfg, char *created, size_t clen)
+{
+	const char *v = cfg->stats, *path = v[0] == '+' ? v + 1 : v;
+	bool append = v[0] == '+';
+	char abs[PATH_MAX], val[PATH_MAX + 2], cwd[PATH_MAX];
+	struct hy_err err;
+	struct stat st;
+	int fd;
+
+	created[0] = 0;
+	if (cfg->src[HY_OPT_STATS] != HY_SRC_CMDLINE || !strcmp(v, "stderr"))
+		return 0;
+	if (!*path) {
+		hy_error("--stats=+ needs a file name; see hybridctl --help");
+		return -1;
+	}
+	if (path[0] != '/') {
+		if (!getcwd(cwd, sizeof(cwd))) {
+			hy_error("--stats: cannot tell the current directory: %s", strerror(errno));
+			return -1;
+		}
+		if ((size_t)snprintf(abs, sizeof(abs), "%s/%s", cwd, path) >= sizeof(abs)) {
+			hy_error("--stats: path too long");
+			return -1;
+		}
+	} else {
+		snprintf(abs, sizeof(abs), "%s", path);
+	}
+	if (append) {
+		bool existed = !lstat(abs, &st);
+
+		if (existed && !S_ISREG(st.st_mode)) {
+			hy_error("--stats: %s is not a regular file%s", abs,
+				 S_ISLNK(st.st_mode) ? " (a symbolic link: not followed)" : "");
+			return -1;
+		}
+		fd = open(abs, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+			  0600);
+		if (fd < 0) {
+			hy_error("--stats: cannot write %s: %s", abs, strerror(errno));
+			return -1;
+		}
+		close(fd);
+		if (!existed)
+			snprintf(created, clen, "%s", abs);
+	} else {
+		fd = open(abs, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno == EEXIST) {
+			hy_error("--stats: %s exists; not overwritten (--stats=+%s appends to it)", abs,
+				 path);
+			return -1;
+		}
+		if (fd < 0) {
+			hy_error("--stats: cannot create %s: %s", abs, strerror(errno));
+			return -1;
+		}
+		close(fd);
+		snprintf(created, clen, "%s", abs);
+	}
+	snprintf(val, sizeof(val), "+%s", abs);
+	if (hy_config_set(cfg, HY_OPT_STATS, val, HY_SRC_CMDLINE, &err)) {
+		hy_error("--stats: %s", err.msg);
+		if (created[0])
+			unlink(created);
+		return -1;
+	}
+	return 0;
+}
+
+/* Run cmd under the library; returns only on failure, with the exit status. */
+static int launch(struct hy_config *cfg, char **cmd)
+{
+	char lib[PATH_MAX], tried[3 * PATH_MAX], created[PATH_MAX], name[64], val[PATH_MAX + 2];
+	int e;
+
+	if (find_library(lib, sizeof(lib), tried, sizeof(tried))) {
+		hy_error("cannot find %s (looked for %s)", LIBNAME, tried[0] ? tried : LIBNAME);
+		return EXIT_USAGE;
+	}
+	if (strpbrk(lib, " :\t\n")) {
+		hy_error("cannot preload %s: LD_PRELOAD cannot hold a path with spaces or colons",
+			 lib);
+		return EXIT_USAGE;
+	}
+	if (prepare_stats(cfg, created, sizeof(created)))
+		return EXIT_USAGE;
+	for (int id = 0; id < HY_OPT_COUNT; id++)
+		if (cfg->src[id] == HY_SRC_CMDLINE &&
+		    setenv(hy_config_env_name(id, name, sizeof(name)),
+			   hy_config_format(cfg, id, val, sizeof(val)), 1))
+			goto fail;
+	if (set_preload(lib))
+		goto fail;
+	fflush(NULL);
+	execvp(cmd[0], cmd);
+	e = errno;
+	if (created[0])
+		unlink(created);
+	hy_error("cannot run %s: %s", cmd[0], strerror(e));
+	return e == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN;
+fail:
+	hy_error("cannot set the environment: %s", strerror(errno));
+	if (created[0])
+		unlink(created);
+	return EXIT_CANNOT_RUN;
+}
+
+/* ---- stat --------------------------------------------------------------- */
+
+/* Seconds, "0.5" or with a unit ("500ms"); 10 ms to 1 h. */
+static int parse_interval(const char *s, uint64_t *us)
+{
+	char *end;
+	double d;
+
+	if (!hy_parse_duration(s, us))
+		return *us >= 10000 && *us <= 3600000000u ? 0 : -ERANGE;
+	errno = 0;
+	d = strtod(s, &end);
+	if (errno || end == s || *end || !(d >= 0.01 && d <= 3600))
+		return -EINVAL;
+	*us = (uint64_t)(d * 1e6 + 0.5);
+	return 0;
+}
+
+static void sleep_us(uint64_t us)
+{
+	struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+struct listing {
+	struct hy_export_page *p;
+	size_t n, cap;
+};
+
+static void collect(const struct hy_export_page *p, void *arg)
+{
+	struct listing *l = arg;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		void *q = realloc(l->p, cap * sizeof(*l->p));
+		if (!q)
+			return;
+		l->p = q;
+		l->cap = cap;
+	}
+	l->p[l->n++] = *p;
+}
+
+static int by_pid(const void *a, const void *b)
+{
+	const struct hy_export_page *x = a, *y = b;
+
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+static const char *read_error(int pid, int rc, char *buf, size_t len)
+{
+	switch (rc) {
+	case -ESRCH:
+		snprintf(buf, len, "pid %d: no such process", pid);
+		break;
+	case -ENOENT:
+		snprintf(buf, len, "pid %d: no live statistics (not running under libhybrid, or not "
+				   "managed)", pid);
+		break;
+	case -EACCES:
+		snprintf(buf, len, "pid %d: permission denied: a process's statistics are readable "
+				   "only by its user and root", pid);
+		break;
+	case -EPROTO:
+		snprintf(buf, len, "pid %d: statistics written by an incompatible libhybrid; use "
+				   "the hybridctl of the library it runs", pid);
+		break;
+	case -EAGAIN:
+		snprintf(buf, len, "pid %d: no consistent snapshot (the process seems stopped "
+				   "mid-update)", pid);
+		break;
+	default:
+		snprintf(buf, len, "pid %d: %s", pid, strerror(-rc));
+	}
+	return buf;
+}
+
+static int stat_list(bool json, uint64_t interval_us, long count)
+{
+	struct listing l = {0};
+	char buf[8192];
+	int rc = 0;
+
+	for (long k = 0; count <= 0 || k < count; k++) {
+		if (k) {
+			sleep_us(interval_us);
+			if (!json)
+				printf("\n");
+		}
+		l.n = 0;
+		rc = hy_export_list(collect, &l);
+		if (rc < 0 && rc != -ENOENT) {
+			hy_error("cannot read this user's statistics directory: %s%s", strerror(-rc),
+				 rc == -EPERM ? " (not a private directory of this user: not used)"
+					      : "");
+			rc = 1;
+			break;
+		}
+		rc = 0;
+		qsort(l.p, l.n, sizeof(*l.p), by_pid);
+		if (json) {
+			printf("[");
+			for (size_t i = 0; i < l.n; i++) {
+				size_t n = hy_export_format(&l.p[i], NULL, HY_EXPORT_JSON, buf,
+							    sizeof(buf));
+				while (n && buf[n - 1] == '\n')
+					buf[--n] = 0;
+				printf("%s%s", i ? ", " : "", buf);
+			}
+			printf("]\n");
+		} else if (!l.n) {
+			printf("no managed processes of this user\n");
+		} else {
+			hy_export_format(NULL, NULL, HY_EXPORT_HEAD, buf, sizeof(buf));
+			fputs(buf, stdout);
+			for (size_t i = 0; i < l.n; i++) {
+				hy_export_format(&l.p[i], NULL, HY_EXPORT_ROW, buf, sizeof(buf));
+				fputs(buf, stdout);
+			}
+		}
+		fflush(stdout);
+		if (!interval_us)
+			break;
+	}
+	free(l.p);
+	return rc;
+}
+
+static int stat_pid(int pid, bool json, uint64_t interval_us, long count)
+{
+	struct hy_export_page cur, prev;
+	char buf[8192];
+	bool have_prev = false;
+
+	for (long k = 0; count <= 0 || k < count; k++) {
+		int rc;
+
+		if (k)
+			sleep_us(interval_us);
+		rc = hy_export_read(pid, &cur);
+		if (rc && k && (rc == -ESRCH || rc == -ENOENT)) {
+			fprintf(stderr, "hybridctl: pid %d ended\n", pid);
+			return 0;
+		}
+		if (rc) {
+			hy_error("%s", read_error(pid, rc, buf, sizeof(buf)));
+			return 1;
+		}
+		/* rates over the interval, or over the last epoch if none passed */
+		hy_export_format(&cur,
+				 have_prev && prev.cur.mono_ns < cur.cur.mono_ns ? &prev.cur : NULL,
+				 json ? HY_EXPORT_JSON : HY_EXPORT_TEXT, buf, sizeof(buf));
+		printf("%s%s", k && !json ? "\n" : "", buf);
+		fflush(stdout);
+		if (!interval_us)
+			break;
+		prev = cur;
+		have_prev = true;
+	}
+	return 0;
+}
+
+static int stat_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"interval", required_argument, NULL, 'i'},
+		{"count", required_argument, NULL, 'c'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	uint64_t interval_us = 0;
+	long count = 0, pid = 0;
+	bool json = false;
+	char *end;
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "i:c:jh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			if (parse_interval(optarg, &interval_us)) {
+				hy_error("stat --interval: invalid interval \"%s\"; expected seconds "
+					 "(0.5, 2) or a duration (500ms), from 10ms to 1h", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'c':
+			errno = 0;
+			count = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || count < 1) {
+				hy_error("stat --count: invalid count \"%s\"; expected a positive "
+					 "integer", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			if (optopt == 'i' || optopt == 'c')
+				hy_error("stat: -%c needs a value; see hybridctl --help", optopt);
+			else if (optopt)
+				hy_error("stat: unknown option -%c; see hybridctl --help", optopt);
+			else
+				hy_error("stat: unknown option %s; see hybridctl --help",
+					 argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 < argc) {
+		hy_error("stat: one PID at most (to run a program named stat: hybridctl -- stat ...)");
+		return EXIT_USAGE;
+	}
+	if (optind < argc) {
+		errno = 0;
+		pid = strtol(argv[optind], &end, 10);
+		if (errno || end == argv[optind] || *end || pid < 1 || pid > INT_MAX) {
+			hy_error("stat: \"%s\" is not a process id (to run a program named stat: "
+				 "hybridctl -- stat ...)", argv[optind]);
+			return EXIT_USAGE;
+		}
+	}
+	if (count > 1 && !interval_us)
+		interval_us = 1000000; /* vmstat's habit: a count alone means every second */
+	if (!interval_us)
+		count = 1;
+	return pid ? stat_pid((int)pid, json, interval_us, count)
+		   : stat_list(json, interval_us, count);
+}
+
 int main(int argc, char **argv)
 {
 	struct option longopts[HY_OPT_COUNT + 8];
@@ -196,6 +673,9 @@ int main(int argc, char **argv)
 	int n = 0, c;
 
 	hy_log_set_prefix("hybridctl");
+	/* a subcommand only as the first word: "hybridctl -- stat" runs stat(1) */
+	if (argc > 1 && !strcmp(argv[1], "stat"))
+		return stat_main(argc - 1, argv + 1);
 	hy_config_defaults(&cfg);
 	if (hy_config_load_env(&cfg, &err)) {
 		hy_error("%s", err.msg);
@@ -205,8 +685,11 @@ int main(int argc, char **argv)
 	for (int id = 0; id < HY_OPT_COUNT; id++) {
 		const struct hy_opt_desc *o = &hy_options[id];
 
+		/* --stats alone means stderr: its value is optional (--stats=FILE) */
 		longopts[n++] = (struct option){hy_config_long_name(id, names[id], sizeof(names[id])),
-						required_argument, NULL, OPT_TABLE + id};
+						id == HY_OPT_STATS ? optional_argument
+								   : required_argument,
+						NULL, OPT_TABLE + id};
 		if (o->shortopt) {
 			size_t s = strlen(shortopts);
 			shortopts[s] = o->shortopt;
@@ -270,13 +753,18 @@ int main(int argc, char **argv)
 			hy_error("unexpected option; see hybridctl --help");
 			return EXIT_USAGE;
 		}
-		if (hy_config_set(&cfg, id, optarg, HY_SRC_CMDLINE, &err)) {
+		if (hy_config_set(&cfg, id, optarg ? optarg : "stderr", HY_SRC_CMDLINE, &err)) {
 			hy_error("--%s: %s", names[id], err.msg);
 			return EXIT_USAGE;
 		}
 	}
 	if (hy_config_check(&cfg, &err)) {
 		hy_error("%s", err.msg);
+		return EXIT_USAGE;
+	}
+
+	if (optind < argc && (show || hardware || strcmp(root, "/"))) {
+		hy_error("--show, --hardware and --root take no command; see hybridctl --help");
 		return EXIT_USAGE;
 	}
 
@@ -296,11 +784,8 @@ int main(int argc, char **argv)
 	if (hardware)
 		print_hardware(topo);
 	free(topo);
-	if (optind < argc) {
-		hy_error("running a command needs libhybrid's preload layer, which is not built "
-			 "yet; --hardware and --show work");
-		return EXIT_USAGE;
-	}
+	if (optind < argc)
+		return launch(&cfg, argv + optind);
 	if (!show && !hardware) {
 		usage(stderr);
 		return EXIT_USAGE;

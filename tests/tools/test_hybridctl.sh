@@ -2,7 +2,7 @@
 # hybridctl --hardware/--show/--help and its handling of bad input.
 # usage: test_hybridctl.sh BUILD_DIR SOURCE_DIR
 set -u
-BUILD=$1 SRC=$2
+BUILD=$(cd "$1" && pwd) SRC=$2
 CTL=$BUILD/tools/hybridctl
 FIX=$SRC/tests/fixtures/sysfs
 . "$SRC/tests/tools/lib.sh"
@@ -84,9 +84,173 @@ for args in "--epoch=0.001s|--epoch: out-of-range duration" "--epoch|--epoch nee
 	expect_err_lines 1 "$arg: one line"; expect_empty_out "$arg: no stdout"
 done
 
-# Options stop at the first non-option, numactl style; running commands
-# needs the preload layer, which does not exist yet: refused, exit 2.
-run "$CTL" --epoch 2s -- true --epoch 5x
-expect_status 2 "command: refused until the preload layer exists"
-expect_err 'needs libhybrid.s preload layer' "command: says why"
+# --- running a command -------------------------------------------------------
+tmp=$(mktemp -d); trap 'rm -rf "$OUT" "$ERR" "$tmp"' EXIT
+WORK=$BUILD/tests/tools/hot_workload
+LIB=$(cd "$BUILD/lib" && pwd -P)/libhybrid.so.0
+[ -e "$LIB" ] && ok "library built: $LIB" || { last="ls"; bad "no $LIB: the launcher has nothing to preload"; }
+unset LD_PRELOAD
+
+run "$CTL" -- printenv LD_PRELOAD
+expect_status 0 "command: runs"
+[ "$(cat "$OUT")" = "$LIB" ] && ok "LD_PRELOAD: the library, found next to hybridctl" || bad "LD_PRELOAD is $(cat "$OUT"), not $LIB"
+run "$CTL" printenv LD_PRELOAD
+expect_out "^$LIB\$" "command without --"
+
+# numactl style: options end at the first non-option; what follows is the command's
+run "$CTL" --epoch 2s sh -c 'echo "$HYBRID_EPOCH|$1|$2"' sh --epoch 5x
+expect_status 0 "options stop at the command"
+expect_out '^2s\|--epoch\|5x$' "the command's own options untouched"
+run "$CTL" -e 250ms -- printenv HYBRID_EPOCH
+expect_out '^250ms$' "-- ends the options"
+run "$CTL" -- -e 1s
+expect_status 127 "after --, a word starting with - is the command"
+HYBRID_EPOCH=5s run "$CTL" -e 2s -- printenv HYBRID_EPOCH
+expect_out '^2s$' "command line beats the environment"
+HYBRID_EPOCH=5s run "$CTL" -- printenv HYBRID_EPOCH
+expect_out '^5s$' "environment passed on as it was"
+run "$CTL" -- sh -c 'exit 7'
+expect_status 7 "the command's exit status"
+run "$CTL" -- stat /
+expect_status 0 "hybridctl -- stat runs stat(1)"
+expect_out 'File: /' "stat(1) output"
+
+# LD_PRELOAD: ours first, earlier entries kept in order, never twice
+for case in "/a/x.so:/b/y.so|$LIB:/a/x.so:/b/y.so" \
+	    "/a/x.so /b/y.so|$LIB:/a/x.so:/b/y.so" \
+	    "$LIB|$LIB" \
+	    "/a/x.so:$BUILD/lib/libhybrid.so|$LIB:/a/x.so" \
+	    "/opt/old/libhybrid.so.0:/a/x.so|$LIB:/a/x.so" \
+	    "/x/libhybrid-extra.so|$LIB:/x/libhybrid-extra.so" \
+	    "|$LIB"; do
+	pre=${case%%|*} want=${case#*|}
+	LD_PRELOAD=$pre run "$CTL" -- printenv LD_PRELOAD
+	[ "$(cat "$OUT")" = "$want" ] && ok "LD_PRELOAD '$pre' -> ours first, once" \
+		|| bad "LD_PRELOAD '$pre' became '$(cat "$OUT")', want '$want'"
+done
+
+# Every option reaches the command in the form the library's parser reads back.
+for case in "--mode=dram|mode|dram" "-M hybrid|mode|hybrid" "--fast-nodes=0|fast-nodes|0" "-F 0|fast-nodes|0" \
+	    "--slow-nodes=0|slow-nodes|0" "-S 0|slow-nodes|0" "--tiers=0/0|tiers|0/0" "-T 0/0|tiers|0/0" \
+	    "--promote-threshold=3|promote-threshold|3" "--promote-window=5|promote-window|5" \
+	    "--epoch=1.5s|epoch|1500ms" "-e 2s|epoch|2s" "--backend=off|backend|off" "-b sync|backend|sync" \
+	    "--sync-fault-budget=500|sync-fault-budget|500" "--track-overhead=5|track-overhead|5" \
+	    "--dram-limit=1.5G|dram-limit|1536M" "-L 1G|dram-limit|1G" "--free-low=3|free-low|3" \
+	    "--free-high=20|free-high|20" "--promote-rate=64M|promote-rate|64M" "--min-size=128K|min-size|128K" \
+	    "--log-level=info|log-level|info" "--stats|stats|stderr"; do
+	arg=${case%%|*} rest=${case#*|}; name=${rest%%|*} want=${rest#*|}
+	run "$CTL" $arg -- env -u LD_PRELOAD "$CTL" --show
+	expect_status 0 "$arg: passed on"
+	expect_out "^$name +$want +environment " "$arg: read back as $want"
+done
+
+# Bad values: one line, exit 2, the command never started.
+for args in "--mode=fast|--mode: invalid choice" "-F x|-F|fast-nodes: invalid node list" \
+	    "--slow-nodes=99|node 99 does not exist" "--tiers=0/|--tiers: invalid tier list" \
+	    "--promote-threshold=9|--promote-threshold: out-of-range integer" \
+	    "--promote-window=0|--promote-window: out-of-range integer" "--epoch=5|--epoch: invalid duration" \
+	    "--backend=fast|--backend: invalid choice" "--sync-fault-budget=0|--sync-fault-budget: out-of-range" \
+	    "--track-overhead=101|--track-overhead: out-of-range" "--dram-limit=-1|--dram-limit: invalid size" \
+	    "--free-low=101|--free-low: out-of-range" "--free-high=x|--free-high: invalid integer" \
+	    "--promote-rate=1Q|--promote-rate: invalid size" "--min-size=huge|--min-size: invalid size" \
+	    "--log-level=loud|--log-level: invalid choice" "--stats=+|--stats=\+ needs a file name" \
+	    "--promote-threshold=5 --promote-window=4|threshold" "--frobnicate|unknown option --frobnicate" \
+	    "--show|--show, --hardware and --root take no command" "-H|take no command" \
+	    "--root=/tmp|take no command"; do
+	arg=${args%%|*} want=${args#*|}
+	rm -f "$tmp/ran"
+	run "$CTL" $arg -- touch "$tmp/ran"
+	expect_status 2 "$arg: exit 2"; expect_err "$want" "$arg: message"
+	expect_err_lines 1 "$arg: one line"
+	[ ! -e "$tmp/ran" ] && ok "$arg: command not started" || bad "$arg: command ran"
+done
+
+# Cannot run: 127 not found, 126 found but not runnable (env(1)'s codes).
+touch "$tmp/plain"
+for case in "nosuchprog-$$|127|nosuchprog-$$: No such file or directory" \
+	    "/nonexistent/x|127|No such file or directory" "|127|: No such file or directory" \
+	    "/|126|Permission denied" "$tmp/plain|126|Permission denied"; do
+	cmd=${case%%|*} rest=${case#*|}; want=${rest%%|*} msg=${rest#*|}
+	run "$CTL" -- "$cmd"
+	expect_status "$want" "'$cmd': exit $want"
+	expect_err "^hybridctl: cannot run .*$msg\$" "'$cmd': says why"
+	expect_err_lines 1 "'$cmd': one line"
+done
+
+# The library is found from hybridctl's own place: alone, it says so.
+mkdir "$tmp/solo" && cp "$CTL" "$tmp/solo/"
+rm -f "$tmp/ran"
+run "$tmp/solo/hybridctl" -- touch "$tmp/ran"
+expect_status 2 "no library next to hybridctl: exit 2"
+expect_err "^hybridctl: cannot find libhybrid\\.so\\.0 \\(looked for $tmp/solo/\\.\\./lib.*/libhybrid\\.so\\.0" "no library: names where it looked"
+expect_err_lines 1 "no library: one line"
+[ ! -e "$tmp/ran" ] && ok "no library: command not started" || bad "no library: command ran"
+run "$tmp/solo/hybridctl" --show
+expect_status 0 "no library: --show still works"
+# ... and installed, in its prefix
+if cmake --install "$BUILD" --prefix "$tmp/prefix" >"$tmp/install.log" 2>&1; then
+	want=$(cd "$(dirname "$(find "$tmp/prefix" -name libhybrid.so.0 | head -1)")" && pwd -P)/libhybrid.so.0
+	run "$tmp/prefix/bin/hybridctl" -- printenv LD_PRELOAD
+	[ "$(cat "$OUT")" = "$want" ] && ok "installed: the prefix's library ($want)" || bad "installed: LD_PRELOAD $(cat "$OUT"), want $want"
+else
+	last="cmake --install"; bad "cmake --install failed: $(tail -3 "$tmp/install.log")"
+fi
+
+# --stats: the counters at exit, on stderr or in a file made new, 0600.
+run "$CTL" --stats -F 0 -S 0 -e 50ms -- "$WORK" 16 4 0.5
+expect_status 0 "--stats: runs"
+expect_out '^data intact$' "--stats: program output unchanged"
+expect_err '^libhybrid: pid [0-9]+ \(hot_workload\), libhybrid ' "--stats: report on stderr"
+expect_err '^libhybrid: promoted pages +[0-9]+' "--stats: promotions counted"
+run "$CTL" --stats -F 0 -S 0 -e 50ms -- sleep 0.3
+expect_err '^libhybrid: pid [0-9]+ \(sleep\)' "--stats: report although the program closed stderr at exit"
+run "$CTL" --stats="$tmp/s1" -F 0 -S 0 -e 50ms -- "$WORK" 16 4 0.5
+expect_status 0 "--stats=FILE: runs"
+expect_err_lines 0 "--stats=FILE: nothing on stderr"
+[ "$(stat -c %a "$tmp/s1" 2>/dev/null)" = 600 ] && ok "--stats=FILE: created 0600" || bad "--stats=FILE: mode $(stat -c %a "$tmp/s1" 2>&1)"
+grep -qE '^pid [0-9]+ \(hot_workload\)' "$tmp/s1" && ok "--stats=FILE: the report" || bad "--stats=FILE: no report"
+cp "$tmp/s1" "$tmp/s1.before"
+rm -f "$tmp/ran"
+run "$CTL" --stats="$tmp/s1" -- touch "$tmp/ran"
+expect_status 2 "--stats=existing FILE: exit 2"
+expect_err "^hybridctl: --stats: $tmp/s1 exists; not overwritten \\(--stats=\\+$tmp/s1 appends to it\\)$" "--stats=existing FILE: says so"
+expect_err_lines 1 "--stats=existing FILE: one line"
+[ ! -e "$tmp/ran" ] && cmp -s "$tmp/s1" "$tmp/s1.before" && ok "--stats=existing FILE: nothing run, file unchanged" \
+	|| bad "--stats=existing FILE: ran or changed the file"
+run "$CTL" --stats=+"$tmp/s1" -F 0 -S 0 -e 50ms -- "$WORK" 16 4 0.3
+[ "$(grep -c '^pid ' "$tmp/s1")" -eq 2 ] && ok "--stats=+FILE: appended" || bad "--stats=+FILE: $(grep -c '^pid ' "$tmp/s1") reports"
+mkdir "$tmp/cwd"
+(cd "$tmp/cwd" && "$CTL" --stats=rel.txt -F 0 -S 0 -e 50ms -- sh -c "cd / && exec '$WORK' 16 4 0.3" >/dev/null 2>&1)
+grep -qE '^pid [0-9]+ \(hot_workload\)' "$tmp/cwd/rel.txt" 2>/dev/null && ok "--stats=relative FILE: where hybridctl ran, though the command changed directory" \
+	|| bad "--stats=relative FILE: no report in $tmp/cwd/rel.txt"
+run "$CTL" --stats="$tmp/multi" -F 0 -S 0 -e 50ms -- sh -c "'$WORK' 8 2 0.3; '$WORK' 8 2 0.3"
+[ "$(grep -c '(hot_workload)' "$tmp/multi")" -eq 2 ] && ok "--stats=FILE: every managed process of the command reports" \
+	|| bad "--stats=FILE, two programs: $(grep -c '(hot_workload)' "$tmp/multi") reports"
+ln -s "$tmp/target" "$tmp/link"
+run "$CTL" --stats="$tmp/link" -- true
+expect_status 2 "--stats=symlink: refused"
+run "$CTL" --stats=+"$tmp/link" -- true
+expect_status 2 "--stats=+symlink: refused"
+expect_err "$tmp/link is not a regular file \\(a symbolic link: not followed\\)" "--stats=+symlink: says so"
+[ ! -e "$tmp/target" ] && ok "--stats through a symlink: target not created" || bad "--stats followed a symlink"
+run "$CTL" --stats="$tmp/never" -- nosuchprog-$$
+expect_status 127 "--stats=FILE, command not found: 127"
+[ ! -e "$tmp/never" ] && ok "--stats=FILE, command not found: FILE removed again" || bad "--stats=FILE left behind"
+
+# The manual page documents what --help lists, and no option --help lacks
+# (its text before EXIT STATUS, escapes removed; the examples run other programs).
+sed -n '1,/^\.SH EXIT STATUS/p' "$SRC/man/hybridctl.1" | sed 's/\\//g' >"$tmp/man.txt"
+grep -oE -- '--[a-z][a-z-]+' <("$CTL" --help) | sort -u >"$tmp/help-opts"
+grep -oE -- '--[a-z][a-z-]+' "$tmp/man.txt" | sort -u >"$tmp/man-opts"
+last="compare --help with hybridctl.1"
+[ "$(wc -l <"$tmp/help-opts")" -ge 20 ] && ok "--help lists options" || bad "too few options in --help"
+while read -r o; do
+	grep -qx -- "$o" "$tmp/man-opts" && ok "hybridctl.1 documents $o" || bad "hybridctl.1 lacks $o"
+done <"$tmp/help-opts"
+while read -r o; do
+	grep -qx -- "$o" "$tmp/help-opts" && ok "--help lists $o (from hybridctl.1)" || bad "--help lacks $o, which hybridctl.1 documents"
+done <"$tmp/man-opts"
+for o in $(grep -oE -- '^  -[A-Za-z],' <("$CTL" --help) | tr -d ' ,' | sort -u); do
+	grep -qE -- "\\\\$o([^a-zA-Z-]|\$)" "$SRC/man/hybridctl.1" && ok "hybridctl.1 documents $o" || bad "hybridctl.1 lacks $o"
+done
 finish

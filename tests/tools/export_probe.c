@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * export_probe — lib/export.c driven directly, without the preload layer:
+ * an engine on the loopback tier pair (node 0 as both tiers) whose policy
+ * thread publishes the live view every epoch, as in a managed process.
+ * test_stat.sh runs it in the ways a managed process can live and die.
+ *
+ *   export_probe live SECONDS    publish, write a hot range, withdraw, exit 0
+ *   export_probe hang            publish, then wait to be killed
+ *   export_probe exec PROG ARGS  publish, then exec PROG (no withdrawal)
+ *   export_probe fork SECONDS    publish, fork: the child publishes its own
+ *                                view for SECONDS/2, the parent for SECONDS
+ *   export_probe report DEST     run a few epochs, then the exit report to DEST
+ *   export_probe report-closed   the report to stderr after closing fd 2
+ *   export_probe start           only try to publish; exit 0 or say why, 1
+ *   export_probe noalloc         the process side never calls malloc & co.
+ *   export_probe nosyscall       an epoch's publication makes no system call
+ *
+ * "ready PID" on stdout once the view is published.  Exit 77: no engine here.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+
+#include "engine.h"
+#include "export.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1 /* the sanitizers own malloc: noalloc cannot be checked */
+#else
+#define SANITIZED 0
+#endif
+
+#define MiB (1UL << 20)
+
+static volatile int armed, calls;
+
+#if !SANITIZED
+/* Count the malloc family while armed (glibc's supported replacement). */
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+
+void *malloc(size_t n)
+{
+	calls += armed;
+	return __libc_malloc(n);
+}
+void *calloc(size_t a, size_t b)
+{
+	calls += armed;
+	return __libc_calloc(a, b);
+}
+void *realloc(void *p, size_t n)
+{
+	calls += armed;
+	return __libc_realloc(p, n);
+}
+void *memalign(size_t a, size_t n)
+{
+	calls += armed;
+	return __libc_memalign(a, n);
+}
+int posix_memalign(void **p, size_t a, size_t n)
+{
+	calls += armed;
+	*p = __libc_memalign(a, n);
+	return *p ? 0 : ENOMEM;
+}
+void *aligned_alloc(size_t a, size_t n)
+{
+	calls += armed;
+	return __libc_memalign(a, n);
+}
+void free(void *p)
+{
+	calls += armed && p;
+	__libc_free(p);
+}
+#endif
+
+static struct hy_config cfg;
+static struct hy_topo topo;
+static struct hy_engine *eng; /* for the fork handlers */
+
+static void fork_prepare(void)
+{
+	hy_engine_fork_prepare(eng);
+}
+static void fork_parent(void)
+{
+	hy_engine_fork_parent(eng);
+}
+static void fork_child(void)
+{
+	hy_engine_fork_child_locks(eng);
+}
+static char *mem;
+static size_t mem_len = 16 * MiB;
+
+static struct hy_engine *make(void)
+{
+	struct hy_engine *e = NULL;
+	struct hy_err err = {""};
+
+	hy_config_defaults(&cfg);
+	if (hy_config_set(&cfg, HY_OPT_TIERS, "0/0", HY_SRC_API, &err) ||
+	    hy_config_set(&cfg, HY_OPT_EPOCH, "50ms", HY_SRC_API, &err) ||
+	    hy_config_set(&cfg, HY_OPT_TRACK_OVERHEAD, "100", HY_SRC_API, &err) ||
+	    hy_config_set(&cfg, HY_OPT_STATS, "stderr", HY_SRC_API, &err) ||
+	    hy_topo_discover(&topo, "/", &cfg, &err) || hy_engine_create(&e, &cfg, &topo, &err)) {
+		fprintf(stderr, "export_probe: no engine here: %s\n", err.msg);
+		exit(77);
+	}
+	mem = mmap(NULL, mem_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED || hy_engine_manage(e, mem, mem_len, HY_HINT_HYBRID)) {
+		fprintf(stderr, "export_probe: cannot manage memory\n");
+		exit(77);
+	}
+	memset(mem, 1, mem_len);
+	return e;
+}
+
+static void start(struct hy_engine *e, bool thread)
+{
+	int rc;
+
+	hy_export_describe(&cfg, &topo);
+	rc = hy_export_start(e);
+	if (rc) {
+		printf("start: %s\n", strerror(-rc));
+		exit(1);
+	}
+	if (thread && hy_engine_start_thread(e)) {
+		fprintf(stderr, "export_probe: no policy thread\n");
+		exit(1);
+	}
+	printf("ready %d\n", (int)getpid());
+	fflush(stdout);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Write the first quarter of the range for seconds: a hot set. */
+static void work(double seconds)
+{
+	double end = now() + seconds;
+
+	while (now() < end) {
+		for (size_t i = 0; i < mem_len / 4; i += 4096)
+			mem[i]++;
+		usleep(10000);
+	}
+}
+
+static int noalloc(void)
+{
+	struct hy_engine *e;
+	int rc;
+
+	if (SANITIZED) {
+		printf("sanitizer build: malloc belongs to the sanitizer, not checked\n");
+		return 77;
+	}
+	e = make();
+	armed = 1;
+	hy_export_describe(&cfg, &topo);
+	rc = hy_export_start(e);
+	for (int i = 0; i < 100; i++)
+		hy_export_epoch(e);
+	hy_export_exit_report(e, "/dev/null");     /* exists: refused, warned */
+	hy_export_exit_report(e, "+/dev/null");    /* not a regular file */
+	hy_export_exit_report(e, "stderr");
+	hy_export_stop();
+	armed = 0;
+	if (rc) {
+		printf("start: %s\n", strerror(-rc));
+		return 1;
+	}
+	printf("%d calls of the malloc family\n", calls);
+	return calls ? 1 : 0;
+}
+
+/*
+ * In a child whose seccomp filter lets through only write and exit (any
+ * other system call kills it with SIGSYS): 1000 publications.  Strict mode
+ * would do, but it disables RDTSC on x86, which the vDSO's clock needs.
+ * CLOCK_MONOTONIC comes from the vDSO, not a system call, where the clock
+ * source allows it.
+ */
+static int nosyscall(void)
+{
+	struct sock_filter only_write_exit[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_write, 3, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_exit, 2, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_exit_group, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {sizeof(only_write_exit) / sizeof(only_write_exit[0]),
+				  only_write_exit};
+	struct hy_engine *e = make();
+	int status;
+	pid_t pid;
+
+	start(e, false);
+	pid = fork();
+	if (pid == 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO pages touched before */
+		hy_export_epoch(e);		     /* the page already faulted in */
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+			_exit(3);
+		for (int i = 0; i < 1000; i++)
+			hy_export_epoch(e);
+		_exit(0);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return 1;
+	hy_export_stop();
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		printf("1000 publications without a system call\n");
+		return 0;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
+		printf("seccomp filters not available here: not checked\n");
+		return 77;
+	}
+	printf("publication made a system call (child %s %d)\n",
+	       WIFSIGNALED(status) ? "killed by signal" : "exited",
+	       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	struct hy_engine *e;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(mode, "noalloc"))
+		return noalloc();
+	if (!strcmp(mode, "nosyscall"))
+		return nosyscall();
+	if (!strcmp(mode, "start")) {
+		e = make();
+		start(e, false);
+		hy_export_stop();
+		return 0;
+	}
+	if (!strcmp(mode, "live") && argc == 3) {
+		e = make();
+		start(e, true);
+		work(atof(argv[2]));
+		hy_export_stop();
+		return 0;
+	}
+	if (!strcmp(mode, "hang")) {
+		e = make();
+		start(e, true);
+		for (;;)
+			work(3600);
+	}
+	if (!strcmp(mode, "exec") && argc >= 3) {
+		e = make();
+		start(e, true);
+		usleep(200000);
+		execvp(argv[2], argv + 2);
+		perror("exec");
+		return 1;
+	}
+	if (!strcmp(mode, "fork") && argc == 3) {
+		double s = atof(argv[2]);
+		pid_t child;
+
+		e = eng = make();
+		start(e, true);
+		pthread_atfork(fork_prepare, fork_parent, fork_child);
+		child = fork();
+		if (child == 0) {
+			/* what runtime's late atfork child handler does */
+			if (hy_engine_fork_child(e))
+				_exit(1);
+			hy_export_fork_child(e);
+			printf("child %d\n", (int)getpid());
+			work(s / 2);
+			hy_export_stop();
+			_exit(0);
+		}
+		work(s);
+		waitpid(child, NULL, 0);
+		hy_export_stop();
+		return 0;
+	}
+	if (!strcmp(mode, "report-closed")) {
+		/* describe() keeps a copy of stderr: GNU tools close fd 2 at exit */
+		e = make();
+		hy_export_describe(&cfg, &topo);
+		close(STDERR_FILENO);
+		hy_export_exit_report(e, "stderr");
+		return 0;
+	}
+	if (!strcmp(mode, "report") && argc == 3) {
+		e = make();
+		for (int i = 0; i < 3; i++) {
+			for (size_t j = 0; j < mem_len; j += 4096)
+				mem[j]++;
+			hy_engine_epoch(e);
+		}
+		hy_export_describe(&cfg, &topo);
+		hy_export_exit_report(e, argv[2]);
+		return 0;
+	}
+	fprintf(stderr, "usage: export_probe live SECONDS | hang | exec PROG [ARGS] | fork SECONDS "
+			"| report DEST | report-closed | start | noalloc | nosyscall\n");
+	return 2;
+}
