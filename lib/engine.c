@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -505,7 +506,14 @@ int hy_engine_start_thread(struct hy_engine *e)
 	pthread_cond_destroy(&e->wait_cond);
 	pthread_cond_init(&e->wait_cond, &ca);
 	pthread_condattr_destroy(&ca);
+	/* No signals, ever: a process-directed signal must reach the program's
+	 * own threads (a single-threaded program counts on it), never ours. */
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&e->thread, NULL, loop, e);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc)
 		return -rc;
 	e->running = true;
