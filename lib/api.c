@@ -35,6 +35,7 @@
 #include "migrate.h"
 #include "os.h"
 #include "placement.h"
+#include "fault.h"
 #include "runtime.h"
 
 #define HY_EXPORT __attribute__((visibility("default")))
@@ -406,6 +407,8 @@ static int mmap_(void **addrp, size_t len, int hint, unsigned flags)
 	if (shut())
 		return -ESHUTDOWN;
 	e = hy_rt_engine();
+	if ((errno = hy_fault(HY_FAULT_MMAP)))
+		return -errno;
 	p = syscall(SYS_mmap, NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 		    0);
 	if (p == -1)

@@ -27,6 +27,7 @@
 #include "os.h"
 #include "runtime.h"
 #include "symbol.h"
+#include "fault.h"
 
 #define HY_HEAP_ARENAS 16
 #define JEMALLOC_SO    "libjemalloc.so"
@@ -189,8 +190,9 @@ static unsigned mapped_by_hooks(uintptr_t a, size_t len)
 
 static void *raw_mmap(void *addr, size_t len, int flags)
 {
-	long p = syscall(SYS_mmap, addr, len, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+	long p = hy_fault(HY_FAULT_MMAP) ? -ENOMEM
+					: syscall(SYS_mmap, addr, len, PROT_READ | PROT_WRITE,
+						  MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
 
 	return p < 0 && p > -4096 ? NULL : (void *)p;
 }

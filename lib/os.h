@@ -16,6 +16,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fault.h"
+
 #define HY_PAGE_SHIFT 12
 #define HY_PAGE_SIZE  ((size_t)1 << HY_PAGE_SHIFT)
 
@@ -27,7 +29,7 @@ static inline size_t hy_page_round_up(size_t n)
 /* Zeroed private memory, or NULL. */
 static inline void *hy_os_alloc(size_t len)
 {
-	long p = syscall(SYS_mmap, NULL, hy_page_round_up(len), PROT_READ | PROT_WRITE,
+	long p = hy_fault(HY_FAULT_OS_ALLOC) ? -ENOMEM : syscall(SYS_mmap, NULL, hy_page_round_up(len), PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	return p < 0 && p > -4096 ? NULL : (void *)p;
 }
@@ -45,6 +47,8 @@ static inline void *hy_os_realloc(void *p, size_t old, size_t len)
 
 	if (!p)
 		return hy_os_alloc(len);
+	if (hy_fault(HY_FAULT_OS_ALLOC))
+		return NULL;
 	q = syscall(SYS_mremap, p, hy_page_round_up(old), hy_page_round_up(len), MREMAP_MAYMOVE);
 	return q < 0 && q > -4096 ? NULL : (void *)q;
 }

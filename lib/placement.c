@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "kernel_compat.h"
+#include "fault.h"
 
 /* numaif.h values, spelled here so the core needs no libnuma (whose
  * initialisation allocates from the heap). */
@@ -54,7 +55,8 @@ int hy_place_range(void *addr, size_t len, const struct hy_nodemask *nodes, bool
 		hy_nm_set(&m, hy_nm_next(nodes, -1));
 	}
 	/* maxnode counts bits, plus one for the kernel's historic off-by-one */
-	if (syscall(SYS_mbind, addr, len, mode, m.bits, (unsigned long)HY_MAX_NODES + 1, 0) < 0)
+	if ((errno = hy_fault(HY_FAULT_MBIND)) ||
+	    syscall(SYS_mbind, addr, len, mode, m.bits, (unsigned long)HY_MAX_NODES + 1, 0) < 0)
 		return -errno;
 	return 0;
 }

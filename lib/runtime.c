@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "export.h"
+#include "fault.h"
 #include "heap.h"
 #include "runtime.h"
 
@@ -254,6 +255,10 @@ __attribute__((constructor)) static void hy_rt_constructor(void)
 	struct hy_config cfg;
 	struct hy_err err;
 
+#ifdef HYBRID_FAULT_INJECTION
+	if (hy_fault_load_env())
+		hy_warn("LIBHYBRID_TEST_FAULTS is malformed: no faults injected");
+#endif
 	hy_config_defaults(&cfg);
 	if (hy_config_load_env(&cfg, &err)) {
 		/* said once, by the start that decides "unmanaged" */

@@ -30,6 +30,7 @@
 
 #include "kfeat.h"
 #include "track_impl.h"
+#include "fault.h"
 
 static const struct trk_ops off_ops = {.name = "off"};
 
@@ -53,8 +54,12 @@ static bool bad_range(uintptr_t start, size_t len)
 int hy_trk_uffd_open(struct hy_track *t, bool kernel_faults, uint64_t features, struct hy_err *err)
 {
 	struct uffdio_api api = {.api = UFFD_API, .features = features};
-	int fd = -1, e = 0, dev;
+	int fd = -1, e = hy_fault(HY_FAULT_UFFD_OPEN), dev;
 
+	if (e) {
+		hy_err_set(err, "cannot create a userfaultfd: %s", strerror(e));
+		return -e;
+	}
 	/* Least privilege first: the async backend never needs the kernel's
 	 * faults (the kernel resolves them itself). */
 	if (!kernel_faults)
@@ -74,8 +79,8 @@ int hy_trk_uffd_open(struct hy_track *t, bool kernel_faults, uint64_t features, 
 		hy_err_set(err, "cannot create a userfaultfd: %s", strerror(e));
 		return -(e ? e : EPERM);
 	}
-	if (ioctl(fd, UFFDIO_API, &api) < 0) {
-		e = errno;
+	if ((e = hy_fault(HY_FAULT_UFFD_IOCTL)) || ioctl(fd, UFFDIO_API, &api) < 0) {
+		e = e ? e : errno;
 		close(fd);
 		hy_err_set(err, "UFFDIO_API with features %#llx refused: %s",
 			   (unsigned long long)features, strerror(e));
@@ -302,7 +307,7 @@ static int add_locked(struct hy_track *t, uintptr_t start, uintptr_t end)
 		goto fail;
 	if (!fd_is(t->uffd, "anon_inode:[userfaultfd]", NULL))
 		return -EBADF; /* the engine's next epoch notices and says so */
-	if (ioctl(t->uffd, UFFDIO_REGISTER, &reg) < 0) {
+	if ((errno = hy_fault(HY_FAULT_UFFD_IOCTL)) || ioctl(t->uffd, UFFDIO_REGISTER, &reg) < 0) {
 		rc = -errno;
 		goto fail;
 	}

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "track_impl.h"
+#include "fault.h"
 
 static int async_open(struct hy_track *t, struct hy_err *err)
 {
@@ -85,10 +86,11 @@ static long scan(struct hy_track *t, struct trk_range *r, uintptr_t a, uintptr_t
 		    .category_mask = PAGE_IS_WRITTEN,
 		    .return_mask = PAGE_IS_WRITTEN,
 		};
-		long k = ioctl(t->pagemap, PAGEMAP_SCAN, &arg);
+		int err = hy_fault(HY_FAULT_PAGEMAP_SCAN);
+		long k = err ? -1 : ioctl(t->pagemap, PAGEMAP_SCAN, &arg);
 
 		if (k < 0)
-			return -errno;
+			return err ? -err : -errno;
 		for (long i = 0; i < k; i++) {
 			uintptr_t s = t->vec[i].start < a ? a : t->vec[i].start;
 			uintptr_t f = t->vec[i].end > e ? e : t->vec[i].end;

@@ -34,6 +34,7 @@
 #include "kfeat.h"
 #include "os.h"
 #include "track.h"
+#include "fault.h"
 
 #define TRK_PG HY_PAGE_SIZE
 
@@ -213,6 +214,10 @@ static inline int trk_wp(int uffd, uintptr_t start, uintptr_t end, bool on)
 	    .mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
 	};
 
+	int err = hy_fault(HY_FAULT_UFFD_IOCTL);
+
+	if (err)
+		return -err;
 	for (int tries = 0;; tries++) {
 		if (ioctl(uffd, UFFDIO_WRITEPROTECT, &w) == 0)
 			return 0;

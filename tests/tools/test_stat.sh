@@ -47,7 +47,7 @@ probe() {
 }
 
 # --- a live process: its entry, its counters, its end ------------------------
-probe live 4
+probe live 120 # ended by SIGUSR1 below, once the checks are done
 entry=$(entry_of "$ppid")
 [ -n "$entry" ] && ok "live: entry published" || { last="ls"; bad "live: no entry for $ppid"; }
 [ "${entry##*/}" = "$ppid-$(start_of "$ppid")" ] && ok "live: named PID-STARTTIME" \
@@ -99,6 +99,7 @@ run "$CTL" stat --json
 python3 -c "import json,sys; l=json.load(sys.stdin); sys.exit(0 if $ppid in [p['pid'] for p in l] else 1)" <"$OUT" \
 	&& ok "list --json: an array holding the process" || bad "list --json"
 
+kill -USR1 "$pjob"
 wait "$pjob"
 [ -z "$(entry_of "$ppid")" ] && ok "ended: entry removed" || { last="ls"; bad "ended: entry left"; }
 run "$CTL" stat "$ppid"
@@ -268,7 +269,7 @@ run "$CTL" -F 0 -S 0 --show
 if [ "$status" -ne 0 ]; then
 	echo "skip: no loopback pair here: $(cat "$ERR")"
 else
-	"$CTL" -F 0 -S 0 -e 100ms -- "$WORK" 32 8 4 >"$tmp/w.out" 2>"$tmp/w.err" &
+	"$CTL" -F 0 -S 0 -e 100ms -- "$WORK" 32 8 120 >"$tmp/w.out" 2>"$tmp/w.err" & # ended by SIGUSR1
 	wjob=$!; jobs_+=("$wjob")
 	for _ in $(seq 200); do grep -q '^ready' "$tmp/w.out" && break; sleep 0.05; done
 	[ "$(awk '/^ready/ {print $2}' "$tmp/w.out")" = "$wjob" ] && ok "launched: the command has hybridctl's pid (exec)" \
@@ -283,6 +284,7 @@ else
 	run "$CTL" stat "$wjob" --json
 	e2=$(json '["counters"]["epochs"]' <"$OUT" 2>/dev/null)
 	[ "${e2:-0}" -gt "${e1:-0}" ] && ok "launched: epochs grow ($e1 -> $e2)" || bad "launched: epochs $e1 -> $e2"
+	kill -USR1 "$wjob"
 	wait "$wjob"
 	grep -q '^data intact$' "$tmp/w.out" && ok "launched: data intact" || { last=hot_workload; bad "launched: $(cat "$tmp/w.out")"; }
 	[ -z "$(entry_of "$wjob")" ] && ok "launched: entry gone at exit" || { last="ls"; bad "launched: entry left"; }

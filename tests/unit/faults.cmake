@@ -1,0 +1,8 @@
+# test_faults: the engine against failing system calls, through the fault
+# seam (lib/fault.h), so it links the core built with HYBRID_FAULT_INJECTION.
+add_executable(test_faults test_faults.c $<TARGET_OBJECTS:hybrid_core_fi>)
+target_include_directories(test_faults PRIVATE ${PROJECT_SOURCE_DIR}/lib ${PROJECT_SOURCE_DIR}/include)
+target_compile_definitions(test_faults PRIVATE HYBRID_FAULT_INJECTION)
+target_link_libraries(test_faults PRIVATE PkgConfig::CUNIT PkgConfig::NUMA)
+add_test(NAME unit.test_faults COMMAND test_faults)
+set_tests_properties(unit.test_faults PROPERTIES LABELS unit SKIP_RETURN_CODE 77 TIMEOUT 120)
