@@ -32,6 +32,16 @@
 #define HY_HEAP_ARENAS 16
 #define JEMALLOC_SO    "libjemalloc.so"
 
+/*
+ * jemalloc's compiled-in options, which it reads from the first malloc_conf
+ * in the process (a weak symbol of libjemalloc: ours, preloaded, comes
+ * first; a program's own definition or MALLOC_CONF still wins).  The thread
+ * cache holds objects up to 64 KiB instead of 32 KiB: objects of 32-64 KiB
+ * otherwise take the arena lock on every call, which costs more on hybrid
+ * arenas (their extent hooks) than on jemalloc's own (bench/README.md).
+ */
+__attribute__((visibility("default"))) const char *malloc_conf = "tcache_max:65536";
+
 struct hy_heap_fn hy_heap_fn;
 __thread int hy_heap_thread_ready __attribute__((tls_model("initial-exec")));
 static __thread int in_settle __attribute__((tls_model("initial-exec")));
@@ -253,12 +263,14 @@ static void hook_destroy(extent_hooks_t *h, void *addr, size_t size, bool commit
 			 unsigned ind)
 {
 	struct hy_engine *e = hy_rt_engine_if_running();
+	int saved = errno;
 
 	(void)h, (void)committed, (void)ind;
 	if (e)
 		hy_engine_unmanage(e, addr, size);
 	forget((uintptr_t)addr, size);
 	syscall(SYS_munmap, addr, size);
+	errno = saved;
 }
 
 /* Always committed: commit succeeds, decommit is declined (jemalloc then
@@ -277,18 +289,29 @@ static bool hook_decommit(extent_hooks_t *h, void *addr, size_t size, size_t off
 	return true;
 }
 
+/* The hooks run inside free() too, which must leave errno alone
+ * (preload.c): every system call here keeps it. */
+static bool purge(void *addr, size_t len, int advice)
+{
+	int saved = errno;
+	bool failed = madvise(addr, len, advice) != 0;
+
+	errno = saved;
+	return failed;
+}
+
 static bool hook_purge_lazy(extent_hooks_t *h, void *addr, size_t size, size_t off, size_t len,
 			    unsigned ind)
 {
 	(void)h, (void)size, (void)ind;
-	return madvise((char *)addr + off, len, MADV_FREE) != 0;
+	return purge((char *)addr + off, len, MADV_FREE);
 }
 
 static bool hook_purge_forced(extent_hooks_t *h, void *addr, size_t size, size_t off,
 			      size_t len, unsigned ind)
 {
 	(void)h, (void)size, (void)ind;
-	return madvise((char *)addr + off, len, MADV_DONTNEED) != 0;
+	return purge((char *)addr + off, len, MADV_DONTNEED);
 }
 
 /* Extents may be split and merged freely: ranges are managed per mapping,

@@ -97,16 +97,18 @@ HY_EXPORT void *malloc(size_t size)
 	return READY(malloc) ? hy_heap_fn.malloc(size) : boot_alloc(size, 16);
 }
 
+/*
+ * free never changes errno (POSIX 2024, glibc since 2.33).  jemalloc's free
+ * sets it only through a failing system call, and the only ones on its
+ * free path that can fail are ours (the extent hooks), which keep errno;
+ * so this stays a tail call, as jemalloc's own free is.
+ */
 HY_EXPORT void free(void *p)
 {
-	int saved;
-
 	if (!p || unlikely(in_boot(p)))
 		return;
 	settle();
-	saved = errno; /* free never changes errno (POSIX 2024) */
 	hy_heap_fn.free(p);
-	errno = saved;
 }
 
 HY_EXPORT void *calloc(size_t n, size_t size)

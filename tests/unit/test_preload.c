@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include "cunit_main.h"
@@ -159,6 +160,19 @@ static void test_heap_is_hybrid(void)
 	CU_ASSERT(mi.uordblks < 64 * KiB);
 	free(big);
 	free(small);
+}
+
+/* jemalloc runs with the library's compiled-in options (heap.c). */
+static void test_jemalloc_options(void)
+{
+	int (*ctl)(const char *, void *, size_t *, void *, size_t) =
+		(int (*)(const char *, void *, size_t *, void *, size_t))dlsym(RTLD_DEFAULT,
+										 "mallctl");
+	size_t max = 0, sz = sizeof(max);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ctl);
+	CU_ASSERT_EQUAL(ctl("opt.tcache_max", &max, &sz, NULL, 0), 0);
+	CU_ASSERT_EQUAL(max, 65536);
 }
 
 /* Which mappings become hybrid (preload.c's table). */
@@ -300,7 +314,7 @@ static void test_fork(void)
 }
 
 static const struct hy_test tests[] = {
-	HY_TEST(test_malloc_family), HY_TEST(test_heap_is_hybrid), HY_TEST(test_mapping_rules),
+	HY_TEST(test_malloc_family), HY_TEST(test_heap_is_hybrid), HY_TEST(test_jemalloc_options), HY_TEST(test_mapping_rules),
 	HY_TEST(test_map_fixed),     HY_TEST(test_mremap),	   HY_TEST(test_program_mbind),
 	HY_TEST(test_fork),
 };
