@@ -53,6 +53,7 @@ struct hy_engine {
 	pthread_cond_t wait_cond;
 	bool stop;
 	bool quiesced;	/* hy_engine_quiesce: nothing new is managed */
+	bool calibrated; /* the tracker's costs measured (first epoch) */
 };
 
 static int node_tier(const struct hy_engine *e, int node, int intended)
@@ -104,7 +105,7 @@ int hy_engine_create(struct hy_engine **ep, const struct hy_config *cfg, const s
 	}
 	pthread_mutex_init(&e->wait_lock, NULL);
 	pthread_cond_init(&e->wait_cond, NULL);
-	rc = hy_track_open(&e->track, cfg->backend, &e->st, &why);
+	rc = hy_track_open_lazy(&e->track, cfg->backend, &e->kf, &e->st, &why);
 	if (rc) {
 		hy_err_set(err, "%s", why.msg);
 		hy_engine_destroy(e);
@@ -423,6 +424,18 @@ int hy_engine_epoch(struct hy_engine *e)
 	size_t written = 0, sweep = SWEEP;
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+	if (!e->calibrated) {
+		/* measured here, off the program's start (hy_track_open_lazy);
+		 * the tracker's own range and lock, not the registry's */
+		struct hy_track_cost c;
+
+		hy_track_calibrate(e->track);
+		hy_track_cost(e->track, &c);
+		hy_reg_lock(&e->reg);
+		hy_gov_set_fault_cost(&e->gov, c.fault_ns);
+		hy_reg_unlock(&e->reg);
+		e->calibrated = true;
+	}
 	hy_reg_lock(&e->reg);
 	if (e->quiesced) {
 		hy_reg_unlock(&e->reg);

@@ -317,6 +317,12 @@ void hy_gov_init(struct hy_governor *g, const struct hy_config *cfg, uint64_t fa
 	g->write_permille = 1000;
 }
 
+void hy_gov_set_fault_cost(struct hy_governor *g, uint64_t fault_ns)
+{
+	if (fault_ns)
+		g->fault_ns = fault_ns;
+}
+
 size_t hy_gov_budget(const struct hy_governor *g, size_t total)
 {
 	uint64_t faults, pages;

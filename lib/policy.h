@@ -104,6 +104,8 @@ struct hy_governor {
 void hy_gov_init(struct hy_governor *g, const struct hy_config *cfg, uint64_t fault_ns,
 		 bool sync_backend);
 /* Pages to arm this epoch out of total (SIZE_MAX-safe). */
+/* The cost of one fault, once measured (0: keep the estimate). */
+void hy_gov_set_fault_cost(struct hy_governor *g, uint64_t fault_ns);
 size_t hy_gov_budget(const struct hy_governor *g, size_t total);
 /* What last epoch showed: `written` of `armed` pages were written. */
 void hy_gov_learn(struct hy_governor *g, size_t armed, size_t written);

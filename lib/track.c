@@ -586,6 +586,9 @@ static void free_all(struct hy_track *t)
 	hy_os_free(t, sizeof(*t));
 }
 
+/* Costs to be measured later (hy_track_calibrate), not at open. */
+static const struct hy_track_cost cost_later;
+
 static int open_ops(struct hy_track **tp, const struct trk_ops *ops, const struct hy_kfeat *k,
 		    struct hy_stats *st, const struct hy_track_cost *known, struct hy_err *err)
 {
@@ -609,16 +612,16 @@ static int open_ops(struct hy_track **tp, const struct trk_ops *ops, const struc
 		free_all(t);
 		return rc;
 	}
-	if (known)
+	if (known && known != &cost_later)
 		t->cost = *known;
-	else if (ops != &off_ops)
+	else if (!known && ops != &off_ops)
 		calibrate(t);
 	*tp = t;
 	return 0;
 }
 
-int hy_track_open_with(struct hy_track **tp, int backend, const struct hy_kfeat *k,
-		       struct hy_stats *st, struct hy_err *err)
+static int open_with(struct hy_track **tp, int backend, const struct hy_kfeat *k,
+		     struct hy_stats *st, const struct hy_track_cost *known, struct hy_err *err)
 {
 	const struct trk_ops *ops;
 	struct hy_err why1, why2;
@@ -630,7 +633,7 @@ int hy_track_open_with(struct hy_track **tp, int backend, const struct hy_kfeat 
 		err->msg[0] = '\0';
 	switch (backend) {
 	case HY_BACKEND_OFF:
-		return open_ops(tp, &off_ops, k, st, NULL, err);
+		return open_ops(tp, &off_ops, k, st, known, err);
 	case HY_BACKEND_ASYNC:
 	case HY_BACKEND_SYNC:
 		ops = backend == HY_BACKEND_ASYNC ? &hy_trk_async_ops : &hy_trk_sync_ops;
@@ -639,7 +642,7 @@ int hy_track_open_with(struct hy_track **tp, int backend, const struct hy_kfeat 
 				   why);
 			return -ENOTSUP;
 		}
-		rc = open_ops(tp, ops, k, st, NULL, &why2);
+		rc = open_ops(tp, ops, k, st, known, &why2);
 		if (rc)
 			hy_err_set(err, "the %s tracking backend failed to start: %s", ops->name,
 				   why2.msg);
@@ -658,14 +661,14 @@ int hy_track_open_with(struct hy_track **tp, int backend, const struct hy_kfeat 
 	if (!backend_ready(k, HY_BACKEND_ASYNC, &why)) {
 		snprintf(why1.msg, sizeof(why1.msg), "%s",
 			 k->uffd && k->wp ? "no WP_ASYNC/PAGEMAP_SCAN (Linux 6.7)" : why);
-	} else if (open_ops(tp, &hy_trk_async_ops, k, st, NULL, &why2) == 0) {
+	} else if (open_ops(tp, &hy_trk_async_ops, k, st, known, &why2) == 0) {
 		return 0;
 	} else {
 		snprintf(why1.msg, sizeof(why1.msg), "the async backend failed: %.400s", why2.msg);
 	}
 	if (k->uffd && k->wp && !backend_ready(k, HY_BACKEND_SYNC, &why)) {
 		hy_err_set(err, "%s, and for the sync backend %s", why1.msg, why);
-	} else if (k->uffd && k->wp && open_ops(tp, &hy_trk_sync_ops, k, st, NULL, &why2) == 0) {
+	} else if (k->uffd && k->wp && open_ops(tp, &hy_trk_sync_ops, k, st, known, &why2) == 0) {
 		hy_info("tracking with the sync backend: %s", why1.msg);
 		return 0;
 	} else if (k->uffd && k->wp) {
@@ -673,7 +676,13 @@ int hy_track_open_with(struct hy_track **tp, int backend, const struct hy_kfeat 
 	} else {
 		hy_err_set(err, "%s", why1.msg);
 	}
-	return open_ops(tp, &off_ops, k, st, NULL, &why2);
+	return open_ops(tp, &off_ops, k, st, known, &why2);
+}
+
+int hy_track_open_with(struct hy_track **tp, int backend, const struct hy_kfeat *k,
+		       struct hy_stats *st, struct hy_err *err)
+{
+	return open_with(tp, backend, k, st, NULL, err);
 }
 
 int hy_track_open(struct hy_track **tp, int backend, struct hy_stats *st, struct hy_err *err)
@@ -681,7 +690,19 @@ int hy_track_open(struct hy_track **tp, int backend, struct hy_stats *st, struct
 	struct hy_kfeat k;
 
 	hy_kfeat_probe(&k);
-	return hy_track_open_with(tp, backend, &k, st, err);
+	return open_with(tp, backend, &k, st, NULL, err);
+}
+
+int hy_track_open_lazy(struct hy_track **tp, int backend, const struct hy_kfeat *k,
+		       struct hy_stats *st, struct hy_err *err)
+{
+	return open_with(tp, backend, k, st, &cost_later, err);
+}
+
+void hy_track_calibrate(struct hy_track *t)
+{
+	if (!is_off(t) && !forked(t))
+		calibrate(t);
 }
 
 int hy_track_check(struct hy_track *t)

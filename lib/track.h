@@ -51,6 +51,15 @@ struct hy_kfeat;
 int hy_track_open_with(struct hy_track **t, int backend, const struct hy_kfeat *k,
 		       struct hy_stats *st, struct hy_err *err);
 
+/*
+ * The same, without measuring the costs now: a program's start should not
+ * wait for ~1 ms of test faults.  The owner calls hy_track_calibrate() later
+ * (the engine does, at its first epoch); until then hy_track_cost() gives 0.
+ */
+int hy_track_open_lazy(struct hy_track **t, int backend, const struct hy_kfeat *k,
+		       struct hy_stats *st, struct hy_err *err);
+void hy_track_calibrate(struct hy_track *t);
+
 /* Unprotects every page, unregisters, joins the handler thread, closes the
  * fds and frees t; the tracked memory stays mapped and writable. */
 void hy_track_close(struct hy_track *t);
