@@ -88,6 +88,23 @@ static struct want judge(const struct hy_policy_params *p, const struct hy_regio
 }
 
 /*
+ * judge(), for a tier that sheds only to exchange (see hy_policy_plan): of
+ * its pages, only those the twice rule does not call hot may go for the
+ * waiting hot ones (COLD-hinted pages go anyway).
+ */
+static struct want judge_x(const struct hy_policy_params *p, const struct hy_region *g,
+			   hy_pstate s, const bool *need, const bool *exch, uint64_t epoch)
+{
+	struct want w = judge(p, g, s, need, epoch);
+	int tier = hy_ps_tier(s);
+
+	if (w.dir == HY_PLAN_DEMOTE && tier >= 0 && exch[tier] && g->hint != HY_HINT_COLD &&
+	    hy_ps_seen(s, p->window) >= p->threshold)
+		w.dir = -1;
+	return w;
+}
+
+/*
  * The cut of a score histogram (units per score 1..255, higher first) for
  * `want` units: the lowest score taken, with *left set to how many units
  * of that score still fit.  256 if nothing is taken.
@@ -149,7 +166,7 @@ size_t hy_policy_plan(const struct hy_policy_params *p, struct hy_registry *r,
 {
 	uint64_t shed[HY_MAX_TIERS] = {0}, room[HY_MAX_TIERS] = {0};
 	uint64_t hist_d[HY_MAX_TIERS][256], hist_p[256], thrash = 0, budget;
-	bool need[HY_MAX_TIERS] = {false};
+	bool need[HY_MAX_TIERS] = {false}, exch[HY_MAX_TIERS] = {false};
 	int cut_d[HY_MAX_TIERS], cut_p;
 	uint64_t left_d[HY_MAX_TIERS], left_p;
 	size_t first_promote;
@@ -199,6 +216,49 @@ size_t hy_policy_plan(const struct hy_policy_params *p, struct hy_registry *r,
 			hist_p[w.score] += PAGE;
 	}
 
+	/*
+	 * Exchange.  The fastest tier has no room (at its DRAM limit, or at its
+	 * high watermark) while hot pages wait below: without more, they would
+	 * wait for ever behind pages that are no longer hot (the hot set moved).
+	 * So it gives up its pages that are not hot, coldest first, page for
+	 * page for the waiting ones (within the rate budget): demoted first in
+	 * this epoch's plan, then the promotions take their place.  Pages the
+	 * twice rule still calls hot are never exchanged.
+	 */
+	if (p->ntiers > 1 && !need[0]) {
+		uint64_t waiting = 0, cold = 0, x;
+
+		for (int sc = 1; sc < 256; sc++)
+			waiting += hist_p[sc];
+		if (waiting > room[0]) {
+			exch[0] = need[0] = true; /* as judge_x sees it */
+			for_each_page(r, g, i)
+			{
+				struct want w = judge_x(p, g, g->state[i], need, exch, epoch);
+
+				if (hy_ps_tier(g->state[i]) == 0 && w.dir == HY_PLAN_DEMOTE && !w.held)
+					cold += PAGE;
+			}
+			x = waiting - room[0] < cold ? waiting - room[0] : cold;
+			if (p->promote_budget && x > p->promote_budget)
+				x = p->promote_budget;
+			if (x) {
+				shed[0] = x;
+				room[0] += x;
+				memset(hist_d[0], 0, sizeof(hist_d[0]));
+				for_each_page(r, g, i)
+				{
+					struct want w = judge_x(p, g, g->state[i], need, exch, epoch);
+
+					if (hy_ps_tier(g->state[i]) == 0 && w.dir == HY_PLAN_DEMOTE)
+						hist_d[0][w.score] += PAGE;
+				}
+			} else {
+				exch[0] = need[0] = false;
+			}
+		}
+	}
+
 	/* The cuts: the lowest score taken, and how much of it. */
 	for (int t = 0; t < p->ntiers; t++) {
 		cut_d[t] = hist_cut(hist_d[t], shed[t], &left_d[t]);
@@ -218,7 +278,7 @@ size_t hy_policy_plan(const struct hy_policy_params *p, struct hy_registry *r,
 	for (int pass = 0; pass < 2; pass++) {
 		for_each_page(r, g, i)
 		{
-			struct want w = judge(p, g, g->state[i], need, epoch);
+			struct want w = judge_x(p, g, g->state[i], need, exch, epoch);
 			int t = hy_ps_tier(g->state[i]);
 			struct hy_plan_item it = {g->start + i * PAGE, (uint8_t)t, 0, 0, w.score};
 

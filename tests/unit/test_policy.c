@@ -192,9 +192,18 @@ static void test_coldest_first(void)
 	CU_ASSERT_EQUAL(plan.items[2].addr, BASE + 5 * PG);
 }
 
+static size_t count_dir(int dir)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < plan.n; k++)
+		n += plan.items[k].dir == dir;
+	return n;
+}
+
 static void test_dram_limit(void)
 {
-	const int hot[] = {200, 201, 202, -1};
+	const int hot[] = {200, 201, 202, -1}, hot2[] = {230, 231, 232, -1};
 
 	world(2, 0, HY_HINT_HYBRID);
 	for (int i = 100; i < NP; i++) /* 100 pages on tier 0, the rest on tier 1 */
@@ -204,11 +213,59 @@ static void test_dram_limit(void)
 	CU_ASSERT_EQUAL(plan.n, 40); /* over the limit by 40: demoted */
 	CU_ASSERT_EQUAL(plan.demote_bytes, 40 * PG);
 	epoch_with(hot);
-	/* now at the limit: the hot pages may not come up */
-	CU_ASSERT_EQUAL(plan.promote_bytes, 0);
+	/* at the limit: the hot pages come up in exchange for as many of the
+	 * coldest (never written) pages, and the limit holds */
+	CU_ASSERT_EQUAL(plan.promote_bytes, 3 * PG);
+	CU_ASSERT_EQUAL(plan.demote_bytes, 3 * PG);
+	for (int p = 200; p <= 202; p++)
+		CU_ASSERT(planned(p, HY_PLAN_PROMOTE));
+	CU_ASSERT_EQUAL(plan.items[0].dir, HY_PLAN_DEMOTE); /* room first */
 	par.dram_limit = 62 * PG;
-	epoch_with(hot);
-	CU_ASSERT_EQUAL(plan.promote_bytes, 2 * PG); /* room for exactly two */
+	epoch_with(hot2);
+	epoch_with(hot2);
+	/* room for two: those, and one more by exchange */
+	CU_ASSERT_EQUAL(count_dir(HY_PLAN_PROMOTE), 3);
+	CU_ASSERT_EQUAL(count_dir(HY_PLAN_DEMOTE), 1);
+}
+
+/* Exchange never gives up pages that are still hot, and stays within the
+ * rate budget. */
+static void test_exchange_spares_hot(void)
+{
+	int all[NP + 1], n = 0;
+	const int below[] = {100, 101, 102, 103, -1};
+
+	world(2, 1, HY_HINT_HYBRID);
+	for (int i = 0; i < 50; i++) { /* 50 pages on tier 0, hot every epoch */
+		*st(i) = hy_ps_set_tier(*st(i), 0);
+		all[n++] = i;
+	}
+	for (int i = 100; i < 104; i++)
+		all[n++] = i; /* and 4 hot ones waiting on tier 1 */
+	all[n] = -1;
+	par.dram_limit = 50 * PG;
+	epoch_with(all);
+	epoch_with(all);
+	CU_ASSERT_EQUAL(plan.n, 0); /* every resident hot: nothing moves */
+
+	/* half the residents cool down: two epochs without writes to 0-24 */
+	n = 0;
+	for (int i = 25; i < 50; i++)
+		all[n++] = i;
+	for (int i = 100; i < 104; i++)
+		all[n++] = i;
+	all[n] = -1;
+	par.promote_budget = 2 * PG;
+	epoch_with(all);
+	epoch_with(all);
+	epoch_with(all);
+	CU_ASSERT(plan.n > 0);
+	CU_ASSERT(count_dir(HY_PLAN_PROMOTE) <= 2); /* the rate budget */
+	CU_ASSERT_EQUAL(count_dir(HY_PLAN_PROMOTE), count_dir(HY_PLAN_DEMOTE));
+	for (size_t k = 0; k < plan.n; k++)
+		if (plan.items[k].dir == HY_PLAN_DEMOTE)
+			CU_ASSERT(plan.items[k].addr < BASE + 25 * PG); /* only the cooled ones */
+	(void)below;
 }
 
 static void test_hold_off_and_thrash(void)
@@ -429,7 +486,7 @@ static void test_params_from_config(void)
 static const struct hy_test tests[] = {
 	HY_TEST(test_twice_rule),	   HY_TEST(test_window),
 	HY_TEST(test_hottest_first_and_rate_limit), HY_TEST(test_watermarks),
-	HY_TEST(test_coldest_first),	   HY_TEST(test_dram_limit),
+	HY_TEST(test_coldest_first),	   HY_TEST(test_dram_limit), HY_TEST(test_exchange_spares_hot),
 	HY_TEST(test_hold_off_and_thrash), HY_TEST(test_hold_off_onward),
 	HY_TEST(test_backoff),
 	HY_TEST(test_pin),		   HY_TEST(test_hints),
