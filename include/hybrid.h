@@ -199,6 +199,8 @@ struct hybrid_stats {
 	uint64_t pages_scanned; /* async backend: pages scanned */
 	uint64_t pages_armed;	/* pages write-protected for tracking, all epochs */
 	uint64_t policy_ns;	/* CPU time of the background thread */
+	uint64_t thp_splits;	/* transparent huge pages split so that only their hot
+				 * (or cold) base pages moved, not 2 MiB (since 0.1) */
 };
 
 /*

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@ struct hy_engine {
 
 	struct hy_plan plan;	/* items in os memory */
 	uint64_t *bits;		/* scratch bitmap for harvests */
+	uintptr_t *blocks;	/* scratch for split_scattered: PLAN_CAP entries */
 	size_t bits_pages;	/* pages it covers */
 
 	pthread_t thread;
@@ -144,6 +146,7 @@ void hy_engine_destroy(struct hy_engine *e)
 	hy_reg_destroy(&e->reg);
 	hy_os_free(e->plan.items, PLAN_CAP * sizeof(*e->plan.items));
 	hy_os_free(e->bits, e->bits_pages / 8);
+	hy_os_free(e->blocks, PLAN_CAP * sizeof(*e->blocks));
 	pthread_cond_destroy(&e->wait_cond);
 	pthread_mutex_destroy(&e->wait_lock);
 	hy_os_free(e, sizeof(*e));
@@ -366,6 +369,88 @@ static const struct hy_move *find_move(const struct hy_move *mv, size_t k, uintp
 	return lo < k && mv[lo].addr == addr ? &mv[lo] : NULL;
 }
 
+/* Heapsort of addresses (no qsort: it may malloc). */
+static void sift_up(uintptr_t *a, size_t i, size_t n)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+
+		if (l < n && a[l] > a[m])
+			m = l;
+		if (l + 1 < n && a[l + 1] > a[m])
+			m = l + 1;
+		if (m == i)
+			return;
+		uintptr_t t = a[i];
+		a[i] = a[m];
+		a[m] = t;
+		i = m;
+	}
+}
+
+static void sort_addrs(uintptr_t *a, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		sift_up(a, i, n);
+	for (size_t end = n; end > 1; end--) {
+		uintptr_t t = a[0];
+		a[0] = a[end - 1];
+		a[end - 1] = t;
+		sift_up(a, 0, end - 1);
+	}
+}
+
+#define THP_SIZE  ((uintptr_t)2 << 20)
+#define THP_PAGES (THP_SIZE / PAGE)
+
+/*
+ * Transparent huge pages, before anything moves.  move_pages() of one base
+ * page of a huge page moves all of it (2 MiB): right when most of the block
+ * is to move the same way (a contiguous hot part goes up as a huge page),
+ * wrong when a few scattered pages are (mostly cold data would come up to
+ * DRAM, or hot data go down with a cold page).  So a block where fewer than
+ * half the pages are planned is split first: MADV_COLD on one page of it
+ * splits a huge page that the range does not cover whole (the kernel's
+ * madvise_cold_or_pageout), after which only the planned pages move.  The
+ * page chosen is one that is cold anyway: a page to demote, or, for
+ * promotions, a neighbour not planned.  On a block that is no huge page the
+ * call only marks one cold page inactive.
+ */
+static void split_scattered(struct hy_engine *e)
+{
+	uintptr_t *a;
+	size_t n = 0;
+
+	if (!e->blocks && !(e->blocks = hy_os_alloc(PLAN_CAP * sizeof(*e->blocks))))
+		return;
+	a = e->blocks;
+	for (size_t k = 0; k < e->plan.n && n < PLAN_CAP; k++)
+		a[n++] = e->plan.items[k].addr | (e->plan.items[k].dir == HY_PLAN_DEMOTE);
+	sort_addrs(a, n);
+	for (size_t i = 0, j; i < n; i = j) {
+		uintptr_t blk = a[i] & ~(THP_SIZE - 1), victim = 0;
+
+		for (j = i; j < n && (a[j] & ~(THP_SIZE - 1)) == blk; j++)
+			if ((a[j] & 1) && !victim)
+				victim = a[j] & ~(uintptr_t)1;
+		if (j - i >= THP_PAGES / 2)
+			continue; /* mostly moving: whole */
+		if (!victim) {
+			/* promotions only: the first page of the block not planned,
+			 * inside the managed region (a planned page's neighbour) */
+			uintptr_t first = a[i] & ~(uintptr_t)1;
+
+			victim = first > blk ? first - PAGE : first + PAGE;
+			for (size_t k = i + 1; k < j && victim == (a[k] & ~(uintptr_t)1); k++)
+				victim += PAGE;
+			if ((victim & ~(THP_SIZE - 1)) != blk)
+				continue;
+		}
+		if (!madvise((void *)victim, PAGE, MADV_COLD))
+			hy_stat_add(&e->st, thp_splits, 1);
+	}
+}
+
 static void execute(struct hy_engine *e)
 {
 	struct hy_move mv[BATCH];
@@ -467,6 +552,7 @@ int hy_engine_epoch(struct hy_engine *e)
 	memcpy(per_tier, e->plan.tier_bytes, sizeof(per_tier));
 	hy_reg_unlock(&e->reg);
 
+	split_scattered(e);
 	execute(e);
 	arm(e);
 

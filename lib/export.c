@@ -860,6 +860,7 @@ static const struct counter {
 	{"pages_armed", "pages armed", F(pages_armed), false},
 	{"epochs", "epochs", F(epochs), false},
 	{"policy_ns", "policy CPU ns", F(policy_ns), false},
+	{"thp_splits", "huge pages split", F(thp_splits), false},
 };
 
 static uint64_t get(const struct hy_stats *st, size_t off)

@@ -92,7 +92,7 @@ void hy_export_exit_report(struct hy_engine *e, const char *dest);
 /* ---- the channel ------------------------------------------------------- */
 
 #define HY_EXPORT_MAGIC	  0x3158444952425948ULL /* "HYBRIDX1" */
-#define HY_EXPORT_VERSION 1
+#define HY_EXPORT_VERSION 2 /* 2: thp_splits */
 
 enum hy_export_state { HY_EXPORT_LIVE = 1, HY_EXPORT_ENDED = 2 };
 

@@ -27,6 +27,8 @@ struct hy_stats {
 	uint64_t pages_scanned;			/* async backend: pages PAGEMAP_SCANned */
 	uint64_t pages_armed;			/* write-protected for tracking, all epochs */
 	uint64_t policy_ns;			/* CPU time of the policy thread */
+	uint64_t thp_splits;			/* huge pages split so that only their
+						 * planned pages move (engine.c) */
 };
 
 #define hy_stat_add(st, field, n) __atomic_fetch_add(&(st)->field, (uint64_t)(n), __ATOMIC_RELAXED)

@@ -8,6 +8,7 @@
  * checked in the tiered VM.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <numaif.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,6 +258,75 @@ static void test_thread(void)
 	hy_engine_destroy(e);	   /* joins the thread promptly */
 }
 
+/* Is the page at addr part of a transparent huge page (KPF_THP)?  -1 if
+ * that cannot be read here (/proc/kpageflags needs root). */
+static int is_thp(const void *addr)
+{
+	uint64_t ent = 0, flags = 0;
+	int pm = open("/proc/self/pagemap", O_RDONLY), kf = open("/proc/kpageflags", O_RDONLY);
+	int r = -1;
+
+	if (pm >= 0 && kf >= 0 && pread(pm, &ent, 8, (off_t)((uintptr_t)addr / PG * 8)) == 8 &&
+	    (ent >> 63) && (ent & ((1ULL << 55) - 1)) &&
+	    pread(kf, &flags, 8, (off_t)((ent & ((1ULL << 55) - 1)) * 8)) == 8)
+		r = (int)(flags >> 22 & 1);
+	if (pm >= 0)
+		close(pm);
+	if (kf >= 0)
+		close(kf);
+	return r;
+}
+
+/*
+ * Huge pages: a block whose pages are mostly hot stays one huge page (it
+ * moves whole); a block with a few scattered hot pages is split before they
+ * move, so that 2 MiB of mostly cold data does not come along.
+ */
+static void test_thp_split_or_whole(void)
+{
+	const size_t blk = 2 * MiB, len = 8 * blk;
+	struct hy_engine *e = make_async("100");
+	unsigned char *raw, *p;
+	struct hy_stats st;
+
+	if (!e)
+		return;
+	raw = mmap(NULL, len + blk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(raw != MAP_FAILED);
+	p = (unsigned char *)(((uintptr_t)raw + blk - 1) & ~(blk - 1));
+	if (madvise(p, len, MADV_HUGEPAGE)) {
+		printf("\n  no transparent huge pages here: skipped\n");
+		goto out;
+	}
+	memset(p, 1, len);
+	for (size_t b = 0; b < 8; b++)
+		if (is_thp(p + b * blk) != 1) {
+			printf("\n  block %zu is no huge page (THP off, memory fragmented, or "
+			       "/proc/kpageflags unreadable without root): skipped\n", b);
+			goto out;
+		}
+	CU_ASSERT_EQUAL_FATAL(hy_engine_manage(e, p, len, HY_HINT_HYBRID), 0);
+	for (int round = 0; round < 3; round++) {
+		for (size_t b = 0; b < 4; b++) /* blocks 0-3: 8 scattered hot pages */
+			for (size_t i = 0; i < 512; i += 64)
+				p[b * blk + i * PG] = (unsigned char)round;
+		memset(p + 4 * blk, round, 4 * blk); /* blocks 4-7: hot whole */
+		hy_engine_epoch(e);
+	}
+	hy_engine_stats(e, &st);
+	CU_ASSERT(st.promote_pages >= 4 * 8 + 4 * 512);
+	CU_ASSERT_EQUAL(st.thp_splits, 4);
+	for (size_t b = 0; b < 4; b++)
+		CU_ASSERT_EQUAL(is_thp(p + b * blk + 64 * PG), 0); /* split */
+	for (size_t b = 4; b < 8; b++)
+		CU_ASSERT_EQUAL(is_thp(p + b * blk), 1); /* whole */
+	printf("\n  %llu huge pages split, %llu pages promoted\n",
+	       (unsigned long long)st.thp_splits, (unsigned long long)st.promote_pages);
+out:
+	hy_engine_destroy(e);
+	munmap(raw, len + blk);
+}
+
 static const struct hy_test tests[] = {
 	HY_TEST(test_async),
 	HY_TEST(test_sync),
@@ -264,6 +334,7 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_foreign_policy_and_bad_ranges),
 	HY_TEST(test_manage_undone),
 	HY_TEST(test_thread),
+	HY_TEST(test_thp_split_or_whole),
 };
 
 int main(void)

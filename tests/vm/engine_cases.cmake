@@ -13,7 +13,8 @@ foreach(run 6.12/2tier/async/limit 6.1/2tier/sync/limit
             6.12/2tier/async/pin 6.1/2tier/sync/pin
             6.12/2tier/async/shared 6.1/2tier/sync/shared
             6.12/3tier/async/chain
-            6.12/2tier/async/balloon 6.1/2tier/sync/balloon)
+            6.12/2tier/async/balloon 6.1/2tier/sync/balloon
+            6.12/2tier/async/thp)
   string(REPLACE "/" ";" run ${run})
   list(GET run 0 kernel)
   list(GET run 1 topology)

@@ -2,7 +2,7 @@
 /*
  * The engine's rules on real tiers, one case per run (inside tests/vm/tiered-vm):
  *
- *   test_engine_cases CASE [BACKEND]     CASE: limit pin shared chain balloon
+ *   test_engine_cases CASE [BACKEND]     CASE: limit pin shared chain balloon thp
  *                                        BACKEND: async (default) or sync
  *
  *   limit    HYBRID_DRAM_LIMIT below the hot set: our bytes on DRAM stay within the
@@ -19,6 +19,10 @@
  *            DRAM at its limit a hot page goes to the fastest tier with room.
  *   balloon  another process fills DRAM below the low watermark; the engine demotes
  *            our cold pages so that its allocation (bound to DRAM) completes.
+ *   thp      huge pages (MADV_HUGEPAGE, unlike the others): a hot part of whole
+ *            huge pages comes up to DRAM as huge pages; hot pages scattered over
+ *            huge pages, under a DRAM limit too small for all of them, come up as
+ *            base pages (the engine splits those huge pages), not 2 MiB each.
  *
  * Epochs are driven synchronously (hy_engine_epoch), promotion rate unlimited,
  * every page tracked (overhead 100: emulated costs are not real), base pages only
@@ -924,6 +928,152 @@ static int case_balloon(void)
 	return 0;
 }
 
+/* ---- transparent huge pages -------------------------------------------------------- */
+
+/* KPF_THP of the page at addr: 1, 0, or -1 when it cannot be read. */
+static int is_thp(const void *addr)
+{
+	uint64_t ent = 0, flags = 0;
+	int pm = open("/proc/self/pagemap", O_RDONLY), kf = open("/proc/kpageflags", O_RDONLY);
+	int r = -1;
+
+	if (pm >= 0 && kf >= 0 && pread(pm, &ent, 8, (off_t)((uintptr_t)addr / PG * 8)) == 8 &&
+	    (ent >> 63) && (ent & ((1ULL << 55) - 1)) &&
+	    pread(kf, &flags, 8, (off_t)((ent & ((1ULL << 55) - 1)) * 8)) == 8)
+		r = (int)(flags >> 22 & 1);
+	if (pm >= 0)
+		close(pm);
+	if (kf >= 0)
+		close(kf);
+	return r;
+}
+
+/* A 2 MiB-aligned THP range of `blocks` huge pages, touched (on the slow
+ * node: it is managed first), with the usual model. */
+static void thp_map(struct area *a, const char *name, size_t blocks)
+{
+	size_t blk = 2 * MIB, len = blocks * blk;
+	unsigned char *raw = mmap(NULL, len + blk, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	a->name = name;
+	a->pages = len / PG;
+	a->writes = calloc(a->pages, sizeof(*a->writes));
+	a->nodes = calloc(a->pages, sizeof(*a->nodes));
+	a->first = calloc(a->pages, sizeof(*a->first));
+	CHECK(raw != MAP_FAILED && a->writes && a->nodes && a->first, "cannot map %s", name);
+	a->p = (unsigned char *)(((uintptr_t)raw + blk - 1) & ~(uintptr_t)(blk - 1));
+	if (madvise(a->p, len, MADV_HUGEPAGE))
+		SKIP("no transparent huge pages (MADV_HUGEPAGE: %s)", strerror(errno));
+}
+
+static size_t thp_blocks(const struct area *a, size_t from_blk, size_t to_blk)
+{
+	size_t n = 0;
+
+	for (size_t b = from_blk; b < to_blk; b++)
+		n += is_thp(a->p + b * 2 * MIB) == 1;
+	return n;
+}
+
+/*
+ * (1) A THP range whose hot part is whole huge pages: that part comes up to
+ * DRAM as huge pages.  (2) One whose hot pages are scattered (every huge page
+ * mixes hot and cold) with a DRAM limit too small for all of it: the hot
+ * base pages come up, split out of their huge pages, not whole 2 MiB of
+ * mostly cold data.
+ */
+static int case_thp(void)
+{
+	const size_t ppb = 2 * MIB / PG; /* pages per block */
+	size_t CB = 8, CH = 4, SB = 16, step = 32, hot_s = SB * ppb / step;
+	struct hy_config cfg;
+	struct hy_engine *e;
+	struct area c, sc;
+	struct hy_stats st;
+	size_t hot_up = 0, cold_up = 0, whole;
+	char v[32];
+
+	base_config(&cfg);
+	/* room for the scattered hot set and the contiguous hot part, not more */
+	snprintf(v, sizeof v, "%zuK", (CH * ppb + hot_s) * PG / 1024 + 1024);
+	set_opt(&cfg, HY_OPT_DRAM_LIMIT, v);
+	e = engine(&cfg);
+	thp_map(&c, "contiguous", CB);
+	thp_map(&sc, "scattered", SB);
+	/*
+	 * Touched before they are managed, then moved to the slow node: a range
+	 * armed while unpopulated (WP_UNPOPULATED leaves a marker in every
+	 * page-table entry) gets base pages at its first touch, never huge pages
+	 * (a finding of this case; see the issue note).
+	 */
+	fill(&c);
+	fill(&sc);
+	place(&c, 0, c.pages, slow);
+	place(&sc, 0, sc.pages, slow);
+	manage(e, &c, 0, c.pages, HY_HINT_HYBRID);
+	manage(e, &sc, 0, sc.pages, HY_HINT_HYBRID);
+	printf("thp: huge pages after the first touch: contiguous %zu of %zu, scattered %zu of "
+	       "%zu; DRAM limit %s\n", thp_blocks(&c, 0, CB), CB, thp_blocks(&sc, 0, SB), SB, v);
+	if (thp_blocks(&c, 0, CB) < CB || thp_blocks(&sc, 0, SB) < SB) {
+		char mode[128] = "?";
+		FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+
+		if (f) {
+			if (!fgets(mode, sizeof(mode), f))
+				mode[0] = 0;
+			fclose(f);
+			mode[strcspn(mode, "\n")] = 0;
+		}
+		SKIP("the kernel gave no huge page for every block (THP \"%s\", first page %d)",
+		     mode, is_thp(c.p));
+	}
+	where(&c);
+	where(&sc);
+	CHECK(count_node(&c, 0, c.pages, slow) == c.pages &&
+	      count_node(&sc, 0, sc.pages, slow) == sc.pages, "not placed on the slow node");
+
+	for (int ep = 1; ep <= 6; ep++) {
+		touch_range(&c, 0, CH * ppb);
+		for (size_t i = 0; i < sc.pages; i += step)
+			touch(&sc, i);
+		hy_engine_epoch(e);
+		where(&c);
+		where(&sc);
+		hot_up = cold_up = 0;
+		for (size_t i = 0; i < sc.pages; i++)
+			if (sc.nodes[i] == fast) {
+				if (i % step)
+					cold_up++;
+				else
+					hot_up++;
+			}
+		whole = 0;
+		for (size_t b = 0; b < CH; b++)
+			whole += count_node(&c, b * ppb, (b + 1) * ppb, fast) == ppb &&
+				 is_thp(c.p + b * 2 * MIB) == 1;
+		printf("epoch %d: contiguous: hot part on DRAM %zu of %zu pages, as huge pages %zu of "
+		       "%zu blocks, cold on DRAM %zu; scattered: hot on DRAM %zu of %zu, cold on DRAM "
+		       "%zu of %zu\n", ep, count_node(&c, 0, CH * ppb, fast), CH * ppb, whole, CH,
+		       count_node(&c, CH * ppb, c.pages, fast), hot_up, hot_s, cold_up,
+		       sc.pages - hot_s);
+	}
+	print_stats(e, "thp");
+	hy_engine_stats(e, &st);
+	printf("thp: %llu huge pages split by the engine\n", (unsigned long long)st.thp_splits);
+	CHECK(count_node(&c, 0, CH * ppb, fast) * 100 >= CH * ppb * 95,
+	      "contiguous: the hot part is not on DRAM");
+	CHECK(whole == CH, "contiguous: %zu of %zu hot blocks are huge pages on DRAM", whole, CH);
+	CHECK(count_node(&c, CH * ppb, c.pages, fast) == 0, "contiguous: cold blocks moved");
+	CHECK(hot_up * 100 >= hot_s * 95, "scattered: %zu of %zu hot pages on DRAM", hot_up, hot_s);
+	CHECK(cold_up * 100 <= (sc.pages - hot_s) * 2, "scattered: %zu cold pages came along",
+	      cold_up);
+	verify(&c);
+	verify(&sc);
+	hy_engine_destroy(e);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *name = argc > 1 ? argv[1] : "";
@@ -955,8 +1105,10 @@ int main(int argc, char **argv)
 		rc = case_chain();
 	else if (!strcmp(name, "balloon"))
 		rc = case_balloon();
+	else if (!strcmp(name, "thp"))
+		rc = case_thp();
 	else {
-		printf("usage: test_engine_cases limit|pin|shared|chain|balloon [async|sync]\n");
+		printf("usage: test_engine_cases limit|pin|shared|chain|balloon|thp [async|sync]\n");
 		return 2;
 	}
 	rc = rc || fails;
