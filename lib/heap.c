@@ -356,16 +356,61 @@ struct arena_config {
 	bool metadata_use_hooks;
 };
 
+/*
+ * fork and the heap's two locks (runtime.c explains the ordering):
+ *   arena_lock is held around mallctl("arenas.create"), i.e. before
+ *   jemalloc's locks: its prepare handler must run before jemalloc's, so it
+ *   is registered after jemalloc's (here, at the first arena creation:
+ *   jemalloc has long been initialised by then).
+ *   map_lock is taken inside the hooks, i.e. after jemalloc's locks: it
+ *   goes with runtime's early handlers (hy_heap_fork_*).
+ * Without this, a fork while another thread creates an arena left the
+ * child's arena_lock held by a thread that does not exist there, and the
+ * child's first new thread hung in its first malloc.
+ */
+static void arena_prepare(void)
+{
+	pthread_mutex_lock(&arena_lock);
+}
+
+static void arena_parent(void)
+{
+	pthread_mutex_unlock(&arena_lock);
+}
+
+static void arena_child(void)
+{
+	pthread_mutex_init(&arena_lock, NULL);
+}
+
+void hy_heap_fork_prepare(void)
+{
+	pthread_mutex_lock(&map_lock);
+}
+
+void hy_heap_fork_parent(void)
+{
+	pthread_mutex_unlock(&map_lock);
+}
+
+void hy_heap_fork_child(void)
+{
+	pthread_mutex_init(&map_lock, NULL);
+}
+
 /* Arena slot k (HY_HEAP_ARENAS = the API's), created on first use; 0 when
  * jemalloc refuses (then the caller falls back to a default arena). */
 static unsigned arena(unsigned k)
 {
+	static int atfork_done;
 	unsigned ind = __atomic_load_n(&arena_ind[k], __ATOMIC_ACQUIRE);
 	extent_hooks_t *hp = &hooks;
 	size_t sz = sizeof(ind);
 
 	if (ind)
 		return ind;
+	if (!__atomic_exchange_n(&atfork_done, 1, __ATOMIC_ACQ_REL))
+		pthread_atfork(arena_prepare, arena_parent, arena_child);
 	pthread_mutex_lock(&arena_lock);
 	ind = arena_ind[k];
 	if (!ind) {

@@ -52,6 +52,12 @@ extern __thread int hy_heap_thread_ready __attribute__((tls_model("initial-exec"
  */
 void hy_heap_thread_settle(void);
 
+/* fork: the hooks' table lock, taken after jemalloc's locks (runtime's
+ * early handlers call these; see heap.c). */
+void hy_heap_fork_prepare(void);
+void hy_heap_fork_parent(void);
+void hy_heap_fork_child(void);
+
 /* Decided by runtime once, before main: bind threads to hybrid arenas
  * (whole-process use with a running engine) or never. */
 void hy_heap_set_binding(bool bind);

@@ -102,6 +102,7 @@ static void fork_prepare_early(void)
 {
 	struct hy_engine *e = hy_rt_engine_if_running();
 
+	hy_heap_fork_prepare();
 	if (e)
 		hy_engine_fork_prepare(e);
 }
@@ -112,6 +113,7 @@ static void fork_parent_early(void)
 
 	if (e)
 		hy_engine_fork_parent(e);
+	hy_heap_fork_parent();
 }
 
 static void fork_child_early(void)
@@ -120,6 +122,7 @@ static void fork_child_early(void)
 
 	if (e)
 		hy_engine_fork_child_locks(e);
+	hy_heap_fork_child();
 }
 
 static void fork_child_late(void)
