@@ -869,7 +869,9 @@ static void test_target_full(void)
 	uint64_t sumb = checksum(b, 32 * MIB), sumt = t ? checksum(t, HP) : 0;
 	struct hy_stats st = {0};
 	struct hy_move *m;
-	char *f = fill_fast(&flen, false);
+	/* locked: the kernel must not make room by reclaiming or demoting the
+	 * filler meanwhile (a loaded CI machine gave kswapd the time to) */
+	char *f = fill_fast(&flen, true);
 	long rc;
 
 	CU_ASSERT_FATAL(b && f);
