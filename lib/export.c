@@ -795,7 +795,7 @@ __attribute__((format(printf, 2, 3))) static void put(struct out *o, const char 
 }
 
 /* "23.4 MiB" */
-static const char *human(double v, char *buf, size_t len)
+const char *hy_human_bytes(double v, char *buf, size_t len)
 {
 	static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
 	int i = 0;
@@ -920,8 +920,8 @@ size_t hy_export_format(const struct hy_export_page *p, const struct hy_export_s
 
 	if (fmt == HY_EXPORT_ROW) {
 		put(&o, "%-8d %-16s %-7s %5d %11s %11s %10llu %10llu %7llu %8.1fs\n", (int)p->pid, comm,
-		    backend, ntiers, human((double)st->tracked_bytes, a, sizeof(a)),
-		    human((double)st->tier_bytes[0], b, sizeof(b)),
+		    backend, ntiers, hy_human_bytes((double)st->tracked_bytes, a, sizeof(a)),
+		    hy_human_bytes((double)st->tier_bytes[0], b, sizeof(b)),
 		    (unsigned long long)st->promote_pages, (unsigned long long)st->demote_pages,
 		    (unsigned long long)st->epochs, up);
 		return o.n;
@@ -988,8 +988,8 @@ size_t hy_export_format(const struct hy_export_page *p, const struct hy_export_s
 	}
 	put(&o, "%-24s", "managed");
 	for (int t = 0; t < ntiers; t++)
-		put(&o, " %12s", human((double)st->tier_bytes[t], a, sizeof(a)));
-	put(&o, " %12s\n", human((double)st->tracked_bytes, a, sizeof(a)));
+		put(&o, " %12s", hy_human_bytes((double)st->tier_bytes[t], a, sizeof(a)));
+	put(&o, " %12s\n", hy_human_bytes((double)st->tracked_bytes, a, sizeof(a)));
 	put(&o, "%-24s %12s %12s", "", "total", "per second");
 	if (rates)
 		put(&o, " (over %.1f s)", dt);
@@ -1002,13 +1002,13 @@ size_t hy_export_format(const struct hy_export_page *p, const struct hy_export_s
 		if (c->off == F(epochs) || c->off == F(policy_ns))
 			continue; /* in the header */
 		if (c->bytes)
-			put(&o, "%-24s %12s", c->label, human((double)v, a, sizeof(a)));
+			put(&o, "%-24s %12s", c->label, hy_human_bytes((double)v, a, sizeof(a)));
 		else
 			put(&o, "%-24s %12llu", c->label, (unsigned long long)v);
 		if (!rates)
 			put(&o, " %12s\n", "-");
 		else if (c->bytes)
-			put(&o, " %12s\n", human(r, b, sizeof(b)));
+			put(&o, " %12s\n", hy_human_bytes(r, b, sizeof(b)));
 		else
 			put(&o, " %12.1f\n", r);
 	}

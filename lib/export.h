@@ -165,4 +165,7 @@ enum hy_export_fmt {
 size_t hy_export_format(const struct hy_export_page *p, const struct hy_export_snap *since,
 			enum hy_export_fmt fmt, char *buf, size_t len);
 
+/* "23.4 MiB", for people (the report, hybridctl); not for parsing. */
+const char *hy_human_bytes(double bytes, char *buf, size_t len);
+
 #endif

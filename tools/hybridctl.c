@@ -108,21 +108,6 @@ static void usage(FILE *f)
 	}
 }
 
-/* "23.4 GiB": for people, not for parsing. */
-static const char *human(unsigned long long b, char *buf, size_t len)
-{
-	static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-	double v = (double)b;
-	int i = 0;
-
-	while (v >= 1024 && i < 5) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-	return buf;
-}
-
 static void print_hardware(const struct hy_topo *t)
 {
 	struct hy_kfeat kf;
@@ -135,7 +120,8 @@ static void print_hardware(const struct hy_topo *t)
 		const struct hy_node *n = &t->node[i];
 
 		printf("node %d: %s, %s total, %s free", n->id, n->has_cpu ? "cpus" : "no cpus",
-		       human(n->mem_total, b, sizeof(b)), human(n->mem_free, c, sizeof(c)));
+		       hy_human_bytes((double)n->mem_total, b, sizeof(b)),
+		       hy_human_bytes((double)n->mem_free, c, sizeof(c)));
 		if (n->kernel_tier >= 0)
 			printf(", kernel memory_tier%d", n->kernel_tier);
 		if (n->read_latency || n->read_bandwidth)
@@ -162,8 +148,8 @@ static void print_hardware(const struct hy_topo *t)
 
 		printf("tier %d: nodes %s (%s; %s total, %s free)", k,
 		       hy_nm_format(&t->tier[k].nodes, a, sizeof(a)), t->ntiers > 1 ? role : "only",
-		       human(t->tier[k].mem_total, b, sizeof(b)),
-		       human(t->tier[k].mem_free, c, sizeof(c)));
+		       hy_human_bytes((double)t->tier[k].mem_total, b, sizeof(b)),
+		       hy_human_bytes((double)t->tier[k].mem_free, c, sizeof(c)));
 		if (k + 1 < t->ntiers) {
 			printf(", demotes");
 			hy_nm_for_each(id, &t->tier[k].nodes)

@@ -18,6 +18,7 @@
 
 #include "cunit_main.h"
 #include "engine.h"
+#include "../thp_probe.h"
 
 #define MiB (1UL << 20)
 #define PG  4096UL
@@ -258,25 +259,6 @@ static void test_thread(void)
 	hy_engine_destroy(e);	   /* joins the thread promptly */
 }
 
-/* Is the page at addr part of a transparent huge page (KPF_THP)?  -1 if
- * that cannot be read here (/proc/kpageflags needs root). */
-static int is_thp(const void *addr)
-{
-	uint64_t ent = 0, flags = 0;
-	int pm = open("/proc/self/pagemap", O_RDONLY), kf = open("/proc/kpageflags", O_RDONLY);
-	int r = -1;
-
-	if (pm >= 0 && kf >= 0 && pread(pm, &ent, 8, (off_t)((uintptr_t)addr / PG * 8)) == 8 &&
-	    (ent >> 63) && (ent & ((1ULL << 55) - 1)) &&
-	    pread(kf, &flags, 8, (off_t)((ent & ((1ULL << 55) - 1)) * 8)) == 8)
-		r = (int)(flags >> 22 & 1);
-	if (pm >= 0)
-		close(pm);
-	if (kf >= 0)
-		close(kf);
-	return r;
-}
-
 /*
  * Huge pages: a block whose pages are mostly hot stays one huge page (it
  * moves whole); a block with a few scattered hot pages is split before they
@@ -300,7 +282,7 @@ static void test_thp_split_or_whole(void)
 	}
 	memset(p, 1, len);
 	for (size_t b = 0; b < 8; b++)
-		if (is_thp(p + b * blk) != 1) {
+		if (thp_probe(p + b * blk) != 1) {
 			printf("\n  block %zu is no huge page (THP off, memory fragmented, or "
 			       "/proc/kpageflags unreadable without root): skipped\n", b);
 			goto out;
@@ -317,9 +299,9 @@ static void test_thp_split_or_whole(void)
 	CU_ASSERT(st.promote_pages >= 4 * 8 + 4 * 512);
 	CU_ASSERT_EQUAL(st.thp_splits, 4);
 	for (size_t b = 0; b < 4; b++)
-		CU_ASSERT_EQUAL(is_thp(p + b * blk + 64 * PG), 0); /* split */
+		CU_ASSERT_EQUAL(thp_probe(p + b * blk + 64 * PG), 0); /* split */
 	for (size_t b = 4; b < 8; b++)
-		CU_ASSERT_EQUAL(is_thp(p + b * blk), 1); /* whole */
+		CU_ASSERT_EQUAL(thp_probe(p + b * blk), 1); /* whole */
 	printf("\n  %llu huge pages split, %llu pages promoted\n",
 	       (unsigned long long)st.thp_splits, (unsigned long long)st.promote_pages);
 out:

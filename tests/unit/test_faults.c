@@ -37,6 +37,19 @@ static struct hy_engine *make(const char *backend)
 	return e;
 }
 
+/* An async engine, or NULL after saying why the case is skipped. */
+static struct hy_engine *make_async(void)
+{
+	struct hy_engine *e = make("async");
+
+	if (!e || strcmp(hy_engine_backend(e), "async")) {
+		printf("  async backend not available: skipped\n");
+		hy_engine_destroy(e);
+		return NULL;
+	}
+	return e;
+}
+
 static char *region(size_t len)
 {
 	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -89,10 +102,7 @@ static void every_move_fails(enum hy_fault_site site, int err)
 	char *p = region(len);
 
 	hy_fault_clear();
-	e = make("async");
-	if (!e || strcmp(hy_engine_backend(e), "async")) {
-		printf("  async backend not available: skipped\n");
-		hy_engine_destroy(e);
+	if (!(e = make_async())) {
 		munmap(p, len);
 		return;
 	}
@@ -218,10 +228,7 @@ static void test_pagemap_scan_fails(void)
 	char *p = region(len);
 
 	hy_fault_clear();
-	e = make("async");
-	if (!e || strcmp(hy_engine_backend(e), "async")) {
-		printf("  async backend not available: skipped\n");
-		hy_engine_destroy(e);
+	if (!(e = make_async())) {
 		munmap(p, len);
 		return;
 	}

@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "../thp_probe.h"
 #include "vmcheck.h"
 
 #define PG    4096UL
@@ -930,24 +931,6 @@ static int case_balloon(void)
 
 /* ---- transparent huge pages -------------------------------------------------------- */
 
-/* KPF_THP of the page at addr: 1, 0, or -1 when it cannot be read. */
-static int is_thp(const void *addr)
-{
-	uint64_t ent = 0, flags = 0;
-	int pm = open("/proc/self/pagemap", O_RDONLY), kf = open("/proc/kpageflags", O_RDONLY);
-	int r = -1;
-
-	if (pm >= 0 && kf >= 0 && pread(pm, &ent, 8, (off_t)((uintptr_t)addr / PG * 8)) == 8 &&
-	    (ent >> 63) && (ent & ((1ULL << 55) - 1)) &&
-	    pread(kf, &flags, 8, (off_t)((ent & ((1ULL << 55) - 1)) * 8)) == 8)
-		r = (int)(flags >> 22 & 1);
-	if (pm >= 0)
-		close(pm);
-	if (kf >= 0)
-		close(kf);
-	return r;
-}
-
 /* A 2 MiB-aligned THP range of `blocks` huge pages, touched (on the slow
  * node: it is managed first), with the usual model. */
 static void thp_map(struct area *a, const char *name, size_t blocks)
@@ -972,7 +955,7 @@ static size_t thp_blocks(const struct area *a, size_t from_blk, size_t to_blk)
 	size_t n = 0;
 
 	for (size_t b = from_blk; b < to_blk; b++)
-		n += is_thp(a->p + b * 2 * MIB) == 1;
+		n += thp_probe(a->p + b * 2 * MIB) == 1;
 	return n;
 }
 
@@ -1026,7 +1009,7 @@ static int case_thp(void)
 			mode[strcspn(mode, "\n")] = 0;
 		}
 		SKIP("the kernel gave no huge page for every block (THP \"%s\", first page %d)",
-		     mode, is_thp(c.p));
+		     mode, thp_probe(c.p));
 	}
 	where(&c);
 	where(&sc);
@@ -1051,7 +1034,7 @@ static int case_thp(void)
 		whole = 0;
 		for (size_t b = 0; b < CH; b++)
 			whole += count_node(&c, b * ppb, (b + 1) * ppb, fast) == ppb &&
-				 is_thp(c.p + b * 2 * MIB) == 1;
+				 thp_probe(c.p + b * 2 * MIB) == 1;
 		printf("epoch %d: contiguous: hot part on DRAM %zu of %zu pages, as huge pages %zu of "
 		       "%zu blocks, cold on DRAM %zu; scattered: hot on DRAM %zu of %zu, cold on DRAM "
 		       "%zu of %zu\n", ep, count_node(&c, 0, CH * ppb, fast), CH * ppb, whole, CH,
