@@ -409,10 +409,9 @@ static int mmap_(void **addrp, size_t len, int hint, unsigned flags)
 	e = hy_rt_engine();
 	if ((errno = hy_fault(HY_FAULT_MMAP)))
 		return -errno;
-	p = syscall(SYS_mmap, NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-		    0);
-	if (p == -1)
-		return -errno;
+	p = hy_sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p < 0 && p > -4096)
+		return (int)p;
 	pthread_mutex_lock(&api_lock);
 	if (shut())
 		rc = -ESHUTDOWN;
@@ -420,7 +419,7 @@ static int mmap_(void **addrp, size_t len, int hint, unsigned flags)
 		rc = hy_engine_manage(e, (void *)p, len, (enum hy_hint)hint);
 	pthread_mutex_unlock(&api_lock);
 	if (rc) {
-		syscall(SYS_munmap, p, len);
+		hy_sys_munmap((void *)p, len);
 		return rc;
 	}
 	*addrp = (void *)p;
@@ -455,7 +454,7 @@ static int munmap_(void *addr, size_t len)
 	/* unmanaged first: the policy thread must be done with these pages */
 	if (e)
 		hy_engine_unmanage(e, addr, plen);
-	rc = syscall(SYS_munmap, addr, plen) ? -errno : 0;
+	rc = hy_sys_munmap(addr, plen) ? -errno : 0;
 	pthread_mutex_unlock(&api_lock);
 	return rc;
 }

@@ -71,7 +71,7 @@ static uint64_t mono_ns(void)
 
 static void *raw_mmap(void *addr, size_t len, int prot, int flags, int fd)
 {
-	long p = syscall(SYS_mmap, addr, len, prot, flags, fd, 0);
+	long p = hy_sys_mmap(addr, len, prot, flags, fd, 0);
 	return p < 0 && p > -4096 ? NULL : (void *)p;
 }
 
@@ -378,7 +378,7 @@ static int publish(void *fixed, struct hy_export_page **out)
 			if (fixed)
 				retire(p);
 			else
-				syscall(SYS_munmap, p, PAGE_LEN);
+				hy_sys_munmap(p, PAGE_LEN);
 		}
 		unlinkat(dfd, tmp, 0);
 		close(dfd);
@@ -591,7 +591,7 @@ static int snapshot(int fd, struct hy_export_page *out)
 		return -ENOMEM;
 	if (__atomic_load_n(&p->magic, __ATOMIC_RELAXED) != HY_EXPORT_MAGIC ||
 	    p->version != HY_EXPORT_VERSION || p->size != sizeof(*p)) {
-		syscall(SYS_munmap, p, PAGE_LEN);
+		hy_sys_munmap((void *)p, PAGE_LEN);
 		return -EPROTO;
 	}
 	for (int tries = 0; tries < 2000; tries++) {
@@ -615,7 +615,7 @@ static int snapshot(int fd, struct hy_export_page *out)
 			sched_yield();
 		}
 	}
-	syscall(SYS_munmap, p, PAGE_LEN);
+	hy_sys_munmap((void *)p, PAGE_LEN);
 	return rc;
 }
 

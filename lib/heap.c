@@ -201,8 +201,8 @@ static unsigned mapped_by_hooks(uintptr_t a, size_t len)
 static void *raw_mmap(void *addr, size_t len, int flags)
 {
 	long p = hy_fault(HY_FAULT_MMAP) ? -ENOMEM
-					: syscall(SYS_mmap, addr, len, PROT_READ | PROT_WRITE,
-						  MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+					: hy_sys_mmap(addr, len, PROT_READ | PROT_WRITE,
+						      MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
 
 	return p < 0 && p > -4096 ? NULL : (void *)p;
 }
@@ -225,7 +225,7 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t a
 		if (!p)
 			return NULL;
 		if (p != (uintptr_t)new_addr) { /* kernels before 4.17 ignore the flag */
-			syscall(SYS_munmap, p, size);
+			hy_sys_munmap((void *)p, size);
 			return NULL;
 		}
 		a = p;
@@ -238,9 +238,9 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t a
 			return NULL;
 		a = (p + align - 1) & ~(uintptr_t)(align - 1);
 		if (a > p)
-			syscall(SYS_munmap, p, a - p);
+			hy_sys_munmap((void *)p, a - p);
 		if (p + size + extra > a + size)
-			syscall(SYS_munmap, a + size, p + size + extra - (a + size));
+			hy_sys_munmap((void *)(a + size), p + size + extra - (a + size));
 	}
 	*zero = true;
 	*commit = true;
@@ -269,7 +269,7 @@ static void hook_destroy(extent_hooks_t *h, void *addr, size_t size, bool commit
 	if (e)
 		hy_engine_unmanage(e, addr, size);
 	forget((uintptr_t)addr, size);
-	syscall(SYS_munmap, addr, size);
+	hy_sys_munmap(addr, size);
 	errno = saved;
 }
 

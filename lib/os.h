@@ -26,18 +26,66 @@ static inline size_t hy_page_round_up(size_t n)
 	return (n + HY_PAGE_SIZE - 1) & ~(HY_PAGE_SIZE - 1);
 }
 
+/*
+ * The raw calls, for every place in the library that maps or unmaps without
+ * going through libc (and so through our own wrappers).  ThreadSanitizer
+ * does not see them: an address that was another thread's memory before
+ * its munmap looks raced when a new mapping reuses it.  Under TSan an
+ * unmap releases, and a map acquires, one sync object, which orders the
+ * two; elsewhere they are the bare system calls.
+ */
+#if defined(__SANITIZE_THREAD__)
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+__attribute__((weak, visibility("hidden"))) char hy_os_tsan_sync;
+#define HY_TSAN_MAPPED()   __tsan_acquire(&hy_os_tsan_sync)
+#define HY_TSAN_UNMAPPED() __tsan_release(&hy_os_tsan_sync)
+#else
+#define HY_TSAN_MAPPED()   ((void)0)
+#define HY_TSAN_UNMAPPED() ((void)0)
+#endif
+
+/* mmap(2): the address, or -errno (errno set too, as syscall() does). */
+static inline long hy_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	long p = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+
+	if (!(p < 0 && p > -4096))
+		HY_TSAN_MAPPED();
+	return p == -1 ? -errno : p;
+}
+
+static inline int hy_sys_munmap(void *addr, size_t len)
+{
+	HY_TSAN_UNMAPPED();
+	return (int)syscall(SYS_munmap, addr, len);
+}
+
+static inline long hy_sys_mremap(void *old, size_t oldlen, size_t newlen, int flags, void *want)
+{
+	long p;
+
+	HY_TSAN_UNMAPPED();
+	p = syscall(SYS_mremap, old, oldlen, newlen, flags, want);
+	if (p != -1)
+		HY_TSAN_MAPPED();
+	return p;
+}
+
 /* Zeroed private memory, or NULL. */
 static inline void *hy_os_alloc(size_t len)
 {
-	long p = hy_fault(HY_FAULT_OS_ALLOC) ? -ENOMEM : syscall(SYS_mmap, NULL, hy_page_round_up(len), PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	long p = hy_fault(HY_FAULT_OS_ALLOC)
+			 ? -ENOMEM
+			 : hy_sys_mmap(NULL, hy_page_round_up(len), PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	return p < 0 && p > -4096 ? NULL : (void *)p;
 }
 
 static inline void hy_os_free(void *p, size_t len)
 {
 	if (p)
-		syscall(SYS_munmap, p, hy_page_round_up(len));
+		hy_sys_munmap(p, hy_page_round_up(len));
 }
 
 /* Grow or shrink, moving if needed; NULL on failure (p stays valid). */
@@ -49,7 +97,7 @@ static inline void *hy_os_realloc(void *p, size_t old, size_t len)
 		return hy_os_alloc(len);
 	if (hy_fault(HY_FAULT_OS_ALLOC))
 		return NULL;
-	q = syscall(SYS_mremap, p, hy_page_round_up(old), hy_page_round_up(len), MREMAP_MAYMOVE);
+	q = hy_sys_mremap(p, hy_page_round_up(old), hy_page_round_up(len), MREMAP_MAYMOVE, NULL);
 	return q < 0 && q > -4096 ? NULL : (void *)q;
 }
 

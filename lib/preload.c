@@ -205,7 +205,16 @@ HY_EXPORT size_t malloc_usable_size(void *p)
 
 static void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+	long p = hy_sys_mmap(addr, len, prot, flags, fd, off);
+
+	return p < 0 && p > -4096 ? MAP_FAILED : (void *)p;
+}
+
+/* The engine, unless this thread is inside it already (region.h): then the
+ * call is one of ours, or made on our behalf, and must not re-enter. */
+static struct hy_engine *engine_here(void)
+{
+	return hy_reg_held() ? NULL : hy_rt_engine_if_running();
 }
 
 static bool hybrid_mapping(size_t len, int prot, int flags)
@@ -217,7 +226,7 @@ static bool hybrid_mapping(size_t len, int prot, int flags)
 
 static void mapped(void *p, size_t len, int prot, int flags, uintptr_t caller)
 {
-	struct hy_engine *e = hy_rt_engine_if_running();
+	struct hy_engine *e = engine_here();
 
 	if (!e || hy_heap_called_by_jemalloc(caller))
 		return;
@@ -248,14 +257,14 @@ HY_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_
 
 HY_EXPORT int munmap(void *addr, size_t len)
 {
-	struct hy_engine *e = hy_rt_engine_if_running();
+	struct hy_engine *e = engine_here();
 
 	/* forget first: the policy thread must not see the range after it is
 	 * gone (and a new mapping may take its place at once) */
 	if (e && len && !((uintptr_t)addr & (HY_PAGE_SIZE - 1)) &&
 	    !hy_heap_called_by_jemalloc((uintptr_t)__builtin_return_address(0)))
 		hy_engine_unmanage(e, addr, hy_page_round_up(len));
-	return (int)syscall(SYS_munmap, addr, len);
+	return hy_sys_munmap(addr, len);
 }
 
 HY_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
@@ -270,9 +279,9 @@ HY_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 		va_end(ap);
 	}
 	/* held across the call: see hy_engine_remap */
-	if ((e = hy_rt_engine_if_running()))
+	if ((e = engine_here()))
 		hy_engine_hold(e);
-	p = (void *)syscall(SYS_mremap, old, oldlen, newlen, flags, want);
+	p = (void *)hy_sys_mremap(old, oldlen, newlen, flags, want);
 	if (e) {
 		int saved = errno;
 
@@ -290,7 +299,7 @@ HY_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 HY_EXPORT long mbind(void *addr, unsigned long len, int mode, const unsigned long *nodemask,
 		     unsigned long maxnode, unsigned flags)
 {
-	struct hy_engine *e = hy_rt_engine_if_running();
+	struct hy_engine *e = engine_here();
 	long rc = syscall(SYS_mbind, addr, len, mode, nodemask, maxnode, flags);
 
 	if (!rc && e && len && !((uintptr_t)addr & (HY_PAGE_SIZE - 1)))

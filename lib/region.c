@@ -31,14 +31,24 @@ void hy_reg_destroy(struct hy_registry *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* Registry locks this thread holds (any registry): see hy_reg_held(). */
+static __thread int held __attribute__((tls_model("initial-exec")));
+
 void hy_reg_lock(struct hy_registry *r)
 {
 	pthread_mutex_lock(&r->lock);
+	held++;
 }
 
 void hy_reg_unlock(struct hy_registry *r)
 {
+	held--;
 	pthread_mutex_unlock(&r->lock);
+}
+
+bool hy_reg_held(void)
+{
+	return held > 0;
 }
 
 /* Index of the first region whose end is above addr (may be r->n). */

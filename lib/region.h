@@ -163,6 +163,13 @@ void hy_reg_destroy(struct hy_registry *r);
 
 void hy_reg_lock(struct hy_registry *r);
 void hy_reg_unlock(struct hy_registry *r);
+/*
+ * Does this thread hold a registry lock?  The preload layer's mmap family
+ * asks before calling into the engine: something reached while the lock is
+ * held (a sanitizer's symbolizer, a libc function that unmaps through the
+ * interposed symbol) must not take it again and deadlock.
+ */
+bool hy_reg_held(void);
 
 /*
  * Manage [start, start+len) with hint; managed parts it overlaps are

@@ -699,10 +699,23 @@ int hy_track_open_lazy(struct hy_track **tp, int backend, const struct hy_kfeat 
 	return open_with(tp, backend, k, st, &cost_later, err);
 }
 
+/*
+ * Measured on a throwaway tracker of the same backend (its own userfaultfd
+ * and, for sync, its own handler), never on t itself: t is live, program
+ * threads arm and register through it and its handler counts into t->st,
+ * and calibrate() redirects the counters of the tracker it runs on.
+ */
 void hy_track_calibrate(struct hy_track *t)
 {
-	if (!is_off(t) && !forked(t))
-		calibrate(t);
+	struct hy_track *tmp;
+	struct hy_err err;
+
+	if (is_off(t) || forked(t))
+		return;
+	if (open_ops(&tmp, t->ops, &t->kf, NULL, NULL, &err) == 0) {
+		t->cost = tmp->cost;
+		hy_track_close(tmp);
+	}
 }
 
 int hy_track_check(struct hy_track *t)
