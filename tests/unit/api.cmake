@@ -14,3 +14,14 @@ foreach(mode off loopback lazy)
 endforeach()
 set_tests_properties(unit.test_api.lazy PROPERTIES
   ENVIRONMENT "HYBRID_FAST_NODES=0;HYBRID_SLOW_NODES=0;HYBRID_EPOCH=20ms")
+
+# test_api_hostile: the API with hostile arguments (already freed, overlapping,
+# overflowing, not user memory, lying sizes) and from several threads at once.
+find_package(Threads REQUIRED)
+add_executable(test_api_hostile test_api_hostile.c)
+target_link_libraries(test_api_hostile PRIVATE hybrid PkgConfig::CUNIT Threads::Threads)
+target_include_directories(test_api_hostile PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+foreach(mode off loopback)
+  add_test(NAME unit.test_api_hostile.${mode} COMMAND test_api_hostile ${mode})
+  set_tests_properties(unit.test_api_hostile.${mode} PROPERTIES LABELS unit SKIP_RETURN_CODE 77 TIMEOUT 120)
+endforeach()

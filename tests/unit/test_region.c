@@ -259,7 +259,7 @@ static void test_state_budget(void)
 
 /* Threads mapping and unmapping while another walks the table (for TSan). */
 static struct hy_registry shared_reg;
-static volatile int stop;
+static int stop; /* atomic: set by the main thread, read by walker() */
 
 static void *churn(void *arg)
 {
@@ -282,7 +282,7 @@ static void *churn(void *arg)
 static void *walker(void *arg)
 {
 	long *bad = arg;
-	while (!stop) {
+	while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
 		hy_reg_lock(&shared_reg);
 		for (size_t i = 0; i < shared_reg.n; i++)
 			for (uintptr_t a = shared_reg.reg[i].start; a < shared_reg.reg[i].end; a += PG)
@@ -300,13 +300,13 @@ static void test_threads(void)
 	long bad = 0;
 
 	CU_ASSERT_EQUAL_FATAL(hy_reg_init(&shared_reg), 0);
-	stop = 0;
+	__atomic_store_n(&stop, 0, __ATOMIC_RELEASE);
 	pthread_create(&w, NULL, walker, &bad);
 	for (uintptr_t i = 0; i < 4; i++)
 		pthread_create(&t[i], NULL, churn, (void *)i);
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
-	stop = 1;
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
 	pthread_join(w, NULL);
 	CU_ASSERT_EQUAL(bad, 0);
 	CU_ASSERT_EQUAL(hy_reg_check(&shared_reg), 0);

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# A bounded soak on real tiers (issue 9): in the tiered VM (6.12, 2tier), one
+# long-running managed process (hot_workload under hybridctl: a write-hot set
+# in a larger heap) runs for DURATION seconds while the preload's stress
+# programs (stress_mmap, stress_threads, stress_fork: threads mapping,
+# remapping and unmapping, allocating, forking with copy-on-write checks) run
+# one after the other under hybridctl beside it.  Every 10 s the long process
+# is sampled: VmRSS and its number of mappings (/proc), and its live counters
+# (hybridctl stat PID: epochs, managed bytes, promotions).  Checked:
+#   - counters grow sensibly: epochs rise at every sample, promotions happen,
+#     the managed bytes of the unchanged heap stay what they were;
+#   - no leak: after the warm-up (the first 30 s) VmRSS grows by at most
+#     4 MiB and the mapping count by at most 8 over the rest of the run;
+#   - integrity: every stress run exits 0 with its ": ok" line, the long
+#     process finds its data intact, and its live entry is gone after exit.
+#
+#   soak.sh host BUILD_DIR SOURCE_DIR [DURATION]        boots the VM (default 100 s)
+#   soak.sh guest BUILD_DIR SOURCE_DIR DURATION          inside the VM
+#
+# Exit 0 pass, 1 fail, 77 no VM here (QEMU or kernels missing).
+set -u
+role=$1 BUILD=$(cd "$2" && pwd) SRC=$(cd "$3" && pwd) DURATION=${4:-100}
+CTL=$BUILD/tools/hybridctl
+WORK=$BUILD/tests/tools/hot_workload
+STRESS=$BUILD/tests/preload
+. "$SRC/tests/tools/lib.sh"
+
+if [ "$role" = guest ]; then
+	unset $(env | grep -o '^HYBRID_[A-Z_]*') LD_PRELOAD 2>/dev/null
+	tmp=$(mktemp -d)
+	run "$CTL" --hardware
+	expect_out '^tiers: 2 ' "two tiers"
+	# 96 MiB heap, its first 24 MiB written continuously; stopped with SIGUSR1
+	"$CTL" --epoch=200ms -- "$WORK" 96 24 $((DURATION + 60)) >"$tmp/work.out" 2>"$tmp/work.err" &
+	w=$!
+	for _ in $(seq 600); do grep -q '^ready' "$tmp/work.out" && break; sleep 0.1; done
+	last="hot_workload"
+	grep -q "^ready $w\$" "$tmp/work.out" && ok "long process ready" || { bad "not ready: $(cat "$tmp/work.out" "$tmp/work.err")"; finish; exit; }
+
+	# the stress programs, one after another, until the time is up
+	(
+		end=$((SECONDS + DURATION)) runs=0 bad=0
+		while [ $SECONDS -lt $end ]; do
+			for s in stress_mmap stress_threads stress_fork; do
+				"$CTL" --epoch=200ms -- "$STRESS/$s" 0.03 >"$tmp/$s.out" 2>"$tmp/$s.err"
+				st=$? runs=$((runs + 1))
+				if [ $st -ne 0 ] || ! grep -q "^$s: ok\$" "$tmp/$s.out" || grep -q '^libhybrid:' "$tmp/$s.err"; then
+					bad=$((bad + 1))
+					echo "soak: $s failed (status $st):" >&2
+					tail -5 "$tmp/$s.out" "$tmp/$s.err" >&2
+				fi
+			done
+		done
+		echo "$runs $bad" >"$tmp/stress.result"
+	) &
+	sp=$!
+
+	# samples: seconds rss_kib maps epochs managed_bytes promoted_pages
+	sample() {
+		local rss maps ep man pro
+		rss=$(awk '/^VmRSS:/ { print $2 }' /proc/$w/status 2>/dev/null)
+		maps=$(wc -l </proc/$w/maps 2>/dev/null)
+		"$CTL" stat "$w" >"$tmp/stat" 2>&1
+		ep=$(sed -nE 's/^up .*, ([0-9]+) epochs,.*/\1/p' "$tmp/stat")
+		man=$(awk '$1 == "managed" { v = $(NF - 1); u = $NF; m = u == "GiB" ? 1073741824 : u == "MiB" ? 1048576 : u == "KiB" ? 1024 : 1; printf "%d\n", v * m }' "$tmp/stat")
+		pro=$(awk '$1 == "promoted" && $2 == "pages" { print $3 }' "$tmp/stat")
+		echo "$1 ${rss:-0} ${maps:-0} ${ep:-0} ${man:-0} ${pro:-0}"
+	}
+	t0=$SECONDS
+	: >"$tmp/samples"
+	while [ $((SECONDS - t0)) -lt "$DURATION" ] && kill -0 "$w" 2>/dev/null; do
+		sample $((SECONDS - t0)) >>"$tmp/samples"
+		sleep 10
+	done
+	sample $((SECONDS - t0)) >>"$tmp/samples"
+	wait "$sp"
+	kill -USR1 "$w"
+	wait "$w"; wst=$?
+	echo "soak: t(s) VmRSS(KiB) mappings epochs managed(B) promoted(pages)"
+	sed 's/^/soak: /' "$tmp/samples"
+	cp "$tmp/stat" "$tmp/stat.last"
+
+	last="samples"
+	read -r runs nbad <"$tmp/stress.result"
+	echo "soak: stress runs $runs, failed $nbad"
+	[ "$runs" -ge 3 ] && [ "$nbad" -eq 0 ] && ok "stress programs: $runs runs, all intact" || bad "stress programs: $nbad of $runs failed"
+	[ "$wst" -eq 0 ] && grep -q '^data intact$' "$tmp/work.out" && ok "long process: data intact" \
+		|| bad "long process: status $wst, $(tail -2 "$tmp/work.out")"
+	n=$(wc -l <"$tmp/samples")
+	[ "$n" -ge 4 ] && ok "$n samples" || bad "only $n samples"
+	awk 'NR > 1 && $4 <= prev { bad = 1 } { prev = $4 } END { exit bad }' "$tmp/samples" \
+		&& ok "epochs rise at every sample" || bad "epochs stalled: $(awk '{ printf "%s ", $4 }' "$tmp/samples")"
+	pro=$(tail -1 "$tmp/samples" | awk '{ print $6 }')
+	[ "$pro" -gt 0 ] && ok "promotions: $pro pages" || bad "no promotions"
+	# after the warm-up: first sample at >= 30 s against the last
+	read -r _ rss0 maps0 _ man0 _ < <(awk '$1 >= 30' "$tmp/samples" | head -1)
+	read -r _ rss1 maps1 _ man1 _ < <(tail -1 "$tmp/samples")
+	echo "soak: after warm-up VmRSS ${rss0} -> ${rss1} KiB, mappings ${maps0} -> ${maps1}, managed ${man0} -> ${man1} B"
+	[ $((rss1 - rss0)) -le 4096 ] && ok "VmRSS bounded (+$((rss1 - rss0)) KiB)" || bad "VmRSS grew by $((rss1 - rss0)) KiB"
+	[ $((maps1 - maps0)) -le 8 ] && ok "mappings bounded (+$((maps1 - maps0)))" || bad "mappings grew by $((maps1 - maps0))"
+	[ "$man0" -gt 0 ] && [ "$man1" -ge $((man0 * 95 / 100)) ] && [ "$man1" -le $((man0 * 105 / 100)) ] \
+		&& ok "managed bytes steady ($man0 -> $man1)" || bad "managed bytes $man0 -> $man1"
+	ls /dev/shm/libhybrid-*/"$w"-* /run/user/*/libhybrid/"$w"-* >/dev/null 2>&1 \
+		&& bad "live entry left after exit" || ok "live entry gone after exit"
+	rm -rf "$tmp"
+	finish
+	exit
+fi
+
+# host
+"$SRC/tests/vm/tiered-vm" --kernel 6.12 --topology 2tier --share "$BUILD" --timeout $((DURATION + 170)) \
+	-- "$SRC/tests/vm/soak.sh" guest "$BUILD" "$SRC" "$DURATION"
+status=$?
+case $status in
+0 | 1) exit "$status" ;;
+77) echo "skip: no tiered VM here (QEMU or kernel 6.12 missing: tests/vm/fetch-kernels)"; exit 77 ;;
+*) echo "FAIL: the VM run ended with status $status"; exit 1 ;;
+esac
