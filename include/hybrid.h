@@ -83,7 +83,7 @@ struct hybrid_options {
  * -EINVAL for a bad structure, flag, option name or value, or bad HYBRID_*
  * environment (nothing started: the call may be repeated); -E2BIG when
  * opts->size is larger than this library knows and the extra bytes are not
- * zero.
+ * zero, or larger than 4096 (no version of the structure will be).
  */
 int hybrid_init(const struct hybrid_options *opts);
 

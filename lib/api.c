@@ -201,6 +201,10 @@ static int read_options(const struct hybrid_options *opts, struct hybrid_options
 	memset(o, 0, sizeof(*o));
 	if (opts->size < OPTIONS_SIZE_V1)
 		return -EINVAL;
+	/* no version of the structure will reach a page: a size beyond that is
+	 * garbage, and reading that far could fault */
+	if (opts->size > 4096)
+		return -E2BIG;
 	/* a newer caller's extra members must be zero: we cannot honour them */
 	for (size_t i = sizeof(*o); i < opts->size; i++)
 		if (((const unsigned char *)opts)[i])

@@ -185,6 +185,9 @@ static void test_init_errors(void)
 	big.o.size = sizeof(big);
 	big.future[1] = 1; /* a member this library does not know, set */
 	REFUSED(&big.o, -E2BIG);
+	o = options(loopback_opts, 4);
+	o.size = (size_t)1 << 40; /* garbage: never read that far */
+	REFUSED(&o, -E2BIG);
 
 	/* the environment, unless told to ignore it */
 	setenv("HYBRID_NO_SUCH_OPTION", "1", 1);
