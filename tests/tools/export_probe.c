@@ -38,61 +38,10 @@
 #include "engine.h"
 #include "export.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1 /* the sanitizers own malloc: noalloc cannot be checked */
-#else
-#define SANITIZED 0
-#endif
+#include "../malloc_count.h"
 
 #define MiB (1UL << 20)
 
-static volatile int armed, calls;
-
-#if !SANITIZED
-/* Count the malloc family while armed (glibc's supported replacement). */
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-extern void __libc_free(void *);
-
-void *malloc(size_t n)
-{
-	calls += armed;
-	return __libc_malloc(n);
-}
-void *calloc(size_t a, size_t b)
-{
-	calls += armed;
-	return __libc_calloc(a, b);
-}
-void *realloc(void *p, size_t n)
-{
-	calls += armed;
-	return __libc_realloc(p, n);
-}
-void *memalign(size_t a, size_t n)
-{
-	calls += armed;
-	return __libc_memalign(a, n);
-}
-int posix_memalign(void **p, size_t a, size_t n)
-{
-	calls += armed;
-	*p = __libc_memalign(a, n);
-	return *p ? 0 : ENOMEM;
-}
-void *aligned_alloc(size_t a, size_t n)
-{
-	calls += armed;
-	return __libc_memalign(a, n);
-}
-void free(void *p)
-{
-	calls += armed && p;
-	__libc_free(p);
-}
-#endif
 
 static struct hy_config cfg;
 static struct hy_topo topo;

@@ -13,62 +13,9 @@
 #include "cunit_main.h"
 #include "topology.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1 /* the sanitizers own malloc: no replacement, test skipped */
-#else
-#define SANITIZED 0
-#endif
-
-static volatile int armed, calls;
-
-#if !SANITIZED
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-extern void __libc_free(void *);
+#include "../malloc_count.h"
 
 
-void *malloc(size_t n)
-{
-	calls += armed;
-	return __libc_malloc(n);
-}
-void *calloc(size_t a, size_t b)
-{
-	calls += armed;
-	return __libc_calloc(a, b);
-}
-void *realloc(void *p, size_t n)
-{
-	calls += armed;
-	return __libc_realloc(p, n);
-}
-void *memalign(size_t a, size_t n)
-{
-	calls += armed;
-	return __libc_memalign(a, n);
-}
-int posix_memalign(void **p, size_t a, size_t n)
-{
-	calls += armed;
-	*p = __libc_memalign(a, n);
-	return *p ? 0 : 12;
-}
-void *aligned_alloc(size_t a, size_t n)
-{
-	calls += armed;
-	return __libc_memalign(a, n);
-}
-void free(void *p)
-{
-	calls += armed && p;
-	__libc_free(p);
-}
-#endif
-
-/* armed/calls are volatile: the compiler treats "malloc" as a builtin that
- * touches no user globals, and would otherwise move them across the calls. */
 static struct hy_topo topo; /* static: the test must not need the heap either */
 
 static void startup(const char *root)
