@@ -56,6 +56,8 @@ struct hy_engine {
 	bool stop;
 	bool quiesced;	/* hy_engine_quiesce: nothing new is managed */
 	bool calibrated; /* the tracker's costs measured (first epoch) */
+	bool windowed;	/* the thread arms only for the last track_window % of
+			 * each epoch: an epoch ends disarmed, not re-armed */
 };
 
 static int node_tier(const struct hy_engine *e, int node, int intended)
@@ -185,7 +187,7 @@ int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint h
 	}
 	/* armed whole now only if the governor would arm every page anyway;
 	 * else it arms a sample from the next epoch on */
-	if (hint != HY_HINT_PIN && hy_gov_budget(&e->gov, e->reg.pages) >= e->reg.pages &&
+	if (hint != HY_HINT_PIN && !e->windowed && hy_gov_budget(&e->gov, e->reg.pages) >= e->reg.pages &&
 	    !hy_track_arm(e->track, a, len, NULL))
 		e->armed += len / PAGE;
 	hy_stat_add(&e->st, tracked_bytes, len);
@@ -303,6 +305,24 @@ static void learn_tiers(struct hy_engine *e, struct hy_region *g, const uint64_t
 }
 
 /* Arm this epoch's sample, region by region in proportion to size. */
+/* Release every armed page (windowed tracking, between epoch and window). */
+static void disarm(struct hy_engine *e)
+{
+	hy_reg_lock(&e->reg);
+	for (size_t i = 0; i < e->reg.n; i++) {
+		struct hy_region *g = &e->reg.reg[i];
+		size_t n = (g->end - g->start) / PAGE;
+		uint64_t *none = scratch(e, n);
+
+		if (none) {
+			memset(none, 0, (n + 63) / 64 * 8);
+			hy_track_arm(e->track, g->start, n * PAGE, none);
+		}
+	}
+	e->armed = 0;
+	hy_reg_unlock(&e->reg);
+}
+
 static void arm(struct hy_engine *e)
 {
 	size_t budget, total;
@@ -554,7 +574,10 @@ int hy_engine_epoch(struct hy_engine *e)
 
 	split_scattered(e);
 	execute(e);
-	arm(e);
+	if (e->windowed)
+		disarm(e); /* armed again for the window only (loop) */
+	else
+		arm(e);
 
 	for (int t = 0; t < HY_MAX_TIERS; t++)
 		hy_stat_set(&e->st, tier_bytes[t], per_tier[t]);
@@ -566,27 +589,54 @@ int hy_engine_epoch(struct hy_engine *e)
 	return 0;
 }
 
+/* Sleep until t + us, unless told to stop: true when stopping. */
+static bool wait_until(struct hy_engine *e, struct timespec *t, uint64_t us)
+{
+	bool stop;
+
+	t->tv_sec += (time_t)(us / 1000000);
+	t->tv_nsec += (long)(us % 1000000) * 1000;
+	if (t->tv_nsec >= 1000000000) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&e->wait_lock);
+	while (!e->stop && pthread_cond_timedwait(&e->wait_cond, &e->wait_lock, t) == 0)
+		;
+	stop = e->stop;
+	pthread_mutex_unlock(&e->wait_lock);
+	return stop;
+}
+
+/*
+ * The epoch clock.  With a tracking window shorter than the epoch
+ * (track_window < 100), pages are armed only for the window at the end of
+ * each epoch: a write is recorded if it falls in the window, so a page
+ * written many times a second is seen in most epochs and one written once a
+ * second in few -- the one bit per epoch then tells write rates apart, and
+ * writes outside the window cost nothing.
+ */
 static void *loop(void *arg)
 {
 	struct hy_engine *e = arg;
+	uint64_t win = e->cfg.epoch_us * (uint64_t)e->cfg.track_window_pct / 100;
 
+	e->windowed = e->cfg.track_window_pct < 100;
+	if (e->windowed)
+		disarm(e);
 	for (;;) {
-		struct timespec until;
+		struct timespec t;
 
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += (time_t)(e->cfg.epoch_us / 1000000);
-		until.tv_nsec += (long)(e->cfg.epoch_us % 1000000) * 1000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
-		pthread_mutex_lock(&e->wait_lock);
-		while (!e->stop && pthread_cond_timedwait(&e->wait_cond, &e->wait_lock, &until) == 0)
-			;
-		bool stop = e->stop;
-		pthread_mutex_unlock(&e->wait_lock);
-		if (stop)
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (e->windowed) {
+			if (wait_until(e, &t, e->cfg.epoch_us - win))
+				return NULL;
+			arm(e);
+			if (wait_until(e, &t, win))
+				return NULL;
+		} else if (wait_until(e, &t, e->cfg.epoch_us)) {
 			return NULL;
+		}
 		hy_engine_epoch(e);
 		hy_export_epoch(e);
 	}

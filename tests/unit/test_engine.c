@@ -260,6 +260,76 @@ static void test_thread(void)
 }
 
 /*
+ * A tracking window (track_window): the engine's thread arms pages only for
+ * the last part of each epoch.  Pages written right after each epoch
+ * boundary (outside the window) are never seen and never promoted; pages
+ * written all the time are.  With the window at 100% both would be.
+ */
+static void windowed(const char *window, size_t *fast_up, size_t *slow_up)
+{
+	const size_t n = 64; /* pages in each set */
+	struct hy_config cfg;
+	struct hy_engine *e = NULL;
+	struct hy_err err;
+	struct hy_stats st;
+	unsigned char *p;
+	uint64_t seen;
+
+	*fast_up = *slow_up = 0;
+	hy_config_defaults(&cfg);
+	hy_config_set(&cfg, HY_OPT_TIERS, "0/0", HY_SRC_API, &err);
+	hy_config_set(&cfg, HY_OPT_BACKEND, "async", HY_SRC_API, &err);
+	hy_config_set(&cfg, HY_OPT_EPOCH, "300ms", HY_SRC_API, &err);
+	hy_config_set(&cfg, HY_OPT_TRACK_OVERHEAD, "100", HY_SRC_API, &err);
+	CU_ASSERT_EQUAL_FATAL(hy_config_set(&cfg, HY_OPT_TRACK_WINDOW, window, HY_SRC_API, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(hy_topo_discover(topo, "/", &cfg, &err), 0);
+	if (hy_engine_create(&e, &cfg, topo, &err) || strcmp(hy_engine_backend(e), "async")) {
+		printf("\n  async backend not available here: skipped\n");
+		hy_engine_destroy(e);
+		return;
+	}
+	p = mmap(NULL, 2 * n * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(p != MAP_FAILED);
+	madvise(p, 2 * n * PG, MADV_NOHUGEPAGE);
+	memset(p, 1, 2 * n * PG);
+	CU_ASSERT_EQUAL_FATAL(hy_engine_manage(e, p, 2 * n * PG, HY_HINT_HYBRID), 0);
+	CU_ASSERT_EQUAL_FATAL(hy_engine_start_thread(e), 0);
+	hy_engine_stats(e, &st);
+	seen = st.epochs;
+	while (seen < 8) {
+		/* an epoch just ended: the slow set now, then only the fast one */
+		for (size_t i = n; i < 2 * n; i++)
+			p[i * PG]++;
+		do {
+			for (size_t i = 0; i < n; i++)
+				p[i * PG]++;
+			usleep(2000);
+			hy_engine_stats(e, &st);
+		} while (st.epochs == seen);
+		seen = st.epochs;
+	}
+	hy_engine_destroy(e); /* thread joined: the registry is ours to read */
+	e = NULL;
+	(void)e;
+	munmap(p, 2 * n * PG);
+	*fast_up = st.promote_pages >= n ? n : st.promote_pages;
+	*slow_up = st.promote_pages > n ? st.promote_pages - n : 0;
+}
+
+static void test_track_window(void)
+{
+	size_t fast, slow;
+
+	windowed("20", &fast, &slow);
+	printf("\n  window 20%%: %zu pages promoted (64 written all the time, 64 only right "
+	       "after each epoch)\n", fast + slow);
+	CU_ASSERT_EQUAL(fast + slow, 64); /* the fast set, not the slow one */
+	windowed("100", &fast, &slow);
+	printf("  window 100%%: %zu pages promoted\n", fast + slow);
+	CU_ASSERT_EQUAL(fast + slow, 128); /* without a window both look hot */
+}
+
+/*
  * Huge pages: a block whose pages are mostly hot stays one huge page (it
  * moves whole); a block with a few scattered hot pages is split before they
  * move, so that 2 MiB of mostly cold data does not come along.
@@ -317,6 +387,7 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_manage_undone),
 	HY_TEST(test_thread),
 	HY_TEST(test_thp_split_or_whole),
+	HY_TEST(test_track_window),
 };
 
 int main(void)
