@@ -50,6 +50,24 @@ static struct hy_engine *make_async(void)
 	return e;
 }
 
+static char *region(size_t len);
+
+/* An async engine managing [p, p+len), with site failing from now on; or
+ * NULL (p unmapped) after saying why the case is skipped. */
+static struct hy_engine *async_managing(char *p, size_t len, enum hy_fault_site site, int err)
+{
+	struct hy_engine *e;
+
+	hy_fault_clear();
+	if (!(e = make_async())) {
+		munmap(p, len);
+		return NULL;
+	}
+	CU_ASSERT_EQUAL_FATAL(hy_engine_manage(e, p, len, HY_HINT_HYBRID), 0);
+	hy_fault_set(site, err, 1000);
+	return e;
+}
+
 static char *region(size_t len)
 {
 	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -101,13 +119,8 @@ static void every_move_fails(enum hy_fault_site site, int err)
 	struct hy_stats st;
 	char *p = region(len);
 
-	hy_fault_clear();
-	if (!(e = make_async())) {
-		munmap(p, len);
+	if (!(e = async_managing(p, len, site, err)))
 		return;
-	}
-	CU_ASSERT_EQUAL_FATAL(hy_engine_manage(e, p, len, HY_HINT_HYBRID), 0);
-	hy_fault_set(site, err, 1000);
 	run(e, p, len, 20);
 	hy_engine_stats(e, &st);
 	printf("  %s=%s: %lu injected, %lu failures counted for %zu hot pages over 20 epochs\n",
@@ -227,13 +240,8 @@ static void test_pagemap_scan_fails(void)
 	struct hy_stats st;
 	char *p = region(len);
 
-	hy_fault_clear();
-	if (!(e = make_async())) {
-		munmap(p, len);
+	if (!(e = async_managing(p, len, HY_FAULT_PAGEMAP_SCAN, EIO)))
 		return;
-	}
-	CU_ASSERT_EQUAL_FATAL(hy_engine_manage(e, p, len, HY_HINT_HYBRID), 0);
-	hy_fault_set(HY_FAULT_PAGEMAP_SCAN, EIO, 1000);
 	run(e, p, len, 6);
 	hy_engine_stats(e, &st);
 	CU_ASSERT(hy_fault_count(HY_FAULT_PAGEMAP_SCAN) >= 6);
