@@ -621,7 +621,6 @@ static void *loop(void *arg)
 	struct hy_engine *e = arg;
 	uint64_t win = e->cfg.epoch_us * (uint64_t)e->cfg.track_window_pct / 100;
 
-	e->windowed = e->cfg.track_window_pct < 100;
 	if (e->windowed)
 		disarm(e);
 	for (;;) {
@@ -659,6 +658,8 @@ int hy_engine_start_thread(struct hy_engine *e)
 	 * own threads (a single-threaded program counts on it), never ours. */
 	sigset_t all, old;
 
+	/* set before the thread exists: program threads read it in manage() */
+	e->windowed = e->cfg.track_window_pct < 100;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&e->thread, NULL, loop, e);
