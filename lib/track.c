@@ -612,9 +612,12 @@ static int open_ops(struct hy_track **tp, const struct trk_ops *ops, const struc
 		free_all(t);
 		return rc;
 	}
+	/* the sync backend measures now even when asked to wait: measuring later
+	 * means a throwaway handler thread started from the policy thread, and
+	 * that thread must not allocate through the interposed heap */
 	if (known && known != &cost_later)
 		t->cost = *known;
-	else if (!known && ops != &off_ops)
+	else if (ops != &off_ops && (!known || ops == &hy_trk_sync_ops))
 		calibrate(t);
 	*tp = t;
 	return 0;
@@ -710,8 +713,8 @@ void hy_track_calibrate(struct hy_track *t)
 	struct hy_track *tmp;
 	struct hy_err err;
 
-	if (is_off(t) || forked(t))
-		return;
+	if (is_off(t) || forked(t) || t->cost.fault_ns)
+		return; /* nothing to measure, or measured already (sync: at open) */
 	if (open_ops(&tmp, t->ops, &t->kf, NULL, NULL, &err) == 0) {
 		t->cost = tmp->cost;
 		hy_track_close(tmp);

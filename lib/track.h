@@ -54,7 +54,10 @@ int hy_track_open_with(struct hy_track **t, int backend, const struct hy_kfeat *
 /*
  * The same, without measuring the costs now: a program's start should not
  * wait for ~1 ms of test faults.  The owner calls hy_track_calibrate() later
- * (the engine does, at its first epoch); until then hy_track_cost() gives 0.
+ * (the engine does, at its first epoch, from its policy thread); until then
+ * hy_track_cost() gives 0.  The sync backend measures at open all the same:
+ * later would start a throwaway handler thread from the policy thread, which
+ * must not allocate through the interposed heap (pthread_create does).
  */
 int hy_track_open_lazy(struct hy_track **t, int backend, const struct hy_kfeat *k,
 		       struct hy_stats *st, struct hy_err *err);
