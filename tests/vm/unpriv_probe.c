@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * unpriv_probe — a plain program (not linked with libhybrid) for
+ * test_unpriv_uffd.sh: run with and without the preload, as root and as an
+ * unprivileged user, in the tiered VM.
+ *
+ *   unpriv_probe [SECONDS]
+ *
+ * stdout (identical with and without the library):
+ *   heap: <checksum>, mmap: <checksum>
+ *   read(2) into the heap: 61440 bytes, intact
+ *   unpriv_probe: ok
+ * stderr (what the test checks, never compared):
+ *   uffd: uid U, userfaultfd(0) ok|E..., user-mode-only ok|E..., /dev/userfaultfd ok|E...
+ *   where (first touch): heap N0 on node 0, N1 on node 1, ...; mmap ...
+ *   where (end): the same after the rewrites (promoted pages on node 0)
+ *
+ * Memory: 16 MiB from malloc and a 16 MiB private anonymous mapping (both
+ * above the 64 KiB minimum managed size), written, then written again for
+ * SECONDS (default 2) so that tracking epochs pass over written pages; a
+ * 60 KiB read(2) from a pipe into the heap block (a system call writing into
+ * tracked memory: with a user-mode-only userfaultfd and a write-protected
+ * page, the sync backend would make it fail with EFAULT).  Placement is
+ * queried with move_pages(2) (nodes NULL) for every page.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+#define MIB (1u << 20)
+#define PG 4096
+#define PIPE_BYTES 61440
+
+static uint64_t fnv(uint64_t h, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static void uffd_report(void)
+{
+	char a[32] = "ok", b[32] = "ok", c[32] = "ok";
+	int fd;
+
+	fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+	if (fd < 0)
+		snprintf(a, sizeof(a), "%s", strerrorname_np(errno));
+	else
+		close(fd);
+	fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	if (fd < 0)
+		snprintf(b, sizeof(b), "%s", strerrorname_np(errno));
+	else
+		close(fd);
+	fd = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		snprintf(c, sizeof(c), "%s", strerrorname_np(errno));
+	else
+		close(fd);
+	fprintf(stderr, "uffd: uid %d, userfaultfd(0) %s, user-mode-only %s, /dev/userfaultfd %s\n",
+		(int)getuid(), a, b, c);
+}
+
+/* "N0 on node 0, N1 on node 1" for the pages of [p, p+len) */
+static void where(const char *name, unsigned char *p, size_t len, char *out, size_t outlen)
+{
+	size_t n = len / PG, cnt[8] = {0}, other = 0;
+	void **pages = malloc(n * sizeof(*pages));
+	int *st = malloc(n * sizeof(*st));
+	int k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		pages[i] = p + i * PG;
+	if (syscall(SYS_move_pages, 0, n, pages, NULL, st, 0)) {
+		snprintf(out, outlen, "%s move_pages: %s", name, strerror(errno));
+		free(pages);
+		free(st);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (st[i] >= 0 && st[i] < 8)
+			cnt[st[i]]++;
+		else
+			other++;
+	k = snprintf(out, outlen, "%s", name);
+	for (int i = 0; i < 8; i++)
+		if (cnt[i])
+			k += snprintf(out + k, outlen - (size_t)k, " %zu on node %d,", cnt[i], i);
+	snprintf(out + k, outlen - (size_t)k, " %zu elsewhere", other);
+	free(pages);
+	free(st);
+}
+
+int main(int argc, char **argv)
+{
+	double secs = argc > 1 ? atof(argv[1]) : 2.0;
+	size_t len = 16 * MIB;
+	unsigned char *h = malloc(len), *m, src[PIPE_BYTES];
+	struct timespec t0, t;
+	char w1[256], w2[256];
+	int fds[2], bad = 0;
+	unsigned rounds = 0;
+
+	uffd_report();
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (!h || m == MAP_FAILED) {
+		perror("unpriv_probe: memory");
+		return 1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		h[i] = (unsigned char)(i * 7 + 1);
+		m[i] = (unsigned char)(i * 13 + 5);
+	}
+	/* where the pages were placed at first touch */
+	where("heap", h, len, w1, sizeof(w1));
+	where("mmap", m, len, w2, sizeof(w2));
+	fprintf(stderr, "where (first touch): %s; %s\n", w1, w2);
+	/* writes in several epochs: what tracking watches (and promotes) */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		for (size_t i = 0; i < len; i += PG) {
+			h[i] = (unsigned char)(h[i] + 1);
+			m[i] = (unsigned char)(m[i] + 1);
+		}
+		rounds++;
+		usleep(50000);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9 < secs);
+	for (size_t i = 0; i < len; i += PG) { /* the count of rounds must not show in the output */
+		h[i] = (unsigned char)(h[i] - rounds);
+		m[i] = (unsigned char)(m[i] - rounds);
+	}
+	/* the kernel writes into the (tracked) heap block */
+	for (size_t i = 0; i < PIPE_BYTES; i++)
+		src[i] = (unsigned char)(i * 3 + 11);
+	if (pipe(fds) || write(fds[1], src, PIPE_BYTES) != PIPE_BYTES) {
+		perror("unpriv_probe: pipe");
+		return 1;
+	}
+	size_t got = 0;
+	while (got < PIPE_BYTES) {
+		ssize_t r = read(fds[0], h + 3 * MIB + 100 + got, PIPE_BYTES - got);
+		if (r <= 0) {
+			fprintf(stderr, "unpriv_probe: read(2) into the heap: %s\n",
+				r < 0 ? strerror(errno) : "EOF");
+			bad = 1;
+			break;
+		}
+		got += (size_t)r;
+	}
+	int intact = !bad && memcmp(h + 3 * MIB + 100, src, PIPE_BYTES) == 0;
+	memset(h + 3 * MIB + 100, 0x5a, PIPE_BYTES);
+	printf("heap: %016llx, mmap: %016llx\n", (unsigned long long)fnv(0xcbf29ce484222325ull, h, len),
+	       (unsigned long long)fnv(0xcbf29ce484222325ull, m, len));
+	printf("read(2) into the heap: %zu bytes, %s\n", got, intact ? "intact" : "CHANGED");
+	where("heap", h, len, w1, sizeof(w1));
+	where("mmap", m, len, w2, sizeof(w2));
+	fprintf(stderr, "where (end): %s; %s\n", w1, w2);
+	printf("unpriv_probe: %s\n", intact ? "ok" : "FAILED");
+	free(h);
+	munmap(m, len);
+	return intact ? 0 : 1;
+}
