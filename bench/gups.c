@@ -22,8 +22,14 @@
  * that nothing of libhybrid is linked) and from /proc/vmstat (the kernel's tiering:
  * pgpromote_success, pgdemote_*, pgmigrate_success) for every run.
  *
+ * -w PERMILLE makes the loop read-mostly: only that many updates in 1000 write (the
+ * rest only read their word); default 1000, every update writes.  Write tracking sees
+ * only the writes, so this is the case where tracking costs least per update.
+ *
  * Placement modes (-m): plain (whatever the environment does: first touch, numactl,
- * the preload), oracle (the table bound to the slow node with mbind, the hot set then
+ * the preload), malloc (the table allocated in 2 MiB chunks with posix_memalign rather
+ * than one mmap, so that an LD_PRELOADed allocator such as memkind's libmemtier.so
+ * places it), oracle (the table bound to the slow node with mbind, the hot set then
  * moved to DRAM with move_pages, and moved again at once when the hot set moves; with
  * a scattered hot set it asks for no huge pages, to be exact at 4 KiB), memtier:R (memkind's static-ratio
  * tiering: the table is allocated in 2 MiB chunks from a memtier memory of
@@ -273,9 +279,10 @@ int main(int argc, char **argv)
 {
 	unsigned long size = 512UL << 20, leave = 0;
 	double hot_pct = 10, upd_pct = 90, t1 = 20, t2 = 20, ival = 1;
+	unsigned long wpm = 1000; /* writes per 1000 updates */
 	const char *mode = "plain", *label = "run", *out = NULL, *sum = NULL;
 	int c;
-	while ((c = getopt(argc, argv, "s:H:p:l:t:T:i:m:b:d:S:L:o:x:r:")) != -1) {
+	while ((c = getopt(argc, argv, "s:H:p:l:t:T:i:m:b:d:S:L:o:x:r:w:")) != -1) {
 		switch (c) {
 		case 's': size = parse_size(optarg); break;
 		case 'H': hot_pct = atof(optarg); break;
@@ -290,6 +297,12 @@ int main(int argc, char **argv)
 		case 'S': slow_node = atoi(optarg); break;
 		case 'L': label = optarg; break;
 		case 'o': out = optarg; break;
+		case 'w': wpm = strtoul(optarg, NULL, 10);
+			if (wpm > 1000) {
+				fprintf(stderr, "gups: -w takes 0-1000 (writes per 1000 updates)\n");
+				return 2;
+			}
+			break;
 		case 'x': sum = optarg; break;
 		case 'r': rng_state += (strtoull(optarg, NULL, 0) + 1) * 0xD1B54A32D192ED03ull;
 			rng_state |= 1; /* xorshift: never zero */
@@ -297,7 +310,7 @@ int main(int argc, char **argv)
 		default:
 			fprintf(stderr,
 				"usage: gups [-s SIZE] [-H hot%%] [-p upd%%] [-l contiguous|scattered] [-t s] [-T s] [-i s]\n"
-				"            [-m plain|oracle|memtier:R] [-b DRAM-free] [-d dram-node] [-S slow-node]\n"
+				"            [-w writes-per-1000] [-m plain|malloc|oracle|memtier:R] [-b DRAM-free] [-d dram-node] [-S slow-node]\n"
 				"            [-L label] [-o intervals.csv] [-x summary.csv] [-r seed]\n");
 			return 2;
 		}
@@ -355,6 +368,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gups: built without memkind\n");
 		return 77;
 #endif
+	} else if (!strcmp(mode, "malloc")) {
+		for (unsigned long i = 0; i < nchunks; i++)
+			if ((errno = posix_memalign((void **)&chunk[i], CHUNK, CHUNK)))
+				die("posix_memalign");
 	} else {
 		/* One mapping, 2 MiB aligned so that huge pages can form where allowed. */
 		char *m = mmap(NULL, npages * PAGE + CHUNK, PROT_READ | PROT_WRITE,
@@ -405,10 +422,16 @@ int main(int argc, char **argv)
 				    "intervals95,cold_promoted,cold_promoted_frac,promoted,cold_share_of_promoted,"
 				    "hot_captured,lib_migrated_bytes,kernel_migrated_pages,bytes_per_hot_captured,"
 				    "hit_mean,hit_last,dram_pages_end,lib_epochs,lib_promote_pages,lib_demote_pages,"
-				    "vm_promote,vm_demote,vm_migrate,updates,wall_s,cpu_s\n");
+				    "vm_promote,vm_demote,vm_migrate,updates,wall_s,cpu_s,writes_permille,"
+				    "lib_backend,lib_managed_bytes,lib_policy_ns,lib_pages_armed,lib_wp_faults,"
+				    "lib_pages_scanned\n");
 	}
 
 	const uint64_t thresh = (uint64_t)(upd_pct / 100 * 4294967296.0);
+	/* -w: an update writes when the low 10 bits of its random word (used for
+	 * nothing else) fall under wthresh/1024; 1024 = always. */
+	const uint64_t wthresh = (wpm * 1024 + 500) / 1000;
+	uint64_t rsum = 0;
 	uint64_t *sink = (uint64_t *)page_addr(0);
 	query(NULL, npages, snap0);
 	for (int phase = 0; phase < 2; phase++) {
@@ -450,7 +473,10 @@ int main(int argc, char **argv)
 						while (is_hot[p]);
 					}
 					uint64_t *w = (uint64_t *)page_addr(p) + ((r >> 20) & 511);
-					*w ^= r;
+					if ((r & 1023) < wthresh)
+						*w ^= r;
+					else
+						rsum += *w;
 				}
 				n += 4096;
 			}
@@ -505,7 +531,7 @@ int main(int argc, char **argv)
 		if (fs)
 			fprintf(fs,
 				"%s,%d,%lu,%lu,%.4f,%.4f,%.2f,%ld,%ld,%lu,%.5f,%lu,%.4f,%lu,%llu,%llu,%.0f,%.4f,%.4f,"
-				"%lu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f\n",
+				"%lu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f,%lu,%.12s,%llu,%llu,%llu,%llu,%llu\n",
 				label, phase + 1, npages, nhot, hot_start, (double)hot_end / nhot, t95, e95, i95,
 				cold_prom, (double)cold_prom / (npages - nhot), prom,
 				prom ? (double)cold_prom / prom : 0, hot_cap, (unsigned long long)lib_bytes,
@@ -516,13 +542,18 @@ int main(int argc, char **argv)
 				(unsigned long long)(v1.promote - v0.promote),
 				(unsigned long long)(v1.demote - v0.demote),
 				(unsigned long long)(v1.migrate - v0.migrate), (unsigned long long)updates, wall,
-				cpu);
+				cpu, wpm, s1.backend[0] ? s1.backend : "none",
+				(unsigned long long)s1.managed_bytes,
+				(unsigned long long)(s1.policy_ns - s0.policy_ns),
+				(unsigned long long)(s1.pages_armed - s0.pages_armed),
+				(unsigned long long)(s1.wp_faults - s0.wp_faults),
+				(unsigned long long)(s1.pages_scanned - s0.pages_scanned));
 		memcpy(snap0, snap1, npages * sizeof(int));
 	}
 	if (fo)
 		fclose(fo);
 	if (fs)
 		fclose(fs);
-	fprintf(stderr, "gups: checksum %llx\n", (unsigned long long)*sink);
+	fprintf(stderr, "gups: checksum %llx\n", (unsigned long long)(*sink + rsum));
 	return 0;
 }
