@@ -59,10 +59,13 @@ const struct hy_opt_desc hy_options[HY_OPT_COUNT] = {
 	[HY_OPT_TRACK_OVERHEAD] = {"track_overhead", HY_T_INT, OFF(track_overhead_pct), "1", 1,
 				   100, NULL, 0,
 				   "% of run time tracking may cost (sampling); 100 = track every page"},
-	[HY_OPT_TRACK_WINDOW] = {"track_window", HY_T_INT, OFF(track_window_pct), "100", 1, 100,
+	[HY_OPT_TRACK_WINDOW] = {"track_window", HY_T_INT, OFF(track_window_pct), "0", 0, 100,
 				 NULL, 0,
-				 "% of each epoch, at its end, in which writes are recorded; shorter "
-				 "windows tell often-written pages from seldom-written ones"},
+				 "% of each epoch, at its end, in which writes are recorded (shorter "
+				 "windows tell often-written pages from seldom-written ones); 0: adaptive"},
+	[HY_OPT_TRACK_SAMPLE] = {"track_sample", HY_T_SIZE, OFF(track_sample), "0", 0, PiB, NULL, 0,
+				 "memory armed for tracking each epoch, instead of what "
+				 "track_overhead allows; 0 = the governor decides"},
 	[HY_OPT_DRAM_LIMIT] = {"dram_limit", HY_T_SIZE, OFF(dram_limit), "0", 0, PiB, NULL, 'L',
 			       "most fast-tier memory this process may use; 0 = no limit"},
 	[HY_OPT_FREE_LOW] = {"free_low", HY_T_INT, OFF(free_low_pct), "5", 0, 100, NULL, 0,

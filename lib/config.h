@@ -66,6 +66,7 @@ enum hy_opt_id {
 	HY_OPT_SYNC_FAULT_BUDGET,
 	HY_OPT_TRACK_OVERHEAD,
 	HY_OPT_TRACK_WINDOW,
+	HY_OPT_TRACK_SAMPLE,
 	HY_OPT_DRAM_LIMIT,
 	HY_OPT_FREE_LOW,
 	HY_OPT_FREE_HIGH,
@@ -92,6 +93,7 @@ struct hy_config {
 	int64_t sync_fault_budget;	/* faults per second */
 	int64_t track_overhead_pct;	/* share of run time tracking may cost; 100 = all */
 	int64_t track_window_pct;	/* share of each epoch, at its end, that is tracked */
+	uint64_t track_sample;		/* bytes armed per epoch; 0 = the governor decides */
 	uint64_t dram_limit;		/* bytes, 0 = none */
 	int64_t free_low_pct;		/* % of a fast node's capacity */
 	int64_t free_high_pct;

@@ -38,6 +38,8 @@ struct hy_engine {
 	struct hy_policy_params par;
 	struct hy_governor gov;
 	size_t armed;		/* pages armed for the epoch under way */
+	uint64_t disarm_ns;	/* the last disarm() (windowed): part of arming's cost */
+	struct hy_window win;	/* how long before each epoch's end pages are armed */
 	struct hy_kfeat kf;
 	struct hy_nodemask tier_nodes[HY_MAX_TIERS]; /* where each tier's pages go */
 	int tier_target[HY_MAX_TIERS];		     /* first of those: move_pages target */
@@ -56,9 +58,23 @@ struct hy_engine {
 	bool stop;
 	bool quiesced;	/* hy_engine_quiesce: nothing new is managed */
 	bool calibrated; /* the tracker's costs measured (first epoch) */
-	bool windowed;	/* the thread arms only for the last track_window % of
-			 * each epoch: an epoch ends disarmed, not re-armed */
+	bool threaded;	 /* the policy thread keeps the epoch clock (and the window) */
 };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Pages are armed only for a window before each epoch's end: then an epoch
+ * ends disarmed, and the thread arms again when the window opens. */
+static bool windowed(const struct hy_engine *e)
+{
+	return e->threaded && e->win.us < e->win.epoch_us;
+}
 
 static int node_tier(const struct hy_engine *e, int node, int intended)
 {
@@ -122,6 +138,7 @@ int hy_engine_create(struct hy_engine **ep, const struct hy_config *cfg, const s
 		hy_track_cost(e->track, &c);
 		hy_gov_init(&e->gov, cfg, c.fault_ns, !strcmp(hy_track_name(e->track), "sync"));
 	}
+	hy_win_init(&e->win, cfg);
 	*ep = e;
 	return 0;
 }
@@ -187,7 +204,7 @@ int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint h
 	}
 	/* armed whole now only if the governor would arm every page anyway;
 	 * else it arms a sample from the next epoch on */
-	if (hint != HY_HINT_PIN && !e->windowed && hy_gov_budget(&e->gov, e->reg.pages) >= e->reg.pages &&
+	if (hint != HY_HINT_PIN && !windowed(e) && hy_gov_budget(&e->gov, e->reg.pages) >= e->reg.pages &&
 	    !hy_track_arm(e->track, a, len, NULL))
 		e->armed += len / PAGE;
 	hy_stat_add(&e->st, tracked_bytes, len);
@@ -308,7 +325,10 @@ static void learn_tiers(struct hy_engine *e, struct hy_region *g, const uint64_t
 /* Release every armed page (windowed tracking, between epoch and window). */
 static void disarm(struct hy_engine *e)
 {
+	uint64_t t0;
+
 	hy_reg_lock(&e->reg);
+	t0 = mono_ns();
 	for (size_t i = 0; i < e->reg.n; i++) {
 		struct hy_region *g = &e->reg.reg[i];
 		size_t n = (g->end - g->start) / PAGE;
@@ -319,13 +339,35 @@ static void disarm(struct hy_engine *e)
 			hy_track_arm(e->track, g->start, n * PAGE, none);
 		}
 	}
+	e->disarm_ns = mono_ns() - t0;
 	e->armed = 0;
+	hy_reg_unlock(&e->reg);
+}
+
+/*
+ * The window opens: writes made while arm() ran are forgotten (a harvest
+ * whose result is dropped: it re-arms the pages found written), so that
+ * every armed page is watched for the same time however long arming took
+ * (arming 12 000 pages takes 1-5 ms on the development host, 100 ms and
+ * more under emulation).
+ */
+static void open_window(struct hy_engine *e)
+{
+	hy_reg_lock(&e->reg);
+	for (size_t i = 0; i < e->reg.n; i++) {
+		struct hy_region *g = &e->reg.reg[i];
+		uint64_t *w = scratch(e, (g->end - g->start) / PAGE);
+
+		if (w)
+			hy_track_harvest(e->track, g->start, g->end - g->start, w);
+	}
 	hy_reg_unlock(&e->reg);
 }
 
 static void arm(struct hy_engine *e)
 {
 	size_t budget, total;
+	uint64_t ns = 0, t0;
 
 	hy_reg_lock(&e->reg);
 	total = e->reg.pages;
@@ -337,15 +379,27 @@ static void arm(struct hy_engine *e)
 		size_t share = total ? (size_t)((unsigned __int128)budget * n / total) : 0;
 		uint64_t *bits = scratch(e, n);
 
+		/* only the arming itself is timed: choosing is the policy's cost */
 		if (share >= n && g->hint != HY_HINT_PIN) {
+			/* every page: the whole region is the sampling window */
+			g->sweep_from = 0;
+			g->sweep_n = (n + HY_ARM_CHUNK - 1) / HY_ARM_CHUNK;
+			t0 = mono_ns();
 			if (!hy_track_arm(e->track, g->start, n * PAGE, NULL))
 				e->armed += n;
+			ns += mono_ns() - t0;
 		} else if (bits) {
 			size_t k = hy_policy_choose_arm(&e->par, g, share, bits);
+
+			t0 = mono_ns();
 			if (!hy_track_arm(e->track, g->start, n * PAGE, bits))
 				e->armed += k;
+			ns += mono_ns() - t0;
 		}
 	}
+	/* a page armed for a window is disarmed after it: both are its cost */
+	hy_gov_learn_arm(&e->gov, e->armed, ns + e->disarm_ns);
+	e->disarm_ns = 0;
 	hy_reg_unlock(&e->reg);
 }
 
@@ -527,6 +581,7 @@ int hy_engine_epoch(struct hy_engine *e)
 	uint64_t per_tier[HY_MAX_TIERS];
 
 	size_t written = 0, sweep = SWEEP;
+	struct hy_catch caught = {{0}};
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
 	if (!e->calibrated) {
@@ -563,9 +618,17 @@ int hy_engine_epoch(struct hy_engine *e)
 		else
 			written += (size_t)got;
 		learn_tiers(e, g, w, &sweep);
+		if (got >= 0)
+			hy_policy_catch(g, w, &caught);
 		hy_policy_age(g, w);
 	}
 	hy_gov_learn(&e->gov, e->armed, written);
+	hy_win_learn(&e->win, &caught);
+	hy_debug("epoch %llu: %zu pages armed, %zu written; costs: fault %llu ns, arming %llu "
+		 "ns/page; %u permille written, %u caught in the bulk; window now %llu us",
+		 (unsigned long long)e->epoch, e->armed, written,
+		 (unsigned long long)e->gov.fault_ns, (unsigned long long)e->gov.arm_ns,
+		 e->gov.write_permille, e->win.caught_permille, (unsigned long long)e->win.us);
 	tier_views(e, views);
 	hy_policy_plan(&e->par, &e->reg, views, e->epoch, &e->plan);
 	hy_stat_add(&e->st, thrash_pages, e->plan.thrash);
@@ -574,7 +637,7 @@ int hy_engine_epoch(struct hy_engine *e)
 
 	split_scattered(e);
 	execute(e);
-	if (e->windowed)
+	if (windowed(e))
 		disarm(e); /* armed again for the window only (loop) */
 	else
 		arm(e);
@@ -609,28 +672,32 @@ static bool wait_until(struct hy_engine *e, struct timespec *t, uint64_t us)
 }
 
 /*
- * The epoch clock.  With a tracking window shorter than the epoch
- * (track_window < 100), pages are armed only for the window at the end of
- * each epoch: a write is recorded if it falls in the window, so a page
- * written many times a second is seen in most epochs and one written once a
- * second in few -- the one bit per epoch then tells write rates apart, and
- * writes outside the window cost nothing.
+ * The epoch clock.  With a tracking window shorter than the epoch (fixed by
+ * track_window, or adapted by hy_win_learn), pages are armed only for the
+ * window at the end of each epoch: a write is recorded if it falls in the
+ * window, so a page written many times a second is seen in most epochs and
+ * one written once a second in few -- the one bit per epoch then tells write
+ * rates apart, and writes outside the window cost nothing.  The window only
+ * changes in hy_engine_epoch, on this thread.
  */
 static void *loop(void *arg)
 {
 	struct hy_engine *e = arg;
-	uint64_t win = e->cfg.epoch_us * (uint64_t)e->cfg.track_window_pct / 100;
 
-	if (e->windowed)
+	if (windowed(e))
 		disarm(e);
 	for (;;) {
 		struct timespec t;
 
 		clock_gettime(CLOCK_MONOTONIC, &t);
-		if (e->windowed) {
+		if (windowed(e)) {
+			uint64_t win = e->win.us;
+
 			if (wait_until(e, &t, e->cfg.epoch_us - win))
 				return NULL;
 			arm(e);
+			open_window(e);
+			clock_gettime(CLOCK_MONOTONIC, &t);
 			if (wait_until(e, &t, win))
 				return NULL;
 		} else if (wait_until(e, &t, e->cfg.epoch_us)) {
@@ -659,13 +726,15 @@ int hy_engine_start_thread(struct hy_engine *e)
 	sigset_t all, old;
 
 	/* set before the thread exists: program threads read it in manage() */
-	e->windowed = e->cfg.track_window_pct < 100;
+	e->threaded = true;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&e->thread, NULL, loop, e);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc)
+	if (rc) {
+		e->threaded = false;
 		return -rc;
+	}
 	e->running = true;
 	return 0;
 }

@@ -49,7 +49,7 @@ static uint8_t chill(hy_pstate s)
 {
 	unsigned hist = hy_ps_hist(s);
 	unsigned age = hist ? (unsigned)__builtin_ctz(hist) : 8;
-	return (uint8_t)(1 + age * 16 + (8 - (unsigned)__builtin_popcount(hist)));
+	return (uint8_t)(1 + age * 16 + (8 - hy_popcount8(hist)));
 }
 
 struct want {
@@ -63,14 +63,18 @@ struct want {
  * What the policy would do with one page, ignoring budgets.  `need[]` says
  * which tiers must shed pages this epoch.
  */
-static struct want judge(const struct hy_policy_params *p, const struct hy_region *g,
+static inline struct want judge(const struct hy_policy_params *p, const struct hy_region *g,
 			 hy_pstate s, const bool *need, uint64_t epoch)
 {
 	struct want w = {-1, -1, 0, false};
 	int tier = hy_ps_tier(s);
 	bool hot, cold_hint = g->hint == HY_HINT_COLD;
-	enum hy_move_dir last = hy_ps_moved_dir(s);
+	enum hy_move_dir last;
 
+	/* the common case first: no recent write, no hint, nothing to shed */
+	if (!hy_ps_hist(s) && g->hint == HY_HINT_HYBRID && (tier < 0 || !need[tier]))
+		return w;
+	last = hy_ps_moved_dir(s);
 	if (tier < 0 || hy_ps_pinned(s) || g->hint == HY_HINT_PIN || !backoff_allows(s, epoch))
 		return w;
 	hot = g->hint == HY_HINT_HOT || (!cold_hint && hy_ps_seen(s, p->window) >= p->threshold);
@@ -169,7 +173,7 @@ size_t hy_policy_plan(const struct hy_policy_params *p, struct hy_registry *r,
 	bool need[HY_MAX_TIERS] = {false}, exch[HY_MAX_TIERS] = {false};
 	int cut_d[HY_MAX_TIERS], cut_p;
 	uint64_t left_d[HY_MAX_TIERS], left_p;
-	size_t first_promote;
+	size_t first_promote = 0;
 
 	plan->n = 0;
 	plan->promote_bytes = plan->demote_bytes = 0;
@@ -274,8 +278,18 @@ size_t hy_policy_plan(const struct hy_policy_params *p, struct hy_registry *r,
 		budget = p->promote_budget;
 	cut_p = hist_cut(hist_p, budget, &left_p);
 
-	/* Pass 2: emit what passed the cut, demotions first. */
+	/* Pass 2: emit what passed the cut, demotions first (a pass with
+	 * nothing past its cut is skipped: it would only visit every page). */
 	for (int pass = 0; pass < 2; pass++) {
+		bool any = pass == 1 && cut_p < 256;
+
+		for (int t = 0; pass == 0 && t < p->ntiers; t++)
+			any |= cut_d[t] < 256;
+		if (!any) {
+			if (pass == 0)
+				first_promote = plan->n;
+			continue;
+		}
 		for_each_page(r, g, i)
 		{
 			struct want w = judge_x(p, g, g->state[i], need, exch, epoch);
@@ -375,6 +389,9 @@ void hy_gov_init(struct hy_governor *g, const struct hy_config *cfg, uint64_t fa
 	if (sync_backend)
 		g->fault_budget = (uint64_t)cfg->sync_fault_budget * cfg->epoch_us / 1000000;
 	g->write_permille = 1000;
+	g->sample_pages = cfg->track_sample / PAGE;
+	if (cfg->track_sample && !g->sample_pages)
+		g->sample_pages = 1;
 }
 
 void hy_gov_set_fault_cost(struct hy_governor *g, uint64_t fault_ns)
@@ -385,16 +402,29 @@ void hy_gov_set_fault_cost(struct hy_governor *g, uint64_t fault_ns)
 
 size_t hy_gov_budget(const struct hy_governor *g, size_t total)
 {
-	uint64_t faults, pages;
+	uint64_t permille = g->write_permille ? g->write_permille : 1, per_page, pages;
 
+	if (g->sample_pages)
+		return g->sample_pages < total ? (size_t)g->sample_pages : total;
 	if (g->overhead_pct >= 100)
 		return total;
-	faults = g->epoch_ns / 100 * g->overhead_pct / g->fault_ns;
-	if (g->fault_budget && faults > g->fault_budget)
-		faults = g->fault_budget;
-	/* expected faults = armed x share written: arm more where few are written */
-	pages = faults * 1000 / (g->write_permille ? g->write_permille : 1);
+	/* an armed page costs its arming, and a fault if written: expected
+	 * faults = armed x share written, so arm more where few are written */
+	per_page = g->arm_ns + g->fault_ns * permille / 1000;
+	pages = g->epoch_ns / 100 * g->overhead_pct / (per_page ? per_page : 1);
+	if (g->fault_budget && pages * permille / 1000 > g->fault_budget)
+		pages = g->fault_budget * 1000 / permille;
 	return pages < total ? (size_t)pages : total;
+}
+
+void hy_gov_learn_arm(struct hy_governor *g, size_t pages, uint64_t ns)
+{
+	uint64_t now;
+
+	if (pages < 1024)
+		return; /* too few: the calls' fixed costs would pass for per-page ones */
+	now = ns / pages;
+	g->arm_ns = g->arm_ns ? (g->arm_ns * 3 + now) / 4 : now;
 }
 
 void hy_gov_learn(struct hy_governor *g, size_t armed, size_t written)
@@ -409,56 +439,215 @@ void hy_gov_learn(struct hy_governor *g, size_t armed, size_t written)
 	g->write_permille = (g->write_permille * 3 + now) / 4;
 }
 
+/* ---- the tracking window (policy.h) ---- */
+
+#define WIN_TARGET    31 /* permille caught in the bulk of memory: above, shrink */
+#define WIN_LOW	      16 /* below, grow */
+#define WIN_MIN_CHUNK 8	 /* sampled chunks, at least, to judge */
+
+void hy_win_init(struct hy_window *w, const struct hy_config *cfg)
+{
+	memset(w, 0, sizeof(*w));
+	w->epoch_us = (uint64_t)cfg->epoch_us;
+	w->adaptive = cfg->track_window_pct == 0;
+	/* adaptive: from 1/32 of the epoch, which already tells a page written
+	 * a hundred times a second from one written a few times; a program that
+	 * writes seldom gets the whole epoch back within five epochs */
+	w->us = w->adaptive ? w->epoch_us / 32
+			    : w->epoch_us * (uint64_t)cfg->track_window_pct / 100;
+	if (!w->us)
+		w->us = 1;
+}
+
+/* Natural logarithm, x > 0: enough for a controller, and no libm in the
+ * preloaded library.  x = m 2^e, m in [1, 2); ln m = 2 atanh((m-1)/(m+1)). */
+static double ln(double x)
+{
+	double z, z2, sum = 0;
+	int e = 0;
+
+	while (x >= 2) {
+		x /= 2;
+		e++;
+	}
+	while (x < 1) {
+		x *= 2;
+		e--;
+	}
+	z = (x - 1) / (x + 1);
+	z2 = z * z;
+	for (int k = 9; k >= 1; k -= 2)
+		sum = sum * z2 + 1.0 / k;
+	return e * 0.69314718055994531 + 2 * z * sum;
+}
+
+/* sqrt(x) for x in [1/16, 1], by Newton's method (no libm) */
+static double sqrt_ratio(double x)
+{
+	double r = (1 + x) / 2;
+
+	for (int i = 0; i < 6; i++)
+		r = (r + x / r) / 2;
+	return r;
+}
+
+static uint64_t win_clamp(const struct hy_window *w, double us)
+{
+	double lo = (double)w->epoch_us / 200;
+
+	if (lo < 1000)
+		lo = 1000;
+	if (us < lo)
+		us = lo;
+	if (us > (double)w->epoch_us)
+		us = (double)w->epoch_us;
+	return (uint64_t)us;
+}
+
+void hy_win_learn(struct hy_window *w, const struct hy_catch *c)
+{
+	uint64_t n = 0, seen = 0;
+	unsigned q = 0, f;
+
+	if (!w->adaptive)
+		return;
+	for (int b = 0; b < HY_CATCH_BUCKETS; b++)
+		n += c->chunks[b];
+	if (n < WIN_MIN_CHUNK)
+		return;
+	/* the lower quartile: the chunk at n/4 in order of pages caught */
+	for (int b = 0; b < HY_CATCH_BUCKETS; b++) {
+		seen += c->chunks[b];
+		if (seen * 4 > n) {
+			q = (unsigned)b;
+			break;
+		}
+	}
+	f = q * 1000 / 64;
+	w->caught_permille = f;
+	if (f > WIN_TARGET) {
+		/* as if writes came at one rate: caught = 1 - exp(-rate x window);
+		 * half the way there (in ratio), as one epoch's measure is noisy */
+		double k = f >= 999 ? 0.0625 : ln(1 - WIN_TARGET / 1000.0) / ln(1 - f / 1000.0);
+		double step = k < 0.0625 ? 0.25 : k > 1 ? 1 : sqrt_ratio(k);
+		w->us = win_clamp(w, (double)w->us * step);
+	} else if (f < WIN_LOW) {
+		w->us = win_clamp(w, (double)w->us * (f ? 1.4142135623730951 : 2));
+	}
+}
+
+void hy_policy_catch(const struct hy_region *g, const uint64_t *written, struct hy_catch *c)
+{
+	size_t n = (g->end - g->start) / PAGE, nch = (n + HY_ARM_CHUNK - 1) / HY_ARM_CHUNK;
+
+	for (size_t k = 0; k < g->sweep_n && k < nch; k++) {
+		size_t ch = (g->sweep_from + k) % nch, fresh = 0, caught = 0;
+		size_t end = (ch + 1) * HY_ARM_CHUNK < n ? (ch + 1) * HY_ARM_CHUNK : n;
+
+		for (size_t i = ch * HY_ARM_CHUNK; i < end; i++) {
+			hy_pstate st = g->state[i];
+
+			if (hy_ps_hist(st) || hy_ps_pinned(st))
+				continue;
+			fresh++;
+			caught += written[i / 64] >> (i % 64) & 1;
+		}
+		if (fresh >= 32)
+			c->chunks[caught * 64 / fresh]++;
+	}
+}
+
 /* Recently written, could still go up: the pages the twice rule must see again. */
 static bool wants_watching(hy_pstate s)
 {
 	return hy_ps_hist(s) && !hy_ps_pinned(s) && hy_ps_tier(s) != 0;
 }
 
+/* Arm chunk c of g (pages [c*HY_ARM_CHUNK, ...) up to n), pinned pages
+ * left out; returns the pages armed. */
+static size_t arm_chunk(const struct hy_region *g, size_t c, size_t n, uint64_t *bits)
+{
+	size_t k = 0, end = (c + 1) * HY_ARM_CHUNK < n ? (c + 1) * HY_ARM_CHUNK : n;
+
+	for (size_t i = c * HY_ARM_CHUNK; i < end; i++) {
+		if (hy_ps_pinned(g->state[i]))
+			continue;
+		bits[i / 64] |= UINT64_C(1) << (i % 64);
+		k++;
+	}
+	return k;
+}
+
+/*
+ * How much a chunk is worth watching again: the epochs with a write of its
+ * watched pages, summed (a dense hot chunk scores high, one page seen once
+ * scores 1 and is left to the sampling window).
+ */
+static unsigned chunk_score(const struct hy_policy_params *p, const struct hy_region *g, size_t c,
+			    size_t n)
+{
+	size_t end = (c + 1) * HY_ARM_CHUNK < n ? (c + 1) * HY_ARM_CHUNK : n;
+	unsigned sum = 0;
+
+	for (size_t i = c * HY_ARM_CHUNK; i < end; i++)
+		if (wants_watching(g->state[i]))
+			sum += hy_ps_seen(g->state[i], p->window);
+	return sum < 2 ? 0 : sum > 255 ? 255 : sum;
+}
+
 size_t hy_policy_choose_arm(const struct hy_policy_params *p, struct hy_region *g, size_t budget,
 			    uint64_t *bits)
 {
-	size_t n = (g->end - g->start) / PAGE, chosen = 0, first;
+	size_t n = (g->end - g->start) / PAGE, nch = (n + HY_ARM_CHUNK - 1) / HY_ARM_CHUNK;
+	size_t chosen = 0, first, k;
 	uint64_t hist[256] = {0}, left;
 	int cut;
 
+	_Static_assert(HY_ARM_CHUNK == 64, "one bitmap word per chunk");
 	memset(bits, 0, (n + 63) / 64 * sizeof(uint64_t));
+	g->sweep_n = 0;
 	if (g->hint == HY_HINT_PIN || !budget)
 		return 0;
 	/*
-	 * 1. Recently written pages not yet on the fastest tier, hottest
-	 * first - but at most 3/4 of the budget: the rotating window must keep
-	 * moving, or pages that became hot elsewhere would never be seen.
+	 * Whole chunks, never single pages: each armed run costs a call and a
+	 * TLB flush, which for scattered pages costs far more than the pages
+	 * (on the development host 1-5 us per page armed alone, 0.1 us within
+	 * a run).
+	 *
+	 * 1. Chunks holding recently written pages not yet on the fastest tier,
+	 * densest and hottest first - but at most 3/4 of the budget: the
+	 * rotating window must keep moving, or pages that became hot elsewhere
+	 * would never be seen.
 	 */
 	first = budget - budget / 4;
-	for (size_t i = 0; i < n; i++)
-		if (wants_watching(g->state[i]))
-			hist[heat(g->state[i], p->window)]++;
+	for (size_t c = 0; c < nch; c++) {
+		unsigned sc = chunk_score(p, g, c, n);
+		if (sc)
+			hist[sc] += (c + 1) * HY_ARM_CHUNK < n ? HY_ARM_CHUNK : n - c * HY_ARM_CHUNK;
+	}
 	cut = hist_cut(hist, first, &left);
-	for (size_t i = 0; i < n && cut < 256; i++) {
-		hy_pstate st = g->state[i];
-		int h;
-		if (!wants_watching(st))
+	for (size_t c = 0; c < nch && cut < 256 && chosen < first; c++) {
+		unsigned sc = chunk_score(p, g, c, n);
+
+		if (!sc || (int)sc < cut || ((int)sc == cut && !left))
 			continue;
-		h = heat(st, p->window);
-		if (h < cut || (h == cut && !left))
-			continue;
-		if (h == cut)
-			left--;
-		bits[i / 64] |= UINT64_C(1) << (i % 64);
-		chosen++;
+		if ((int)sc == cut)
+			left = left > HY_ARM_CHUNK ? left - HY_ARM_CHUNK : 0;
+		chosen += arm_chunk(g, c, n, bits);
 	}
-	/* 2. a window over the rest, rotating through the region */
-	if (g->arm_cursor >= n)
+	/* 2. a window over the rest, rotating through the region chunk by
+	 * chunk; what it goes over is kept for hy_policy_catch */
+	if (g->arm_cursor >= nch)
 		g->arm_cursor = 0;
-	for (size_t k = 0; k < n && chosen < budget; k++) {
-		size_t i = (g->arm_cursor + k) % n;
-		if (bits[i / 64] >> (i % 64) & 1 || hy_ps_pinned(g->state[i]))
+	g->sweep_from = g->arm_cursor;
+	for (k = 0; k < nch && chosen < budget; k++) {
+		size_t c = (g->arm_cursor + k) % nch;
+
+		if (bits[c]) /* chosen above (one bitmap word per chunk) */
 			continue;
-		bits[i / 64] |= UINT64_C(1) << (i % 64);
-		chosen++;
-		if (chosen == budget)
-			g->arm_cursor = (i + 1) % n;
+		chosen += arm_chunk(g, c, n, bits);
 	}
+	g->sweep_n = k;
+	g->arm_cursor = (g->arm_cursor + k) % nch;
 	return chosen;
 }

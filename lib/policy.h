@@ -95,10 +95,12 @@ void hy_policy_commit(const struct hy_policy_params *p, struct hy_registry *r,
  */
 struct hy_governor {
 	uint64_t fault_ns;	/* cost of one tracked write */
+	uint64_t arm_ns;	/* cost of arming one page (measured each epoch, smoothed) */
 	uint64_t epoch_ns;
 	unsigned overhead_pct;	/* 100: arm everything */
 	uint64_t fault_budget;	/* per epoch, 0 = none */
 	unsigned write_permille; /* written / armed, smoothed; starts at 1000 */
+	uint64_t sample_pages;	/* fixed sample (track_sample); 0 = from the costs */
 };
 
 void hy_gov_init(struct hy_governor *g, const struct hy_config *cfg, uint64_t fault_ns,
@@ -109,16 +111,61 @@ void hy_gov_set_fault_cost(struct hy_governor *g, uint64_t fault_ns);
 size_t hy_gov_budget(const struct hy_governor *g, size_t total);
 /* What last epoch showed: `written` of `armed` pages were written. */
 void hy_gov_learn(struct hy_governor *g, size_t armed, size_t written);
+/* Arming `pages` took `ns`: the per-page cost joins the budget's arithmetic. */
+void hy_gov_learn_arm(struct hy_governor *g, size_t pages, uint64_t ns);
 
 /*
- * Which pages of g to arm, at most `budget`: first the pages written within
- * the window and not yet on the fastest tier (the twice rule needs to see
- * them again), hottest first, up to 3/4 of the budget; then a window of the
- * others that rotates through the region from g->arm_cursor (contiguous, so
- * arming takes few ioctls, and always moving, so every page is looked at).  Sets bits[]
- * (cleared first); returns the number of pages chosen.  Pinned pages and
- * pages of PIN regions are never armed.
+ * The tracking window (track_window): pages are armed only for the last
+ * `us` of each epoch, so that the one bit an epoch gives says "written at
+ * least about once per window", not "written at least once per epoch".
+ * Fixed (track_window 1-100 %), or, with track_window 0, adapted epoch by
+ * epoch to the pages that are not hot.  The measure: of the chunks the
+ * rotating sampling window armed (pages with no recent write: a sample of
+ * the program's memory at large), the share of pages caught, per chunk; the
+ * lower quartile of those shares stands for the bulk of memory, whatever a
+ * hot minority of chunks does.  While it is over 1/32 the window is too
+ * long to tell often-written pages from the rest -- a page caught in 1/32
+ * of the epochs comes up twice in 4 in under 1% of cases -- and it shrinks
+ * half the way (in ratio) to where that share would be 1/32, by 4 at most,
+ * down to 1/200 of the epoch (1 ms at least); under 1/64 it grows by
+ * sqrt 2 (by 2 when nothing was caught), up to the whole epoch.  A program whose memory is idle apart
+ * from its hot pages (written in bursts or not) keeps the whole epoch.
+ * Fewer than 8 sampled chunks say nothing: the window keeps.
  */
+#define HY_CATCH_BUCKETS 65 /* pages caught per 64-page chunk: 0..64 */
+struct hy_catch {
+	uint32_t chunks[HY_CATCH_BUCKETS]; /* sampled chunks by pages caught (scaled to 64) */
+};
+
+struct hy_window {
+	uint64_t epoch_us, us;	  /* us: the window now; us == epoch_us: whole epoch */
+	unsigned caught_permille; /* the last measure (lower quartile), for the log */
+	bool adaptive;
+};
+
+void hy_win_init(struct hy_window *w, const struct hy_config *cfg);
+/* Adapt the window to what the sampled chunks of the epoch just ended caught. */
+void hy_win_learn(struct hy_window *w, const struct hy_catch *c);
+/*
+ * Before hy_policy_age: add to c the chunks of g that the sampling window
+ * armed (g->sweep_from, g->sweep_n), each with the share of its fresh pages
+ * found written (chunks with fewer than 32 fresh pages are left out).
+ */
+void hy_policy_catch(const struct hy_region *g, const uint64_t *written, struct hy_catch *c);
+
+/*
+ * Which pages of g to arm, about `budget` (whole chunks of HY_ARM_CHUNK
+ * pages: one more chunk at most): first the chunks holding pages written
+ * within the window and not yet on the fastest tier (the twice rule needs
+ * to see them again), densest and hottest first (a chunk holding one page
+ * seen once is not among them), up to 3/4 of the budget; then a window of
+ * the other chunks that rotates through the region from g->arm_cursor
+ * (always moving, so every page is looked at; g->sweep_from and sweep_n say
+ * where it went).  Whole chunks, because every armed run costs a call and a
+ * TLB flush.  Sets bits[] (cleared first); returns the number of pages
+ * chosen.  Pinned pages and pages of PIN regions are never armed.
+ */
+#define HY_ARM_CHUNK 64 /* pages: the sample is taken in whole chunks of 256 KiB */
 size_t hy_policy_choose_arm(const struct hy_policy_params *p, struct hy_region *g, size_t budget,
 			    uint64_t *bits);
 

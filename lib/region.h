@@ -133,11 +133,20 @@ static inline hy_pstate hy_ps_age(hy_pstate s, bool written)
 	return hold ? (hy_pstate)((s & ~HY_PS_HOLD_MASK) | ((hold - 1) << HY_PS_HOLD_SHIFT)) : s;
 }
 
+/* Bits set in an 8-bit value, inline (without -mpopcnt __builtin_popcount
+ * is a libgcc call, and the policy asks this of every page every epoch). */
+static inline unsigned hy_popcount8(unsigned x)
+{
+	x = x - ((x >> 1) & 0x55u);
+	x = (x & 0x33u) + ((x >> 2) & 0x33u);
+	return (x + (x >> 4)) & 0x0fu;
+}
+
 /* Distinct epochs with a write among the last `window` (1-8). */
 static inline unsigned hy_ps_seen(hy_pstate s, unsigned window)
 {
 	unsigned mask = window >= 8 ? 0xffu : (1u << window) - 1;
-	return (unsigned)__builtin_popcount(hy_ps_hist(s) & mask);
+	return hy_popcount8(hy_ps_hist(s) & mask);
 }
 
 struct hy_region {
@@ -146,7 +155,8 @@ struct hy_region {
 	uint64_t id;		/* unique per registry; a split or moved part gets a new one */
 	hy_pstate *state;	/* (end - start) / 4 KiB entries */
 	size_t state_cap;	/* bytes mapped for state */
-	size_t arm_cursor;	/* governor: where the next sampling window starts */
+	size_t arm_cursor;	/* governor: the chunk where the next sampling window starts */
+	size_t sweep_from, sweep_n; /* the chunks the last sampling window went over */
 };
 
 struct hy_registry {

@@ -127,7 +127,9 @@ static long scan(struct hy_track *t, struct trk_range *r, uintptr_t a, uintptr_t
  * Two ways, by the shape of the armed set in the window:
  *  - few runs of armed pages: one PAGEMAP_SCAN with WP_MATCHING per run;
  *    report and re-protect are one atomic step per page;
- *  - scattered (more than one run per 1024 pages, and more than 64): every
+ *  - scattered (more than one run per 1024 pages, more than 64, and runs
+ *    shorter than 16 pages on average -- the engine arms whole chunks of
+ *    64 pages, which stay on the first way): every
  *    ioctl costs ~1 us, so a run each would cost ~100x a dense harvest
  *    (measured: every other page armed, 163 ms/GiB).  Then one report-only
  *    scan of the window, kept where armed, and UFFDIO_WRITEPROTECT on the
@@ -153,7 +155,7 @@ static long async_harvest(struct hy_track *t, struct trk_range *r, size_t first,
 		scanned += j - i;
 		i = j;
 	}
-	if (runs > 64 && runs > n / 1024) {
+	if (runs > 64 && runs > n / 1024 && scanned < runs * 16) {
 		found = scan(t, r, trk_page(r, lo), trk_page(r, hi), base, false, out);
 		scanned = hi - lo;
 		rc = found > 0 ? hy_trk_wp_runs(t, out, 0, base, lo - first, hi - first, true) : 0;

@@ -417,36 +417,56 @@ static void test_not_present_and_cap(void)
 	hy_policy_commit(&par, &reg, &gone, 0);
 }
 
-/* The governor's sample: watched pages first, but the window keeps moving. */
+/* The governor's sample, in whole chunks: watched chunks first, densest
+ * and hottest first, but the window keeps moving. */
 static void test_choose_arm(void)
 {
 	uint64_t bits[NP / 64];
 	size_t n;
 
+	_Static_assert(NP == 4 * HY_ARM_CHUNK, "four chunks");
 	world(2, 1, HY_HINT_HYBRID);
-	for (int i = 0; i < 100; i++) /* 100 recently written pages on the slow tier */
+	for (int i = 10; i < 20; i++) /* chunk 0: ten pages written once, on the slow tier */
 		*st(i) = hy_ps_age(*st(i), true);
-	for (int i = 100; i < 110; i++) /* 10 written, but already on tier 0 */
+	for (int i = 70; i < 80; i++) /* chunk 1: written, but already on tier 0 */
 		*st(i) = hy_ps_set_tier(hy_ps_age(*st(i), true), 0);
-	reg.reg[0].arm_cursor = 200;
-	n = hy_policy_choose_arm(&par, &reg.reg[0], 40, bits);
-	CU_ASSERT_EQUAL(n, 40);
-	size_t watched = 0, window = 0;
-	for (int i = 0; i < NP; i++) {
-		if (!(bits[i / 64] >> (i % 64) & 1))
-			continue;
-		if (i < 100)
-			watched++;
-		else if (i >= 200)
-			window++;
-		CU_ASSERT(i < 100 || i >= 200); /* never the pages already on tier 0 */
-	}
-	CU_ASSERT_EQUAL(watched, 30); /* 3/4 of the budget */
-	CU_ASSERT_EQUAL(window, 10);  /* the rest: the window, from the cursor */
-	CU_ASSERT_EQUAL(reg.reg[0].arm_cursor, 210);
-	/* a budget over the region arms every page */
-	CU_ASSERT_EQUAL(hy_policy_choose_arm(&par, &reg.reg[0], 10 * NP, bits), NP);
-	/* pinned and PIN regions: never */
+	for (int i = 130; i < 140; i++) /* chunk 2: written twice: hotter */
+		*st(i) = hy_ps_age(hy_ps_age(*st(i), true), true);
+	*st(200) |= HY_PS_PIN;		       /* chunk 3 */
+	*st(210) = hy_ps_age(*st(210), true); /* chunk 3: one page seen once */
+	reg.reg[0].arm_cursor = 1;
+
+	/* 96 pages for watched chunks: the hotter one, then the other */
+	n = hy_policy_choose_arm(&par, &reg.reg[0], 128, bits);
+	CU_ASSERT_EQUAL(n, 128);
+	CU_ASSERT_EQUAL(bits[0], ~0ULL);
+	CU_ASSERT_EQUAL(bits[1], 0);
+	CU_ASSERT_EQUAL(bits[2], ~0ULL);
+	CU_ASSERT_EQUAL(bits[3], 0); /* one page seen once: left to the window */
+	CU_ASSERT_EQUAL(reg.reg[0].arm_cursor, 1); /* the window did not move */
+	CU_ASSERT_EQUAL(reg.reg[0].sweep_n, 0);
+
+	/* a smaller budget (60 for watched chunks): the hotter chunk only,
+	 * then the window from the cursor */
+	n = hy_policy_choose_arm(&par, &reg.reg[0], 80, bits);
+	CU_ASSERT_EQUAL(n, 128);
+	CU_ASSERT_EQUAL(bits[2], ~0ULL);
+	CU_ASSERT_EQUAL(bits[1], ~0ULL); /* the window: chunk 1 */
+	CU_ASSERT_EQUAL(bits[0] | bits[3], 0);
+	CU_ASSERT_EQUAL(reg.reg[0].sweep_from, 1);
+	CU_ASSERT_EQUAL(reg.reg[0].sweep_n, 1);
+	CU_ASSERT_EQUAL(reg.reg[0].arm_cursor, 2);
+
+	/* the window skips chosen chunks and leaves pinned pages out */
+	n = hy_policy_choose_arm(&par, &reg.reg[0], 160, bits);
+	CU_ASSERT_EQUAL(n, 64 + 64 + 63);
+	CU_ASSERT_EQUAL(bits[3], ~0ULL & ~(1ULL << (200 - 192)));
+	CU_ASSERT_EQUAL(reg.reg[0].sweep_from, 2);
+	CU_ASSERT_EQUAL(reg.reg[0].sweep_n, 2); /* over chunk 2 (chosen) and 3 */
+	CU_ASSERT_EQUAL(reg.reg[0].arm_cursor, 0);
+	/* a budget over the region arms every page but the pinned one */
+	CU_ASSERT_EQUAL(hy_policy_choose_arm(&par, &reg.reg[0], 10 * NP, bits), NP - 1);
+	/* PIN regions: never */
 	world(2, 1, HY_HINT_PIN);
 	CU_ASSERT_EQUAL(hy_policy_choose_arm(&par, &reg.reg[0], NP, bits), 0);
 }
@@ -469,6 +489,138 @@ static void test_governor(void)
 	hy_config_set(&cfg, HY_OPT_TRACK_OVERHEAD, "100", HY_SRC_API, NULL);
 	hy_gov_init(&g, &cfg, 1000, true);
 	CU_ASSERT_EQUAL(hy_gov_budget(&g, 1000000), 1000000); /* unthrottled */
+	/* a fixed sample wins over the target and the costs */
+	hy_config_set(&cfg, HY_OPT_TRACK_SAMPLE, "40M", HY_SRC_API, NULL);
+	hy_gov_init(&g, &cfg, 1000, false);
+	CU_ASSERT_EQUAL(hy_gov_budget(&g, 1000000), 10240);
+	CU_ASSERT_EQUAL(hy_gov_budget(&g, 5000), 5000);
+}
+
+/* Arming costs too: an armed page costs its arming plus, if written, a fault. */
+static void test_governor_arm_cost(void)
+{
+	struct hy_config cfg;
+	struct hy_governor g;
+
+	hy_config_defaults(&cfg);
+	hy_gov_init(&g, &cfg, 1000, false);
+	hy_gov_learn_arm(&g, 100, 100000000); /* too few pages to judge: ignored */
+	CU_ASSERT_EQUAL(hy_gov_budget(&g, 1000000), 10000);
+	hy_gov_learn_arm(&g, 10000, 10000000); /* 1 us per page armed */
+	CU_ASSERT_EQUAL(g.arm_ns, 1000);
+	CU_ASSERT_EQUAL(hy_gov_budget(&g, 1000000), 5000); /* 10 ms / (1 + 1 us) */
+	for (int k = 0; k < 20; k++)
+		hy_gov_learn_arm(&g, 10000, 0); /* arming got cheap: learnt, smoothed */
+	CU_ASSERT(hy_gov_budget(&g, 1000000) >= 9900);
+}
+
+/* A measure of `n` sampled chunks, each with `caught` of 64 pages caught. */
+static struct hy_catch catch_of(unsigned n, unsigned caught)
+{
+	struct hy_catch c = {{0}};
+
+	c.chunks[caught] = n;
+	return c;
+}
+
+/*
+ * The adaptive window (track_window 0) follows the lower quartile of the
+ * sampled chunks' caught shares: it shrinks while over 1/32 (half the way,
+ * in ratio, by 4 at most), grows under 1/64, stays between, and does not
+ * move on fewer than 8 chunks.
+ */
+static void test_track_window_adapt(void)
+{
+	struct hy_config cfg;
+	struct hy_window w;
+	struct hy_catch c;
+
+	hy_config_defaults(&cfg);
+	CU_ASSERT_EQUAL_FATAL(hy_config_set(&cfg, HY_OPT_TRACK_WINDOW, "0", HY_SRC_API, NULL), 0);
+	hy_win_init(&w, &cfg);
+	CU_ASSERT(w.adaptive);
+	CU_ASSERT_EQUAL(w.us, 31250); /* starts at 1/32 of the epoch */
+	c = catch_of(7, 64);
+	hy_win_learn(&w, &c); /* too few chunks: keeps */
+	CU_ASSERT_EQUAL(w.us, 31250);
+	/* everything caught (a program writing all its pages every second) */
+	w.us = 1000000;
+	c = catch_of(100, 64);
+	hy_win_learn(&w, &c);
+	CU_ASSERT_EQUAL(w.us, 250000);
+	/* 1/4 caught: the rate model says x ln(31/32)/ln(3/4) = 0.11; half way: 0.33 */
+	w.us = 300000;
+	c = catch_of(100, 16);
+	hy_win_learn(&w, &c);
+	CU_ASSERT(w.us > 95000 && w.us < 105000);
+	CU_ASSERT_EQUAL(w.caught_permille, 250);
+	/* between 1/64 and 1/32: stays */
+	c = catch_of(100, 1); /* 15 permille: grows by sqrt 2 */
+	hy_win_learn(&w, &c);
+	CU_ASSERT(w.us > 139000 && w.us < 143000);
+	w.us = 100000;
+	c = catch_of(100, 2); /* 31 permille: stays */
+	hy_win_learn(&w, &c);
+	CU_ASSERT_EQUAL(w.us, 100000);
+	/* nothing caught: doubles, up to the epoch */
+	for (int k = 0; k < 10; k++) {
+		c = catch_of(100, 0);
+		hy_win_learn(&w, &c);
+	}
+	CU_ASSERT_EQUAL(w.us, 1000000);
+	/* down to 1/200 of the epoch, no further */
+	for (int k = 0; k < 20; k++) {
+		c = catch_of(100, 64);
+		hy_win_learn(&w, &c);
+	}
+	CU_ASSERT_EQUAL(w.us, 5000);
+	/* the lower quartile: hot chunks do not count unless they are over
+	 * three quarters of the sample (a median would shrink here) */
+	w.us = 100000;
+	c = catch_of(40, 0);
+	c.chunks[64] = 60;
+	hy_win_learn(&w, &c);
+	CU_ASSERT(w.us > 100000);
+	w.us = 100000;
+	c = catch_of(20, 0); /* three quarters hot: the window must shrink */
+	c.chunks[64] = 80;
+	hy_win_learn(&w, &c);
+	CU_ASSERT(w.us < 100000);
+	/* a fixed window never moves */
+	hy_config_set(&cfg, HY_OPT_TRACK_WINDOW, "10", HY_SRC_API, NULL);
+	hy_win_init(&w, &cfg);
+	CU_ASSERT(!w.adaptive);
+	CU_ASSERT_EQUAL(w.us, 100000);
+	c = catch_of(100, 64);
+	hy_win_learn(&w, &c);
+	CU_ASSERT_EQUAL(w.us, 100000);
+}
+
+/* The measure: per sampled chunk, the share of its fresh pages caught. */
+static void test_catch(void)
+{
+	uint64_t written[NP / 64] = {0};
+	struct hy_catch c = {{0}};
+
+	world(2, 1, HY_HINT_HYBRID);
+	reg.reg[0].sweep_from = 3; /* chunks 3 and 0 (it wraps) */
+	reg.reg[0].sweep_n = 2;
+	written[3] = 0xffff;		/* chunk 3: 16 of 64 */
+	written[1] = ~0ULL;		/* chunk 1: not sampled */
+	for (int i = 0; i < 40; i++)	/* chunk 0: 40 pages written lately: not fresh */
+		*st(i) = hy_ps_age(*st(i), true);
+	written[0] = 0xf;		/* 4 written, of the not-fresh ones */
+	hy_policy_catch(&reg.reg[0], written, &c);
+	CU_ASSERT_EQUAL(c.chunks[16], 1); /* chunk 3 */
+	unsigned total = 0;
+	for (int b = 0; b < HY_CATCH_BUCKETS; b++)
+		total += c.chunks[b];
+	CU_ASSERT_EQUAL(total, 1); /* chunk 0 has 24 fresh pages: left out */
+	for (int i = 0; i < 40; i++)
+		*st(i) = 0; /* now 64 fresh pages in chunk 0, 4 caught */
+	hy_policy_catch(&reg.reg[0], written, &c);
+	CU_ASSERT_EQUAL(c.chunks[4], 1);
+	CU_ASSERT_EQUAL(c.chunks[16], 2);
 }
 
 static void test_params_from_config(void)
@@ -491,7 +643,7 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_backoff),
 	HY_TEST(test_pin),		   HY_TEST(test_hints),
 	HY_TEST(test_multi_tier_chain),	   HY_TEST(test_not_present_and_cap),
-	HY_TEST(test_choose_arm),	   HY_TEST(test_governor),
+	HY_TEST(test_choose_arm),	   HY_TEST(test_governor), HY_TEST(test_governor_arm_cost), HY_TEST(test_track_window_adapt), HY_TEST(test_catch),
 	HY_TEST(test_params_from_config),
 };
 
