@@ -57,6 +57,7 @@ static struct {
 	int err_fd;			/* copy of stderr for the report, or -1 */
 	dev_t err_dev;			/* what it was a copy of */
 	ino_t err_ino;
+	bool swept;			/* stale entries looked for (policy thread, once) */
 } ex = {.err_fd = -1};
 
 /* ---- small system helpers ---------------------------------------------- */
@@ -407,6 +408,8 @@ int hy_export_start(struct hy_engine *e)
  * policy thread calls this (the single writer), so a plain read of seq is
  * enough; the fences order the data stores between the two seq stores.
  */
+static void sweep_stale(void); /* with the directory readers, below */
+
 void hy_export_epoch(struct hy_engine *e)
 {
 	struct hy_export_page *p = __atomic_load_n(&ex.page, __ATOMIC_ACQUIRE);
@@ -415,6 +418,10 @@ void hy_export_epoch(struct hy_engine *e)
 
 	if (!p)
 		return;
+	if (!ex.swept) {
+		ex.swept = true;
+		sweep_stale();
+	}
 	hy_engine_stats(e, &now.st);
 	now.mono_ns = mono_ns();
 	s = __atomic_load_n(&p->seq, __ATOMIC_RELAXED);
@@ -771,6 +778,47 @@ int hy_export_list(void (*fn)(const struct hy_export_page *p, void *arg), void *
 		close(dfd);
 	}
 	return opened ? found : rc;
+}
+
+/*
+ * Entries left by processes that died without removing theirs (killed,
+ * _exit, a crash) would pile up, one page of tmpfs each, until the user ran
+ * `hybridctl stat`.  So every process, once, at its first epoch (on the
+ * policy thread: off the program's start), removes up to SWEEP_MAX of them
+ * from its user's directories -- those whose process is gone or is another
+ * one now (start time).  That bounds the pile: each process leaves at most
+ * one and takes away up to SWEEP_MAX.  No file is opened: the name says
+ * which process made it.
+ */
+#define SWEEP_MAX 64
+
+static void sweep_stale(void)
+{
+	uid_t uid = geteuid();
+	int removed = 0;
+
+	for (int which = 0; which < 2 && removed < SWEEP_MAX; which++) {
+		char buf[4096] __attribute__((aligned(8)));
+		int dfd = dir_open(which, uid, false);
+		long n;
+
+		if (dfd < 0)
+			continue;
+		while (removed < SWEEP_MAX && (n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0)
+			for (long off = 0; off < n && removed < SWEEP_MAX;) {
+				struct linux_dirent64_ *d = (void *)(buf + off);
+				uint64_t start, now_start;
+				int pid;
+
+				off += d->d_reclen;
+				if (!parse_name(d->d_name, &pid, &start))
+					continue;
+				if ((proc_start(pid, &now_start, NULL, 0) || now_start != start) &&
+				    !unlinkat(dfd, d->d_name, 0))
+					removed++;
+			}
+		close(dfd);
+	}
 }
 
 /* ---- formatting -------------------------------------------------------- */

@@ -123,6 +123,23 @@ run "$CTL" stat
 expect_no_out "^$ppid " "kill -9: not listed"
 [ ! -e "$entry" ] && ok "kill -9: stale entry removed by the lister" || { last="ls"; bad "kill -9: stale entry kept"; }
 
+# --- a later managed process sweeps stale entries at its first epoch ----------
+# (no hybridctl stat in between: entries of dead processes must not pile up)
+probe hang
+entry=$(entry_of "$ppid")
+kill -9 "$pjob"; wait "$pjob" 2>/dev/null
+sleep 30 & lpid=$!; jobs_+=("$lpid")	# a live process's entry must stay
+live="${entry%/*}/$lpid-$(start_of "$lpid")"
+cp "$tmp/dead-entry" "$live"; chmod 600 "$live"
+[ -e "$entry" ] && ok "sweep: a dead process's entry left behind" || { last="ls"; bad "sweep: no entry left (case not exercised)"; }
+"$CTL" -F 0 -S 0 -e 100ms -- "$WORK" 8 1 120 >"$tmp/s.out" 2>"$tmp/s.err" &
+sjob=$!; jobs_+=("$sjob")
+for _ in $(seq 200); do [ ! -e "$entry" ] && break; sleep 0.05; done
+[ ! -e "$entry" ] && ok "sweep: removed by the next managed process's first epoch" || { last="ls"; bad "sweep: stale entry kept"; }
+[ -e "$live" ] && ok "sweep: a live process's entry kept" || { last="ls"; bad "sweep: a live process's entry removed"; }
+kill -USR1 "$sjob"; wait "$sjob" 2>/dev/null
+rm -f "$live"; kill "$lpid" 2>/dev/null
+
 # --- a pid reused: same pid, another start time ------------------------------
 sleep 30 & spid=$!; jobs_+=("$spid")
 sstart=$(start_of "$spid")
