@@ -389,7 +389,7 @@ static void arm(struct hy_engine *e)
 				e->armed += n;
 			ns += mono_ns() - t0;
 		} else if (bits) {
-			size_t k = hy_policy_choose_arm(&e->par, g, share, bits);
+			size_t k = hy_policy_choose_arm(&e->par, g, share, bits, e->win.caught_permille);
 
 			t0 = mono_ns();
 			if (!hy_track_arm(e->track, g->start, n * PAGE, bits))
@@ -631,6 +631,11 @@ int hy_engine_epoch(struct hy_engine *e)
 		 e->gov.write_permille, e->win.caught_permille, (unsigned long long)e->win.us);
 	tier_views(e, views);
 	hy_policy_plan(&e->par, &e->reg, views, e->epoch, &e->plan);
+	hy_debug("epoch %llu: plan: promote %llu KiB, demote %llu KiB; %llu KiB hot below, "
+		 "%llu KiB room on tier 0, %llu KiB exchanged",
+		 (unsigned long long)e->epoch, (unsigned long long)e->plan.promote_bytes >> 10,
+		 (unsigned long long)e->plan.demote_bytes >> 10, (unsigned long long)e->plan.waiting >> 10,
+		 (unsigned long long)e->plan.room0 >> 10, (unsigned long long)e->plan.exchange >> 10);
 	hy_stat_add(&e->st, thrash_pages, e->plan.thrash);
 	memcpy(per_tier, e->plan.tier_bytes, sizeof(per_tier));
 	hy_reg_unlock(&e->reg);

@@ -177,6 +177,7 @@ size_t hy_policy_plan(const struct hy_policy_params *p, struct hy_registry *r,
 
 	plan->n = 0;
 	plan->promote_bytes = plan->demote_bytes = 0;
+	plan->waiting = plan->exchange = 0;
 	memset(plan->tier_bytes, 0, sizeof(plan->tier_bytes));
 	for_each_page(r, g, i)
 	{
@@ -234,6 +235,7 @@ size_t hy_policy_plan(const struct hy_policy_params *p, struct hy_registry *r,
 
 		for (int sc = 1; sc < 256; sc++)
 			waiting += hist_p[sc];
+		plan->waiting = waiting;
 		if (waiting > room[0]) {
 			exch[0] = need[0] = true; /* as judge_x sees it */
 			for_each_page(r, g, i)
@@ -246,6 +248,7 @@ size_t hy_policy_plan(const struct hy_policy_params *p, struct hy_registry *r,
 			x = waiting - room[0] < cold ? waiting - room[0] : cold;
 			if (p->promote_budget && x > p->promote_budget)
 				x = p->promote_budget;
+			plan->exchange = x;
 			if (x) {
 				shed[0] = x;
 				room[0] += x;
@@ -263,6 +266,7 @@ size_t hy_policy_plan(const struct hy_policy_params *p, struct hy_registry *r,
 		}
 	}
 
+	plan->room0 = room[0];
 	/* The cuts: the lowest score taken, and how much of it. */
 	for (int t = 0; t < p->ntiers; t++) {
 		cut_d[t] = hist_cut(hist_d[t], shed[t], &left_d[t]);
@@ -509,8 +513,6 @@ void hy_win_learn(struct hy_window *w, const struct hy_catch *c)
 	uint64_t n = 0, seen = 0;
 	unsigned q = 0, f;
 
-	if (!w->adaptive)
-		return;
 	for (int b = 0; b < HY_CATCH_BUCKETS; b++)
 		n += c->chunks[b];
 	if (n < WIN_MIN_CHUNK)
@@ -525,6 +527,8 @@ void hy_win_learn(struct hy_window *w, const struct hy_catch *c)
 	}
 	f = q * 1000 / 64;
 	w->caught_permille = f;
+	if (!w->adaptive)
+		return; /* measured all the same: the sample's choice uses it */
 	if (f > WIN_TARGET) {
 		/* as if writes came at one rate: caught = 1 - exp(-rate x window);
 		 * half the way there (in ratio), as one epoch's measure is noisy */
@@ -580,29 +584,40 @@ static size_t arm_chunk(const struct hy_region *g, size_t c, size_t n, uint64_t 
 
 /*
  * How much a chunk is worth watching again: the epochs with a write of its
- * watched pages, summed (a dense hot chunk scores high, one page seen once
- * scores 1 and is left to the sampling window).
+ * watched pages, summed (a dense hot chunk scores high).  0 -- left to the
+ * sampling window -- unless at least `min_recent` of its pages were caught
+ * in the last epoch: a chunk of the bulk of memory has a few caught by
+ * chance (the window's share of it), and re-watching it would crowd out the
+ * sweep that finds hot pages elsewhere.
  */
 static unsigned chunk_score(const struct hy_policy_params *p, const struct hy_region *g, size_t c,
-			    size_t n)
+			    size_t n, unsigned min_recent)
 {
 	size_t end = (c + 1) * HY_ARM_CHUNK < n ? (c + 1) * HY_ARM_CHUNK : n;
-	unsigned sum = 0;
+	unsigned sum = 0, recent = 0;
 
 	for (size_t i = c * HY_ARM_CHUNK; i < end; i++)
-		if (wants_watching(g->state[i]))
+		if (wants_watching(g->state[i])) {
 			sum += hy_ps_seen(g->state[i], p->window);
-	return sum < 2 ? 0 : sum > 255 ? 255 : sum;
+			recent += hy_ps_hist(g->state[i]) & 1;
+		}
+	if (recent < min_recent)
+		return 0;
+	return sum > 255 ? 255 : sum;
 }
 
 size_t hy_policy_choose_arm(const struct hy_policy_params *p, struct hy_region *g, size_t budget,
-			    uint64_t *bits)
+			    uint64_t *bits, unsigned bulk_permille)
 {
 	size_t n = (g->end - g->start) / PAGE, nch = (n + HY_ARM_CHUNK - 1) / HY_ARM_CHUNK;
 	size_t chosen = 0, first, k;
 	uint64_t hist[256] = {0}, left;
+	/* twice what the bulk of memory has caught by chance, two at least */
+	unsigned min_recent = 2 * HY_ARM_CHUNK * bulk_permille / 1000;
 	int cut;
 
+	if (min_recent < 2)
+		min_recent = 2;
 	_Static_assert(HY_ARM_CHUNK == 64, "one bitmap word per chunk");
 	memset(bits, 0, (n + 63) / 64 * sizeof(uint64_t));
 	g->sweep_n = 0;
@@ -621,13 +636,13 @@ size_t hy_policy_choose_arm(const struct hy_policy_params *p, struct hy_region *
 	 */
 	first = budget - budget / 4;
 	for (size_t c = 0; c < nch; c++) {
-		unsigned sc = chunk_score(p, g, c, n);
+		unsigned sc = chunk_score(p, g, c, n, min_recent);
 		if (sc)
 			hist[sc] += (c + 1) * HY_ARM_CHUNK < n ? HY_ARM_CHUNK : n - c * HY_ARM_CHUNK;
 	}
 	cut = hist_cut(hist, first, &left);
 	for (size_t c = 0; c < nch && cut < 256 && chosen < first; c++) {
-		unsigned sc = chunk_score(p, g, c, n);
+		unsigned sc = chunk_score(p, g, c, n, min_recent);
 
 		if (!sc || (int)sc < cut || ((int)sc == cut && !left))
 			continue;

@@ -60,6 +60,7 @@ struct hy_plan {
 	size_t cap, n;
 	uint64_t promote_bytes, demote_bytes;
 	uint64_t thrash; /* moves chosen but refused: back within the hold-off */
+	uint64_t waiting, room0, exchange; /* bytes: hot below, room on tier 0, traded */
 	uint64_t tier_bytes[HY_MAX_TIERS]; /* our pages per tier, as known */
 };
 
@@ -139,7 +140,7 @@ struct hy_catch {
 
 struct hy_window {
 	uint64_t epoch_us, us;	  /* us: the window now; us == epoch_us: whole epoch */
-	unsigned caught_permille; /* the last measure (lower quartile), for the log */
+	unsigned caught_permille; /* the last measure (lower quartile); fixed windows too */
 	bool adaptive;
 };
 
@@ -157,8 +158,10 @@ void hy_policy_catch(const struct hy_region *g, const uint64_t *written, struct 
  * Which pages of g to arm, about `budget` (whole chunks of HY_ARM_CHUNK
  * pages: one more chunk at most): first the chunks holding pages written
  * within the window and not yet on the fastest tier (the twice rule needs
- * to see them again), densest and hottest first (a chunk holding one page
- * seen once is not among them), up to 3/4 of the budget; then a window of
+ * to see them again), densest and hottest first, up to 3/4 of the budget --
+ * only chunks with more pages caught in the last epoch than twice what the
+ * bulk of memory yields by chance (bulk_permille of the sampled pages: the
+ * window's measure; two pages at least); then a window of
  * the other chunks that rotates through the region from g->arm_cursor
  * (always moving, so every page is looked at; g->sweep_from and sweep_n say
  * where it went).  Whole chunks, because every armed run costs a call and a
@@ -167,6 +170,6 @@ void hy_policy_catch(const struct hy_region *g, const uint64_t *written, struct 
  */
 #define HY_ARM_CHUNK 64 /* pages: the sample is taken in whole chunks of 256 KiB */
 size_t hy_policy_choose_arm(const struct hy_policy_params *p, struct hy_region *g, size_t budget,
-			    uint64_t *bits);
+			    uint64_t *bits, unsigned bulk_permille);
 
 #endif

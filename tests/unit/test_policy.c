@@ -437,7 +437,7 @@ static void test_choose_arm(void)
 	reg.reg[0].arm_cursor = 1;
 
 	/* 96 pages for watched chunks: the hotter one, then the other */
-	n = hy_policy_choose_arm(&par, &reg.reg[0], 128, bits);
+	n = hy_policy_choose_arm(&par, &reg.reg[0], 128, bits, 0);
 	CU_ASSERT_EQUAL(n, 128);
 	CU_ASSERT_EQUAL(bits[0], ~0ULL);
 	CU_ASSERT_EQUAL(bits[1], 0);
@@ -448,7 +448,7 @@ static void test_choose_arm(void)
 
 	/* a smaller budget (60 for watched chunks): the hotter chunk only,
 	 * then the window from the cursor */
-	n = hy_policy_choose_arm(&par, &reg.reg[0], 80, bits);
+	n = hy_policy_choose_arm(&par, &reg.reg[0], 80, bits, 0);
 	CU_ASSERT_EQUAL(n, 128);
 	CU_ASSERT_EQUAL(bits[2], ~0ULL);
 	CU_ASSERT_EQUAL(bits[1], ~0ULL); /* the window: chunk 1 */
@@ -458,17 +458,26 @@ static void test_choose_arm(void)
 	CU_ASSERT_EQUAL(reg.reg[0].arm_cursor, 2);
 
 	/* the window skips chosen chunks and leaves pinned pages out */
-	n = hy_policy_choose_arm(&par, &reg.reg[0], 160, bits);
+	n = hy_policy_choose_arm(&par, &reg.reg[0], 160, bits, 0);
 	CU_ASSERT_EQUAL(n, 64 + 64 + 63);
 	CU_ASSERT_EQUAL(bits[3], ~0ULL & ~(1ULL << (200 - 192)));
 	CU_ASSERT_EQUAL(reg.reg[0].sweep_from, 2);
 	CU_ASSERT_EQUAL(reg.reg[0].sweep_n, 2); /* over chunk 2 (chosen) and 3 */
 	CU_ASSERT_EQUAL(reg.reg[0].arm_cursor, 0);
+	/* when the bulk of memory yields 10% by chance, ten pages caught in a
+	 * chunk are no sign: both chunks are left to the window */
+	reg.reg[0].arm_cursor = 0;
+	n = hy_policy_choose_arm(&par, &reg.reg[0], 128, bits, 100);
+	CU_ASSERT_EQUAL(n, 128);
+	CU_ASSERT_EQUAL(bits[0], ~0ULL); /* the window, from chunk 0 */
+	CU_ASSERT_EQUAL(bits[1], ~0ULL);
+	CU_ASSERT_EQUAL(bits[2] | bits[3], 0);
+	CU_ASSERT_EQUAL(reg.reg[0].sweep_n, 2);
 	/* a budget over the region arms every page but the pinned one */
-	CU_ASSERT_EQUAL(hy_policy_choose_arm(&par, &reg.reg[0], 10 * NP, bits), NP - 1);
+	CU_ASSERT_EQUAL(hy_policy_choose_arm(&par, &reg.reg[0], 10 * NP, bits, 0), NP - 1);
 	/* PIN regions: never */
 	world(2, 1, HY_HINT_PIN);
-	CU_ASSERT_EQUAL(hy_policy_choose_arm(&par, &reg.reg[0], NP, bits), 0);
+	CU_ASSERT_EQUAL(hy_policy_choose_arm(&par, &reg.reg[0], NP, bits, 0), 0);
 }
 
 static void test_governor(void)
