@@ -622,8 +622,17 @@ int hy_engine_epoch(struct hy_engine *e)
 			hy_policy_catch(g, w, &caught);
 		hy_policy_age(g, w);
 	}
-	hy_gov_learn(&e->gov, e->armed, written);
-	hy_win_learn(&e->win, &caught);
+	/*
+	 * Nothing at all written in the window, of many pages armed: the
+	 * program did not run then (a pause, or a busy machine that gave it no
+	 * CPU -- seen on the shared development host in 125-ms windows) or
+	 * stopped writing.  That says nothing about write rates: the governor
+	 * and the window keep what they learnt.
+	 */
+	if (written || e->armed < 1024) {
+		hy_gov_learn(&e->gov, e->armed, written);
+		hy_win_learn(&e->win, &caught);
+	}
 	hy_debug("epoch %llu: %zu pages armed, %zu written; costs: fault %llu ns, arming %llu "
 		 "ns/page; %u permille written, %u caught in the bulk; window now %llu us",
 		 (unsigned long long)e->epoch, e->armed, written,
@@ -679,7 +688,7 @@ static bool wait_until(struct hy_engine *e, struct timespec *t, uint64_t us)
 /*
  * The epoch clock.  With a tracking window shorter than the epoch (fixed by
  * track_window, or adapted by hy_win_learn), pages are armed only for the
- * window at the end of each epoch: a write is recorded if it falls in the
+ * window, somewhere in each epoch: a write is recorded if it falls in the
  * window, so a page written many times a second is seen in most epochs and
  * one written once a second in few -- the one bit per epoch then tells write
  * rates apart, and writes outside the window cost nothing.  The window only
@@ -688,26 +697,46 @@ static bool wait_until(struct hy_engine *e, struct timespec *t, uint64_t us)
 static void *loop(void *arg)
 {
 	struct hy_engine *e = arg;
+	uint64_t rnd = mono_ns() | 1;
 
 	if (windowed(e))
 		disarm(e);
 	for (;;) {
 		struct timespec t;
+		uint64_t start = mono_ns();
 
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if (windowed(e)) {
-			uint64_t win = e->win.us;
+			/*
+			 * The window opens at a random point of the epoch, not
+			 * always at its end: a program that pauses once a second
+			 * (a collector, a timer, gups measuring itself) would
+			 * otherwise lock into step with it and show nothing.
+			 */
+			uint64_t win = e->win.us, off, left;
 
-			if (wait_until(e, &t, e->cfg.epoch_us - win))
+			rnd ^= rnd << 13;
+			rnd ^= rnd >> 7;
+			rnd ^= rnd << 17;
+			off = rnd % (e->cfg.epoch_us - win + 1);
+			if (wait_until(e, &t, off))
 				return NULL;
 			arm(e);
 			open_window(e);
 			clock_gettime(CLOCK_MONOTONIC, &t);
 			if (wait_until(e, &t, win))
 				return NULL;
-		} else if (wait_until(e, &t, e->cfg.epoch_us)) {
-			return NULL;
+			hy_engine_epoch(e);
+			hy_export_epoch(e);
+			/* the rest of the epoch, disarmed */
+			left = (mono_ns() - start) / 1000;
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if (left < e->cfg.epoch_us && wait_until(e, &t, e->cfg.epoch_us - left))
+				return NULL;
+			continue;
 		}
+		if (wait_until(e, &t, e->cfg.epoch_us))
+			return NULL;
 		hy_engine_epoch(e);
 		hy_export_epoch(e);
 	}
