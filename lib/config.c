@@ -61,7 +61,7 @@ const struct hy_opt_desc hy_options[HY_OPT_COUNT] = {
 				   "% of run time tracking may cost (sampling); 100 = track every page"},
 	[HY_OPT_TRACK_WINDOW] = {"track_window", HY_T_INT, OFF(track_window_pct), "0", 0, 100,
 				 NULL, 0,
-				 "% of each epoch, at its end, in which writes are recorded (shorter "
+				 "% of each epoch in which writes are recorded (shorter "
 				 "windows tell often-written pages from seldom-written ones); 0: adaptive"},
 	[HY_OPT_TRACK_SAMPLE] = {"track_sample", HY_T_SIZE, OFF(track_sample), "0", 0, PiB, NULL, 0,
 				 "memory armed for tracking each epoch, instead of what "

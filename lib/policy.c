@@ -454,10 +454,11 @@ void hy_win_init(struct hy_window *w, const struct hy_config *cfg)
 	memset(w, 0, sizeof(*w));
 	w->epoch_us = (uint64_t)cfg->epoch_us;
 	w->adaptive = cfg->track_window_pct == 0;
-	/* adaptive: from 1/32 of the epoch, which already tells a page written
-	 * a hundred times a second from one written a few times; a program that
-	 * writes seldom gets the whole epoch back within five epochs */
-	w->us = w->adaptive ? w->epoch_us / 32
+	/* adaptive: from the whole epoch -- the twice rule as it is meant --
+	 * shrinking only when the bulk of memory says so (by 4 an epoch at most:
+	 * a program writing everything about once a second is at 1/64 of the
+	 * epoch after three) */
+	w->us = w->adaptive ? w->epoch_us
 			    : w->epoch_us * (uint64_t)cfg->track_window_pct / 100;
 	if (!w->us)
 		w->us = 1;

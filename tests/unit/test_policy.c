@@ -548,10 +548,10 @@ static void test_track_window_adapt(void)
 	CU_ASSERT_EQUAL_FATAL(hy_config_set(&cfg, HY_OPT_TRACK_WINDOW, "0", HY_SRC_API, NULL), 0);
 	hy_win_init(&w, &cfg);
 	CU_ASSERT(w.adaptive);
-	CU_ASSERT_EQUAL(w.us, 31250); /* starts at 1/32 of the epoch */
+	CU_ASSERT_EQUAL(w.us, 1000000); /* starts at the whole epoch */
 	c = catch_of(7, 64);
 	hy_win_learn(&w, &c); /* too few chunks: keeps */
-	CU_ASSERT_EQUAL(w.us, 31250);
+	CU_ASSERT_EQUAL(w.us, 1000000);
 	/* everything caught (a program writing all its pages every second) */
 	w.us = 1000000;
 	c = catch_of(100, 64);

@@ -22,7 +22,11 @@ if [ "$role" = guest ]; then
 	run "$CTL" --hardware
 	expect_out '^tiers: 2 ' "guest: two tiers"
 
-	"$CTL" --stats="$out/report.txt" --epoch=200ms -- "$WORK" 160 16 14 >"$out/work.out" 2>"$out/work.err" &
+	# A fixed sample (32 MiB of the 160 per epoch): at the 1% target the governor
+	# arms a few hundred pages per epoch under emulation (arming costs 10-30 us a
+	# page here), and whether the sweep meets the hot part in 14 s would then be
+	# luck; this test is about the launcher and the live view, not the governor.
+	"$CTL" --stats="$out/report.txt" --epoch=200ms --track-sample=32M -- "$WORK" 160 16 14 >"$out/work.out" 2>"$out/work.err" &
 	w=$!
 	for _ in $(seq 600); do grep -q '^ready' "$out/work.out" && break; sleep 0.1; done
 	grep -q "^ready $w\$" "$out/work.out" && ok "launched, same pid" || { last=hot_workload; bad "not ready: $(cat "$out/work.out" "$out/work.err")"; }
