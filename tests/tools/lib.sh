@@ -19,3 +19,11 @@ expect_err() { grep -qE -- "$1" "$ERR" && ok "$2" || bad "$2: stderr lacks /$1/"
 expect_err_lines() { [ "$(wc -l <"$ERR")" -eq "$1" ] && ok "$2" || bad "$2: want $1 stderr lines"; }
 expect_empty_out() { [ ! -s "$OUT" ] && ok "$1" || bad "$1: stdout not empty"; }
 finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; }
+# vm_exit STATUS KERNEL: a guest run's status (tests/vm/tiered-vm) as the host test's exit
+vm_exit() {
+	case $1 in
+	0 | 1) exit "$1" ;;
+	77) echo "skip: no tiered VM here (QEMU or kernel $2 missing: tests/vm/fetch-kernels)"; exit 77 ;;
+	*) echo "FAIL: the VM run ended with status $1"; exit 1 ;;
+	esac
+}

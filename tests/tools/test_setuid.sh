@@ -56,12 +56,16 @@ expect_out '^ids: ruid 65534 euid 0 secure 1$' "setuid, plain: ruid nobody, euid
 expect_out '^libhybrid mapped: no$' "setuid, plain: no libhybrid"
 cp "$OUT" "$dir/plain.out"
 cat "$OUT"
-for how in preload ctl; do
-	if [ $how = preload ]; then
-		run nobody LD_PRELOAD="$LIB" HYBRID_MODE=hybrid "$dir/suid"
+# run_how HOW PROG: PROG as nobody, under the preload or under hybridctl
+run_how() {
+	if [ "$1" = preload ]; then
+		run nobody LD_PRELOAD="$LIB" HYBRID_MODE=hybrid "$2"
 	else
-		run nobody "$CTL" --mode=hybrid -- "$dir/suid"
+		run nobody "$CTL" --mode=hybrid -- "$2"
 	fi
+}
+for how in preload ctl; do
+	run_how $how "$dir/suid"
 	expect_status 0 "setuid, $how: runs"
 	cmp -s "$OUT" "$dir/plain.out" && ok "setuid, $how: stdout identical to the plain run" \
 		|| bad "setuid, $how: stdout differs: $(diff "$dir/plain.out" "$OUT" | head -5)"
@@ -73,11 +77,7 @@ done
 
 # 2. control: the same program without the setuid bit is managed
 for how in preload ctl; do
-	if [ $how = preload ]; then
-		run nobody LD_PRELOAD="$LIB" HYBRID_MODE=hybrid "$dir/plain"
-	else
-		run nobody "$CTL" --mode=hybrid -- "$dir/plain"
-	fi
+	run_how $how "$dir/plain"
 	expect_status 0 "control (not setuid), $how: runs"
 	expect_out '^ids: ruid 65534 euid 65534 secure 0$' "control, $how: no secure mode"
 	expect_out '^libhybrid mapped: yes$' "control, $how: libhybrid in /proc/self/maps"

@@ -133,9 +133,4 @@ kernel=$4
 "$SRC/tests/vm/tiered-vm" --kernel "$kernel" --topology 2tier --share "$BUILD" --timeout 240 \
 	--sysctl vm.unprivileged_userfaultfd=0 \
 	-- "$SRC/tests/vm/test_unpriv_uffd.sh" guest "$BUILD" "$SRC"
-status=$?
-case $status in
-0 | 1) exit "$status" ;;
-77) echo "skip: no tiered VM here (QEMU or kernel $kernel missing: tests/vm/fetch-kernels)"; exit 77 ;;
-*) echo "FAIL: the VM run ended with status $status"; exit 1 ;;
-esac
+vm_exit $? "$kernel"
