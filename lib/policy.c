@@ -613,12 +613,17 @@ size_t hy_policy_choose_arm(const struct hy_policy_params *p, struct hy_region *
 	size_t n = (g->end - g->start) / PAGE, nch = (n + HY_ARM_CHUNK - 1) / HY_ARM_CHUNK;
 	size_t chosen = 0, first, k;
 	uint64_t hist[256] = {0}, left;
-	/* twice what the bulk of memory has caught by chance, two at least */
+	/* twice what the bulk of memory has caught by chance, two at least --
+	 * and a quarter of a chunk at most: when the sweep runs inside a hot
+	 * region larger than its span, the "bulk" it measures is hot too, and
+	 * the hot chunks must still be looked at again */
 	unsigned min_recent = 2 * HY_ARM_CHUNK * bulk_permille / 1000;
 	int cut;
 
 	if (min_recent < 2)
 		min_recent = 2;
+	if (min_recent > HY_ARM_CHUNK / 4)
+		min_recent = HY_ARM_CHUNK / 4;
 	_Static_assert(HY_ARM_CHUNK == 64, "one bitmap word per chunk");
 	memset(bits, 0, (n + 63) / 64 * sizeof(uint64_t));
 	g->sweep_n = 0;

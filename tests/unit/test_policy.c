@@ -473,6 +473,15 @@ static void test_choose_arm(void)
 	CU_ASSERT_EQUAL(bits[1], ~0ULL);
 	CU_ASSERT_EQUAL(bits[2] | bits[3], 0);
 	CU_ASSERT_EQUAL(reg.reg[0].sweep_n, 2);
+	/* a chunk caught whole is watched again however much the bulk caught
+	 * (the sweep inside a hot region measures a hot "bulk") */
+	for (int i = 192; i < 256; i++)
+		if (i != 200)
+			*st(i) = hy_ps_age(*st(i), true);
+	reg.reg[0].arm_cursor = 0;
+	n = hy_policy_choose_arm(&par, &reg.reg[0], 63, bits, 1000);
+	CU_ASSERT_EQUAL(bits[3], ~0ULL & ~(1ULL << (200 - 192)));
+	CU_ASSERT_EQUAL(bits[0] | bits[1] | bits[2], 0);
 	/* a budget over the region arms every page but the pinned one */
 	CU_ASSERT_EQUAL(hy_policy_choose_arm(&par, &reg.reg[0], 10 * NP, bits, 0), NP - 1);
 	/* PIN regions: never */
