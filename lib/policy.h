@@ -116,10 +116,11 @@ void hy_gov_learn(struct hy_governor *g, size_t armed, size_t written);
 void hy_gov_learn_arm(struct hy_governor *g, size_t pages, uint64_t ns);
 
 /*
- * The tracking window (track_window): pages are armed only for the last
- * `us` of each epoch, so that the one bit an epoch gives says "written at
- * least about once per window", not "written at least once per epoch".
- * Fixed (track_window 1-100 %), or, with track_window 0, adapted epoch by
+ * The tracking window (track_window): pages are armed only for `us` of
+ * each epoch (from a random point of it: the engine's loop), so that the
+ * one bit an epoch gives says "written at least about once per window",
+ * not "written at least once per epoch".  Fixed (track_window 1-100 %), or,
+ * with track_window 0, starting at the whole epoch and adapted epoch by
  * epoch to the pages that are not hot.  The measure: of the chunks the
  * rotating sampling window armed (pages with no recent write: a sample of
  * the program's memory at large), the share of pages caught, per chunk; the
@@ -129,8 +130,9 @@ void hy_gov_learn_arm(struct hy_governor *g, size_t pages, uint64_t ns);
  * of the epochs comes up twice in 4 in under 1% of cases -- and it shrinks
  * half the way (in ratio) to where that share would be 1/32, by 4 at most,
  * down to 1/200 of the epoch (1 ms at least); under 1/64 it grows by
- * sqrt 2 (by 2 when nothing was caught), up to the whole epoch.  A program whose memory is idle apart
- * from its hot pages (written in bursts or not) keeps the whole epoch.
+ * sqrt 2 (by 2 when nothing was caught), up to the whole epoch.  A program
+ * whose memory is idle apart from its hot pages (written in bursts or not)
+ * keeps the whole epoch.
  * Fewer than 8 sampled chunks say nothing: the window keeps.
  */
 #define HY_CATCH_BUCKETS 65 /* pages caught per 64-page chunk: 0..64 */
