@@ -631,7 +631,19 @@ int hy_engine_epoch(struct hy_engine *e)
 	 */
 	if (written || e->armed < 1024) {
 		hy_gov_learn(&e->gov, e->armed, written);
-		hy_win_learn(&e->win, &caught);
+		if (!hy_win_learn(&e->win, &caught)) {
+			/* a window still far too long: what it caught is no sign of heat */
+			for (size_t i = 0; i < e->reg.n; i++)
+				hy_policy_forget_last(&e->reg.reg[i]);
+			hy_debug("epoch %llu: window too long, its catch is not counted",
+				 (unsigned long long)e->epoch);
+		}
+	} else {
+		/* and the sweep looked at nothing: it goes over the same chunks again
+		 * (at start-up, a program initialising for seconds would otherwise
+		 * have the sweep pass its hot set before it is ever written) */
+		for (size_t i = 0; i < e->reg.n; i++)
+			e->reg.reg[i].arm_cursor = e->reg.reg[i].sweep_from;
 	}
 	hy_debug("epoch %llu: %zu pages armed, %zu written; costs: fault %llu ns, arming %llu "
 		 "ns/page; %u permille written, %u caught in the bulk; window now %llu us",

@@ -509,15 +509,16 @@ static uint64_t win_clamp(const struct hy_window *w, double us)
 	return (uint64_t)us;
 }
 
-void hy_win_learn(struct hy_window *w, const struct hy_catch *c)
+bool hy_win_learn(struct hy_window *w, const struct hy_catch *c)
 {
 	uint64_t n = 0, seen = 0;
 	unsigned q = 0, f;
+	bool trusted;
 
 	for (int b = 0; b < HY_CATCH_BUCKETS; b++)
 		n += c->chunks[b];
 	if (n < WIN_MIN_CHUNK)
-		return;
+		return true;
 	/* the lower quartile: the chunk at n/4 in order of pages caught */
 	for (int b = 0; b < HY_CATCH_BUCKETS; b++) {
 		seen += c->chunks[b];
@@ -529,7 +530,10 @@ void hy_win_learn(struct hy_window *w, const struct hy_catch *c)
 	f = q * 1000 / 64;
 	w->caught_permille = f;
 	if (!w->adaptive)
-		return; /* measured all the same: the sample's choice uses it */
+		return true; /* measured all the same: the sample's choice uses it */
+	/* a window that caught this much of the bulk and can still shrink was
+	 * too long to tell anything (start-up: it starts at the whole epoch) */
+	trusted = f <= HY_BULK_TRUST || w->us <= win_clamp(w, 0);
 	if (f > WIN_TARGET) {
 		/* as if writes came at one rate: caught = 1 - exp(-rate x window);
 		 * half the way there (in ratio), as one epoch's measure is noisy */
@@ -539,16 +543,73 @@ void hy_win_learn(struct hy_window *w, const struct hy_catch *c)
 	} else if (f < WIN_LOW) {
 		w->us = win_clamp(w, (double)w->us * (f ? 1.4142135623730951 : 2));
 	}
+	return trusted;
+}
+
+void hy_policy_forget_last(struct hy_region *g)
+{
+	size_t n = (g->end - g->start) / PAGE;
+
+	for (size_t i = 0; i < n; i++)
+		g->state[i] &= (hy_pstate)~1u;
+}
+
+/*
+ * The sweep's order: groups of HY_SWEEP_GROUP chunks (2 MiB: one huge page
+ * where the region is so aligned), the groups in bit-reversed order of
+ * their index, the chunks of a group in order.  A step s names the chunk
+ * bitrev(s / G) * G + s % G; steps naming no chunk (past the region's end)
+ * are skipped.  Each epoch's stretch of steps is spread evenly over the
+ * whole region, so a hot region anywhere in it is found in the first
+ * epochs, not when a sequential window gets there -- and what it measures
+ * of "the bulk" is a sample of all of memory, not of one hot stretch.
+ */
+#define HY_SWEEP_GROUP 8
+
+static unsigned sweep_bits(size_t nch)
+{
+	size_t ng = (nch + HY_SWEEP_GROUP - 1) / HY_SWEEP_GROUP;
+	unsigned b = 0;
+
+	while (((size_t)1 << b) < ng)
+		b++;
+	return b;
+}
+
+/* The chunk of step s, or SIZE_MAX when s names none. */
+static size_t sweep_chunk(size_t s, unsigned b, size_t nch)
+{
+	size_t grp = s / HY_SWEEP_GROUP, r = 0, c;
+
+	for (unsigned i = 0; i < b; i++)
+		r |= (grp >> i & 1) << (b - 1 - i);
+	c = r * HY_SWEEP_GROUP + s % HY_SWEEP_GROUP;
+	return c < nch ? c : SIZE_MAX;
+}
+
+/* The first step from s on (wrapping) that names a chunk; *c gets it. */
+static size_t sweep_next(size_t s, unsigned b, size_t nch, size_t *c)
+{
+	size_t steps = ((size_t)HY_SWEEP_GROUP << b);
+
+	for (s %= steps;; s = (s + 1) % steps) {
+		*c = sweep_chunk(s, b, nch);
+		if (*c != SIZE_MAX)
+			return s;
+	}
 }
 
 void hy_policy_catch(const struct hy_region *g, const uint64_t *written, struct hy_catch *c)
 {
 	size_t n = (g->end - g->start) / PAGE, nch = (n + HY_ARM_CHUNK - 1) / HY_ARM_CHUNK;
+	unsigned b = sweep_bits(nch);
+	size_t s = g->sweep_from, ch;
 
-	for (size_t k = 0; k < g->sweep_n && k < nch; k++) {
-		size_t ch = (g->sweep_from + k) % nch, fresh = 0, caught = 0;
-		size_t end = (ch + 1) * HY_ARM_CHUNK < n ? (ch + 1) * HY_ARM_CHUNK : n;
+	for (size_t k = 0; k < g->sweep_n && k < nch; k++, s++) {
+		size_t fresh = 0, caught = 0, end;
 
+		s = sweep_next(s, b, nch, &ch);
+		end = (ch + 1) * HY_ARM_CHUNK < n ? (ch + 1) * HY_ARM_CHUNK : n;
 		for (size_t i = ch * HY_ARM_CHUNK; i < end; i++) {
 			hy_pstate st = g->state[i];
 
@@ -583,6 +644,11 @@ static size_t arm_chunk(const struct hy_region *g, size_t c, size_t n, uint64_t 
 	return k;
 }
 
+static size_t chunk_pages(size_t c, size_t n)
+{
+	return (c + 1) * HY_ARM_CHUNK < n ? HY_ARM_CHUNK : n - c * HY_ARM_CHUNK;
+}
+
 /*
  * How much a chunk is worth watching again: the epochs with a write of its
  * watched pages, summed (a dense hot chunk scores high).  0 -- left to the
@@ -594,7 +660,7 @@ static size_t arm_chunk(const struct hy_region *g, size_t c, size_t n, uint64_t 
 static unsigned chunk_score(const struct hy_policy_params *p, const struct hy_region *g, size_t c,
 			    size_t n, unsigned min_recent)
 {
-	size_t end = (c + 1) * HY_ARM_CHUNK < n ? (c + 1) * HY_ARM_CHUNK : n;
+	size_t end = c * HY_ARM_CHUNK + chunk_pages(c, n);
 	unsigned sum = 0, recent = 0;
 
 	for (size_t i = c * HY_ARM_CHUNK; i < end; i++)
@@ -607,23 +673,106 @@ static unsigned chunk_score(const struct hy_policy_params *p, const struct hy_re
 	return sum > 255 ? 255 : sum;
 }
 
+/* Chunk codes in bits[] before the choice: DENSE -- half its pages or more
+ * were caught last epoch, whatever their tier; SLOW -- it has pages not on
+ * the fastest tier; NEAR -- next to a dense run, within reach. */
+enum { CH_DENSE = 1, CH_SLOW = 2, CH_NEAR = 4 };
+#define HY_NEAR_MAX 64 /* chunks: how far a dense run reaches at most (16 MiB) */
+
+static uint64_t chunk_code(const struct hy_region *g, size_t c, size_t n)
+{
+	size_t end = c * HY_ARM_CHUNK + chunk_pages(c, n);
+	unsigned caught = 0;
+	uint64_t code = 0;
+
+	for (size_t i = c * HY_ARM_CHUNK; i < end; i++) {
+		hy_pstate st = g->state[i];
+
+		if (hy_ps_pinned(st))
+			continue;
+		caught += hy_ps_hist(st) & 1;
+		if (hy_ps_tier(st) != 0)
+			code |= CH_SLOW;
+	}
+	return code | (caught * 2 >= chunk_pages(c, n) ? CH_DENSE : 0);
+}
+
+/*
+ * Mark CH_NEAR the chunks beside each run of dense chunks, as far on
+ * each side as the run is long (HY_NEAR_MAX at most): a hot region found
+ * in a few places is explored from there, and the explored part doubles
+ * each epoch while it stays hot -- a contiguous hot set is found in a few
+ * epochs, where the sweep alone would need a whole pass.  One pass each
+ * way over the codes.
+ */
+static void mark_near(uint64_t *code, size_t nch)
+{
+	size_t run = 0, reach = 0;
+
+	for (size_t c = 0; c < nch; c++) {
+		if (code[c] & CH_DENSE) {
+			run++;
+			reach = 0;
+			continue;
+		}
+		if (run)
+			reach = run < HY_NEAR_MAX ? run : HY_NEAR_MAX;
+		run = 0;
+		if (reach) {
+			code[c] |= CH_NEAR;
+			reach--;
+		}
+	}
+	run = reach = 0;
+	for (size_t c = nch; c-- > 0;) {
+		if (code[c] & CH_DENSE) {
+			run++;
+			reach = 0;
+			continue;
+		}
+		if (run)
+			reach = run < HY_NEAR_MAX ? run : HY_NEAR_MAX;
+		run = 0;
+		if (reach) {
+			code[c] |= CH_NEAR;
+			reach--;
+		}
+	}
+}
+
+/* The chunk's rank in the choice: watched chunks by score (2-255), then
+ * chunks near a dense run with pages to promote (1); 0: left to the sweep. */
+static unsigned chunk_rank(const struct hy_policy_params *p, const struct hy_region *g, size_t c,
+			   size_t n, unsigned min_recent, uint64_t code)
+{
+	unsigned sc = chunk_score(p, g, c, n, min_recent);
+
+	if (sc)
+		return sc < 254 ? sc + 1 : 255;
+	return (code & (CH_NEAR | CH_SLOW)) == (CH_NEAR | CH_SLOW) ? 1 : 0;
+}
+
 size_t hy_policy_choose_arm(const struct hy_policy_params *p, struct hy_region *g, size_t budget,
 			    uint64_t *bits, unsigned bulk_permille)
 {
 	size_t n = (g->end - g->start) / PAGE, nch = (n + HY_ARM_CHUNK - 1) / HY_ARM_CHUNK;
-	size_t chosen = 0, first, k;
+	size_t chosen = 0, first, k, s, c;
 	uint64_t hist[256] = {0}, left;
+	unsigned b = sweep_bits(nch);
 	/* twice what the bulk of memory has caught by chance, two at least --
-	 * and a quarter of a chunk at most: when the sweep runs inside a hot
-	 * region larger than its span, the "bulk" it measures is hot too, and
-	 * the hot chunks must still be looked at again */
+	 * and 3/4 of a chunk at most: a chunk caught (nearly) whole is looked
+	 * at again however long the window (the sweep is spread over the
+	 * region, so its "bulk" is one; a quarter of a chunk, as when the
+	 * sweep went in order and could measure a hot region as the bulk, had
+	 * windows still too long at start-up promote cold pages by the
+	 * percent) */
 	unsigned min_recent = 2 * HY_ARM_CHUNK * bulk_permille / 1000;
 	int cut;
 
 	if (min_recent < 2)
 		min_recent = 2;
-	if (min_recent > HY_ARM_CHUNK / 4)
-		min_recent = HY_ARM_CHUNK / 4;
+	if (min_recent > HY_ARM_CHUNK * 3 / 4)
+		min_recent = HY_ARM_CHUNK * 3 / 4;
 	_Static_assert(HY_ARM_CHUNK == 64, "one bitmap word per chunk");
 	memset(bits, 0, (n + 63) / 64 * sizeof(uint64_t));
 	g->sweep_n = 0;
@@ -636,39 +785,45 @@ size_t hy_policy_choose_arm(const struct hy_policy_params *p, struct hy_region *
 	 * a run).
 	 *
 	 * 1. Chunks holding recently written pages not yet on the fastest tier,
-	 * densest and hottest first - but at most 3/4 of the budget: the
-	 * rotating window must keep moving, or pages that became hot elsewhere
-	 * would never be seen.
+	 * densest and hottest first; then chunks near a dense run (mark_near)
+	 * -- but at most 3/4 of the budget: the sweep must keep moving, or
+	 * pages that became hot elsewhere would never be seen.  bits[] holds
+	 * each chunk's code until the chunk's turn comes (one word per chunk).
 	 */
+	for (c = 0; c < nch; c++)
+		bits[c] = chunk_code(g, c, n);
+	/* only while the window tells hot from the bulk: with 1/8 of the bulk
+	 * caught or more (a window still too long), half a chunk caught is no
+	 * sign, and exploring from there would promote cold pages */
+	if (bulk_permille <= HY_BULK_TRUST)
+		mark_near(bits, nch);
 	first = budget - budget / 4;
-	for (size_t c = 0; c < nch; c++) {
-		unsigned sc = chunk_score(p, g, c, n, min_recent);
-		if (sc)
-			hist[sc] += (c + 1) * HY_ARM_CHUNK < n ? HY_ARM_CHUNK : n - c * HY_ARM_CHUNK;
+	for (c = 0; c < nch; c++) {
+		unsigned r = chunk_rank(p, g, c, n, min_recent, bits[c]);
+		if (r)
+			hist[r] += chunk_pages(c, n);
 	}
 	cut = hist_cut(hist, first, &left);
-	for (size_t c = 0; c < nch && cut < 256 && chosen < first; c++) {
-		unsigned sc = chunk_score(p, g, c, n, min_recent);
+	for (c = 0; c < nch; c++) {
+		unsigned r = chunk_rank(p, g, c, n, min_recent, bits[c]);
 
-		if (!sc || (int)sc < cut || ((int)sc == cut && !left))
+		bits[c] = 0;
+		if (cut >= 256 || chosen >= first || !r || (int)r < cut || ((int)r == cut && !left))
 			continue;
-		if ((int)sc == cut)
+		if ((int)r == cut)
 			left = left > HY_ARM_CHUNK ? left - HY_ARM_CHUNK : 0;
 		chosen += arm_chunk(g, c, n, bits);
 	}
-	/* 2. a window over the rest, rotating through the region chunk by
-	 * chunk; what it goes over is kept for hy_policy_catch */
-	if (g->arm_cursor >= nch)
-		g->arm_cursor = 0;
-	g->sweep_from = g->arm_cursor;
+	/* 2. the sweep over the rest, in the spread order of sweep_chunk(),
+	 * moving on every epoch; what it goes over is kept for hy_policy_catch */
+	s = g->sweep_from = sweep_next(g->arm_cursor, b, nch, &c);
 	for (k = 0; k < nch && chosen < budget; k++) {
-		size_t c = (g->arm_cursor + k) % nch;
-
-		if (bits[c]) /* chosen above (one bitmap word per chunk) */
+		s = sweep_next(s, b, nch, &c) + 1;
+		if (bits[c]) /* chosen above */
 			continue;
 		chosen += arm_chunk(g, c, n, bits);
 	}
 	g->sweep_n = k;
-	g->arm_cursor = (g->arm_cursor + k) % nch;
+	g->arm_cursor = sweep_next(s, b, nch, &c);
 	return chosen;
 }

@@ -147,28 +147,48 @@ struct hy_window {
 };
 
 void hy_win_init(struct hy_window *w, const struct hy_config *cfg);
-/* Adapt the window to what the sampled chunks of the epoch just ended caught. */
-void hy_win_learn(struct hy_window *w, const struct hy_catch *c);
 /*
- * Before hy_policy_age: add to c the chunks of g that the sampling window
- * armed (g->sweep_from, g->sweep_n), each with the share of its fresh pages
+ * Adapt the window to what the sampled chunks of the epoch just ended
+ * caught.  Returns false when that epoch's catch says nothing -- an adaptive
+ * window that caught more than HY_BULK_TRUST permille of the bulk of memory
+ * and can still shrink (at start-up: it starts at the whole epoch): pages
+ * caught in two such windows would pass the twice rule by the percent.
+ * The engine then forgets the epoch's writes (hy_policy_forget_last).
+ */
+#define HY_BULK_TRUST 125 /* permille of the bulk caught by chance: above, a catch is no sign */
+bool hy_win_learn(struct hy_window *w, const struct hy_catch *c);
+/* After hy_policy_age: as if nothing of g had been seen written in the last epoch. */
+void hy_policy_forget_last(struct hy_region *g);
+/*
+ * Before hy_policy_age: add to c the chunks of g that the sweep went over
+ * (g->sweep_n chunks from step g->sweep_from: hy_policy_choose_arm), each with the share of its fresh pages
  * found written (chunks with fewer than 32 fresh pages are left out).
  */
 void hy_policy_catch(const struct hy_region *g, const uint64_t *written, struct hy_catch *c);
 
 /*
  * Which pages of g to arm, about `budget` (whole chunks of HY_ARM_CHUNK
- * pages: one more chunk at most): first the chunks holding pages written
- * within the window and not yet on the fastest tier (the twice rule needs
- * to see them again), densest and hottest first, up to 3/4 of the budget --
- * only chunks with more pages caught in the last epoch than twice what the
- * bulk of memory yields by chance (bulk_permille of the sampled pages: the
- * window's measure; two pages at least); then a window of
- * the other chunks that rotates through the region from g->arm_cursor
- * (always moving, so every page is looked at; g->sweep_from and sweep_n say
- * where it went).  Whole chunks, because every armed run costs a call and a
- * TLB flush.  Sets bits[] (cleared first); returns the number of pages
- * chosen.  Pinned pages and pages of PIN regions are never armed.
+ * pages: one more chunk at most), in three kinds, the first two together
+ * up to 3/4 of the budget:
+ *  1. the chunks holding pages written within the window and not yet on
+ *     the fastest tier (the twice rule needs to see them again), densest
+ *     and hottest first -- only chunks with more pages caught in the last
+ *     epoch than twice what the bulk of memory yields by chance
+ *     (bulk_permille of the sampled pages: the window's measure; two pages
+ *     at least, 3/4 of a chunk at most);
+ *  2. chunks with pages to promote beside a run of chunks that were half
+ *     caught or more last epoch, as far on each side as the run is long
+ *     (16 MiB at most): a contiguous hot region is explored from where it
+ *     was found, and what is explored doubles each epoch (only while the
+ *     bulk yields at most 1/8 by chance: a window too long catches too much);
+ *  3. the sweep: the other chunks, in groups of 8 chunks (2 MiB) taken in
+ *     bit-reversed order of their index, so that each epoch's part is
+ *     spread over the whole region; it moves on from g->arm_cursor every
+ *     epoch, so every page is looked at (g->sweep_from and sweep_n say
+ *     where it went, in steps of that order).
+ * Whole chunks, because every armed run costs a call and a TLB flush.
+ * Sets bits[] (cleared first); returns the number of pages chosen.  Pinned
+ * pages and pages of PIN regions are never armed.
  */
 #define HY_ARM_CHUNK 64 /* pages: the sample is taken in whole chunks of 256 KiB */
 size_t hy_policy_choose_arm(const struct hy_policy_params *p, struct hy_region *g, size_t budget,

@@ -586,12 +586,23 @@ static void test_track_window_adapt(void)
 		hy_win_learn(&w, &c);
 	}
 	CU_ASSERT_EQUAL(w.us, 1000000);
-	/* down to 1/200 of the epoch, no further */
+	/* down to 1/200 of the epoch, no further; while it can still shrink, a
+	 * window that caught over 1/8 of the bulk says nothing (false) */
 	for (int k = 0; k < 20; k++) {
+		uint64_t before = w.us;
+
 		c = catch_of(100, 64);
-		hy_win_learn(&w, &c);
+		CU_ASSERT_EQUAL(hy_win_learn(&w, &c), before == 5000);
 	}
 	CU_ASSERT_EQUAL(w.us, 5000);
+	w.us = 100000;
+	c = catch_of(100, 8); /* 125 permille: still a sign */
+	CU_ASSERT(hy_win_learn(&w, &c));
+	w.us = 100000;
+	c = catch_of(100, 9); /* 140 */
+	CU_ASSERT(!hy_win_learn(&w, &c));
+	c = catch_of(7, 64); /* too few chunks to say */
+	CU_ASSERT(hy_win_learn(&w, &c));
 	/* the lower quartile: hot chunks do not count unless they are over
 	 * three quarters of the sample (a median would shrink here) */
 	w.us = 100000;
@@ -610,8 +621,120 @@ static void test_track_window_adapt(void)
 	CU_ASSERT(!w.adaptive);
 	CU_ASSERT_EQUAL(w.us, 100000);
 	c = catch_of(100, 64);
-	hy_win_learn(&w, &c);
+	CU_ASSERT(hy_win_learn(&w, &c)); /* chosen by the user: trusted */
 	CU_ASSERT_EQUAL(w.us, 100000);
+}
+
+/* An epoch not counted: the last history bit goes, the earlier ones stay. */
+static void test_forget_last(void)
+{
+	uint64_t bits[NP / 64] = {0};
+
+	world(2, 1, HY_HINT_HYBRID);
+	bits[0] = 0x3;
+	hy_policy_age(&reg.reg[0], bits);
+	bits[0] = 0x1;
+	hy_policy_age(&reg.reg[0], bits);
+	hy_policy_forget_last(&reg.reg[0]);
+	CU_ASSERT_EQUAL(hy_ps_hist(*st(0)), 2);
+	CU_ASSERT_EQUAL(hy_ps_hist(*st(1)), 2);
+	CU_ASSERT_EQUAL(hy_ps_hist(*st(2)), 0);
+	CU_ASSERT_EQUAL(hy_ps_tier(*st(0)), 1);
+}
+
+/* A region of 64 chunks (8 sweep groups of 8 chunks). */
+#define BIGCH 64
+static void big_world(void)
+{
+	world(2, 1, HY_HINT_HYBRID);
+	hy_reg_destroy(&reg);
+	hy_reg_init(&reg);
+	hy_reg_add(&reg, BASE, (size_t)BIGCH * HY_ARM_CHUNK * PG, HY_HINT_HYBRID);
+	for (int i = 0; i < BIGCH * HY_ARM_CHUNK; i++)
+		reg.reg[0].state[i] = hy_ps_set_tier(reg.reg[0].state[i], 1);
+}
+
+/* Which chunks bits[] arms whole: a 64-bit mask of chunks. */
+static uint64_t chunks_armed(const uint64_t *bits)
+{
+	uint64_t m = 0;
+
+	for (int c = 0; c < BIGCH; c++) {
+		CU_ASSERT(bits[c] == 0 || bits[c] == ~0ULL);
+		if (bits[c])
+			m |= 1ULL << c;
+	}
+	return m;
+}
+
+/*
+ * The sweep goes over groups of 8 chunks in bit-reversed order (0, 4, 2,
+ * 6, 1, 5, 3, 7 for 8 groups): each epoch's part is spread over the
+ * region; hy_policy_catch goes over the same chunks.
+ */
+static void test_sweep_spread(void)
+{
+	uint64_t bits[BIGCH] = {0}, written[BIGCH] = {0};
+	struct hy_catch c = {{0}};
+
+	big_world();
+	CU_ASSERT_EQUAL(hy_policy_choose_arm(&par, &reg.reg[0], 16 * HY_ARM_CHUNK, bits, 0),
+			16 * HY_ARM_CHUNK);
+	CU_ASSERT_EQUAL(chunks_armed(bits), 0xffULL | 0xffULL << 32); /* groups 0 and 4 */
+	CU_ASSERT_EQUAL(reg.reg[0].sweep_n, 16);
+	written[33] = 0xff; /* 8 of chunk 33's pages */
+	written[40] = ~0ULL; /* group 5: not swept */
+	hy_policy_catch(&reg.reg[0], written, &c);
+	CU_ASSERT_EQUAL(c.chunks[0], 15);
+	CU_ASSERT_EQUAL(c.chunks[8], 1);
+	/* on from there: groups 2 and 6, then 1 and half of 5 */
+	hy_policy_choose_arm(&par, &reg.reg[0], 16 * HY_ARM_CHUNK, bits, 0);
+	CU_ASSERT_EQUAL(chunks_armed(bits), 0xffULL << 16 | 0xffULL << 48);
+	hy_policy_choose_arm(&par, &reg.reg[0], 12 * HY_ARM_CHUNK, bits, 0);
+	CU_ASSERT_EQUAL(chunks_armed(bits), 0xffULL << 8 | 0xfULL << 40);
+	/* a region of 3 groups: bit-reversed over 4, group 3 skipped: 0, 2, 1 */
+	hy_reg_destroy(&reg);
+	hy_reg_init(&reg);
+	hy_reg_add(&reg, BASE, (size_t)24 * HY_ARM_CHUNK * PG, HY_HINT_HYBRID);
+	memset(bits, 0, sizeof(bits));
+	hy_policy_choose_arm(&par, &reg.reg[0], 16 * HY_ARM_CHUNK, bits, 0);
+	CU_ASSERT_EQUAL(chunks_armed(bits), 0xffULL | 0xffULL << 16);
+	hy_policy_choose_arm(&par, &reg.reg[0], 16 * HY_ARM_CHUNK, bits, 0);
+	CU_ASSERT_EQUAL(chunks_armed(bits), 0xffULL << 8 | 0xffULL); /* and round again */
+}
+
+/* Caught in the last epoch: pages [from, to) of the region. */
+static void caught_last(int from, int to)
+{
+	for (int i = from; i < to; i++)
+		*st(i) = hy_ps_age(*st(i), true);
+}
+
+/*
+ * Chunks beside a run of half-caught chunks are armed, as far on each side
+ * as the run is long -- unless they have nothing to promote, or the window
+ * catches too much of the bulk for half a chunk to be a sign.
+ */
+static void test_explore_near(void)
+{
+	uint64_t bits[BIGCH] = {0};
+
+	big_world();
+	/* chunks 20 and 21 half caught, 40 a third: only 20-21 are dense */
+	caught_last(20 * HY_ARM_CHUNK, 20 * HY_ARM_CHUNK + 32);
+	caught_last(21 * HY_ARM_CHUNK, 22 * HY_ARM_CHUNK);
+	caught_last(40 * HY_ARM_CHUNK, 40 * HY_ARM_CHUNK + 21);
+	/* chunk 23: all on tier 0 already */
+	for (int i = 23 * HY_ARM_CHUNK; i < 24 * HY_ARM_CHUNK; i++)
+		*st(i) = hy_ps_set_tier(*st(i), 0);
+	/* a budget with room for 6 chunks before the sweep's quarter */
+	hy_policy_choose_arm(&par, &reg.reg[0], 8 * HY_ARM_CHUNK, bits, 30);
+	/* watched: 20, 21 and 40 (21 pages > twice 30 permille); near: 18,
+	 * 19 and 22 (23 has nothing to promote); the sweep: chunks 0 and 1 */
+	CU_ASSERT_EQUAL(chunks_armed(bits), 0x3ULL | 0x1fULL << 18 | 1ULL << 40);
+	/* the bulk yields 1/5 by chance: no exploring; 40 is not watched */
+	hy_policy_choose_arm(&par, &reg.reg[0], 8 * HY_ARM_CHUNK, bits, 200);
+	CU_ASSERT_EQUAL(chunks_armed(bits) & ~0xffULL, 0x3ULL << 20);
 }
 
 /* The measure: per sampled chunk, the share of its fresh pages caught. */
@@ -662,6 +785,7 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_pin),		   HY_TEST(test_hints),
 	HY_TEST(test_multi_tier_chain),	   HY_TEST(test_not_present_and_cap),
 	HY_TEST(test_choose_arm),	   HY_TEST(test_governor), HY_TEST(test_governor_arm_cost), HY_TEST(test_track_window_adapt), HY_TEST(test_catch),
+	HY_TEST(test_forget_last),	   HY_TEST(test_sweep_spread), HY_TEST(test_explore_near),
 	HY_TEST(test_params_from_config),
 };
 
