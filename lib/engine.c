@@ -389,7 +389,7 @@ static void arm(struct hy_engine *e)
 				e->armed += n;
 			ns += mono_ns() - t0;
 		} else if (bits) {
-			size_t k = hy_policy_choose_arm(&e->par, g, share, bits, e->win.caught_permille);
+			size_t k = hy_policy_choose_arm(&e->par, g, share, bits, hy_win_bulk(&e->win));
 
 			t0 = mono_ns();
 			if (!hy_track_arm(e->track, g->start, n * PAGE, bits))

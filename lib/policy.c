@@ -536,14 +536,23 @@ bool hy_win_learn(struct hy_window *w, const struct hy_catch *c)
 	trusted = f <= HY_BULK_TRUST || w->us <= win_clamp(w, 0);
 	if (f > WIN_TARGET) {
 		/* as if writes came at one rate: caught = 1 - exp(-rate x window);
-		 * half the way there (in ratio), as one epoch's measure is noisy */
+		 * half the way there (in ratio), as one epoch's measure is noisy --
+		 * all the way (by 16 at most) from a window that told nothing */
 		double k = f >= 999 ? 0.0625 : ln(1 - WIN_TARGET / 1000.0) / ln(1 - f / 1000.0);
-		double step = k < 0.0625 ? 0.25 : k > 1 ? 1 : sqrt_ratio(k);
+		double step = k > 1 ? 1 : !trusted ? (k < 0.0625 ? 0.0625 : k)
+				  : k < 0.0625 ? 0.25 : sqrt_ratio(k);
 		w->us = win_clamp(w, (double)w->us * step);
 	} else if (f < WIN_LOW) {
 		w->us = win_clamp(w, (double)w->us * (f ? 1.4142135623730951 : 2));
 	}
 	return trusted;
+}
+
+unsigned hy_win_bulk(const struct hy_window *w)
+{
+	if (w->adaptive && w->us <= win_clamp(w, 0) && w->caught_permille > WIN_TARGET)
+		return WIN_TARGET;
+	return w->caught_permille;
 }
 
 void hy_policy_forget_last(struct hy_region *g)
@@ -707,35 +716,24 @@ static uint64_t chunk_code(const struct hy_region *g, size_t c, size_t n)
  */
 static void mark_near(uint64_t *code, size_t nch)
 {
-	size_t run = 0, reach = 0;
+	for (int back = 0; back < 2; back++) {
+		size_t run = 0, reach = 0;
 
-	for (size_t c = 0; c < nch; c++) {
-		if (code[c] & CH_DENSE) {
-			run++;
-			reach = 0;
-			continue;
-		}
-		if (run)
-			reach = run < HY_NEAR_MAX ? run : HY_NEAR_MAX;
-		run = 0;
-		if (reach) {
-			code[c] |= CH_NEAR;
-			reach--;
-		}
-	}
-	run = reach = 0;
-	for (size_t c = nch; c-- > 0;) {
-		if (code[c] & CH_DENSE) {
-			run++;
-			reach = 0;
-			continue;
-		}
-		if (run)
-			reach = run < HY_NEAR_MAX ? run : HY_NEAR_MAX;
-		run = 0;
-		if (reach) {
-			code[c] |= CH_NEAR;
-			reach--;
+		for (size_t k = 0; k < nch; k++) {
+			size_t c = back ? nch - 1 - k : k;
+
+			if (code[c] & CH_DENSE) {
+				run++;
+				reach = 0;
+				continue;
+			}
+			if (run)
+				reach = run < HY_NEAR_MAX ? run : HY_NEAR_MAX;
+			run = 0;
+			if (reach) {
+				code[c] |= CH_NEAR;
+				reach--;
+			}
 		}
 	}
 }
@@ -792,8 +790,8 @@ size_t hy_policy_choose_arm(const struct hy_policy_params *p, struct hy_region *
 	 */
 	for (c = 0; c < nch; c++)
 		bits[c] = chunk_code(g, c, n);
-	/* only while the window tells hot from the bulk: with 1/8 of the bulk
-	 * caught or more (a window still too long), half a chunk caught is no
+	/* only while the window tells hot from the bulk: with over 1/4 of the
+	 * bulk caught (a window still too long), half a chunk caught is no
 	 * sign, and exploring from there would promote cold pages */
 	if (bulk_permille <= HY_BULK_TRUST)
 		mark_near(bits, nch);

@@ -128,8 +128,9 @@ void hy_gov_learn_arm(struct hy_governor *g, size_t pages, uint64_t ns);
  * hot minority of chunks does.  While it is over 1/32 the window is too
  * long to tell often-written pages from the rest -- a page caught in 1/32
  * of the epochs comes up twice in 4 in under 1% of cases -- and it shrinks
- * half the way (in ratio) to where that share would be 1/32, by 4 at most,
- * down to 1/200 of the epoch (1 ms at least); under 1/64 it grows by
+ * half the way (in ratio) to where that share would be 1/32, by 4 at most
+ * (all the way, by 16 at most, from a window over HY_BULK_TRUST: one that
+ * told nothing), down to 1/200 of the epoch (1 ms at least); under 1/64 it grows by
  * sqrt 2 (by 2 when nothing was caught), up to the whole epoch.  A program
  * whose memory is idle apart from its hot pages (written in bursts or not)
  * keeps the whole epoch.
@@ -155,8 +156,18 @@ void hy_win_init(struct hy_window *w, const struct hy_config *cfg);
  * caught in two such windows would pass the twice rule by the percent.
  * The engine then forgets the epoch's writes (hy_policy_forget_last).
  */
-#define HY_BULK_TRUST 125 /* permille of the bulk caught by chance: above, a catch is no sign */
+#define HY_BULK_TRUST 250 /* permille of the bulk caught by chance: above, a catch is no sign */
 bool hy_win_learn(struct hy_window *w, const struct hy_catch *c);
+/*
+ * What the bulk of memory yields by chance, in permille, for the sample's
+ * choice (hy_policy_choose_arm): the window's last measure -- but 1/32 (its
+ * target) when an adaptive window at its shortest still catches more.  What
+ * shrinking cannot bring down is mostly the hot pages themselves: a hot set
+ * scattered over all of memory, a few pages in every chunk, is the "bulk"
+ * then, and taken as chance it would keep every chunk from being looked at
+ * again, which the twice rule needs.
+ */
+unsigned hy_win_bulk(const struct hy_window *w);
 /* After hy_policy_age: as if nothing of g had been seen written in the last epoch. */
 void hy_policy_forget_last(struct hy_region *g);
 /*
@@ -180,7 +191,7 @@ void hy_policy_catch(const struct hy_region *g, const uint64_t *written, struct 
  *     caught or more last epoch, as far on each side as the run is long
  *     (16 MiB at most): a contiguous hot region is explored from where it
  *     was found, and what is explored doubles each epoch (only while the
- *     bulk yields at most 1/8 by chance: a window too long catches too much);
+ *     bulk yields at most 1/4 by chance: a window too long catches too much);
  *  3. the sweep: the other chunks, in groups of 8 chunks (2 MiB) taken in
  *     bit-reversed order of their index, so that each epoch's part is
  *     spread over the whole region; it moves on from g->arm_cursor every

@@ -561,11 +561,17 @@ static void test_track_window_adapt(void)
 	c = catch_of(7, 64);
 	hy_win_learn(&w, &c); /* too few chunks: keeps */
 	CU_ASSERT_EQUAL(w.us, 1000000);
-	/* everything caught (a program writing all its pages every second) */
+	/* everything caught (a program writing all its pages every second):
+	 * a window that told nothing shrinks by 16 at once */
 	w.us = 1000000;
 	c = catch_of(100, 64);
-	hy_win_learn(&w, &c);
-	CU_ASSERT_EQUAL(w.us, 250000);
+	CU_ASSERT(!hy_win_learn(&w, &c));
+	CU_ASSERT_EQUAL(w.us, 62500);
+	/* 5/16 caught: all the way, x ln(31/32)/ln(11/16) = 0.085 */
+	w.us = 1000000;
+	c = catch_of(100, 20);
+	CU_ASSERT(!hy_win_learn(&w, &c));
+	CU_ASSERT(w.us > 82000 && w.us < 88000);
 	/* 1/4 caught: the rate model says x ln(31/32)/ln(3/4) = 0.11; half way: 0.33 */
 	w.us = 300000;
 	c = catch_of(100, 16);
@@ -595,11 +601,19 @@ static void test_track_window_adapt(void)
 		CU_ASSERT_EQUAL(hy_win_learn(&w, &c), before == 5000);
 	}
 	CU_ASSERT_EQUAL(w.us, 5000);
+	/* at its shortest, what it still catches is taken for hot pages: the
+	 * sample's choice assumes 1/32 by chance; above it, the measure */
+	c = catch_of(100, 4);
+	hy_win_learn(&w, &c);
+	CU_ASSERT_EQUAL(w.caught_permille, 62);
+	CU_ASSERT_EQUAL(hy_win_bulk(&w), 31);
+	w.us = 6000;
+	CU_ASSERT_EQUAL(hy_win_bulk(&w), 62);
 	w.us = 100000;
-	c = catch_of(100, 8); /* 125 permille: still a sign */
+	c = catch_of(100, 16); /* 250 permille: still a sign */
 	CU_ASSERT(hy_win_learn(&w, &c));
 	w.us = 100000;
-	c = catch_of(100, 9); /* 140 */
+	c = catch_of(100, 17); /* 265 */
 	CU_ASSERT(!hy_win_learn(&w, &c));
 	c = catch_of(7, 64); /* too few chunks to say */
 	CU_ASSERT(hy_win_learn(&w, &c));
@@ -623,6 +637,7 @@ static void test_track_window_adapt(void)
 	c = catch_of(100, 64);
 	CU_ASSERT(hy_win_learn(&w, &c)); /* chosen by the user: trusted */
 	CU_ASSERT_EQUAL(w.us, 100000);
+	CU_ASSERT_EQUAL(hy_win_bulk(&w), 1000);
 }
 
 /* An epoch not counted: the last history bit goes, the earlier ones stay. */
@@ -732,9 +747,11 @@ static void test_explore_near(void)
 	/* watched: 20, 21 and 40 (21 pages > twice 30 permille); near: 18,
 	 * 19 and 22 (23 has nothing to promote); the sweep: chunks 0 and 1 */
 	CU_ASSERT_EQUAL(chunks_armed(bits), 0x3ULL | 0x1fULL << 18 | 1ULL << 40);
-	/* the bulk yields 1/5 by chance: no exploring; 40 is not watched */
-	hy_policy_choose_arm(&par, &reg.reg[0], 8 * HY_ARM_CHUNK, bits, 200);
-	CU_ASSERT_EQUAL(chunks_armed(bits) & ~0xffULL, 0x3ULL << 20);
+	/* the bulk yields 3/10 by chance: no exploring; only 21 is watched
+	 * (20 and 40 are under twice the bulk, 38 pages); the sweep goes on
+	 * over chunks 2-7, then group 4 */
+	hy_policy_choose_arm(&par, &reg.reg[0], 8 * HY_ARM_CHUNK, bits, 300);
+	CU_ASSERT_EQUAL(chunks_armed(bits), 0xfcULL | 1ULL << 21 | 1ULL << 32);
 }
 
 /* The measure: per sampled chunk, the share of its fresh pages caught. */
