@@ -686,7 +686,8 @@ static unsigned chunk_score(const struct hy_policy_params *p, const struct hy_re
  * were caught last epoch, whatever their tier; SLOW -- it has pages not on
  * the fastest tier; NEAR -- next to a dense run, within reach. */
 enum { CH_DENSE = 1, CH_SLOW = 2, CH_NEAR = 4 };
-#define HY_NEAR_MAX 64 /* chunks: how far a dense run reaches at most (16 MiB) */
+#define HY_NEAR_MAX 64     /* chunks: how far a dense run reaches at most (16 MiB) */
+#define NEAR_MAX_BULK 250 /* permille the bulk yields by chance: above, no exploring */
 
 static uint64_t chunk_code(const struct hy_region *g, size_t c, size_t n)
 {
@@ -793,7 +794,7 @@ size_t hy_policy_choose_arm(const struct hy_policy_params *p, struct hy_region *
 	/* only while the window tells hot from the bulk: with over 1/4 of the
 	 * bulk caught (a window still too long), half a chunk caught is no
 	 * sign, and exploring from there would promote cold pages */
-	if (bulk_permille <= HY_BULK_TRUST)
+	if (bulk_permille <= NEAR_MAX_BULK)
 		mark_near(bits, nch);
 	first = budget - budget / 4;
 	for (c = 0; c < nch; c++) {

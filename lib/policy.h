@@ -156,7 +156,7 @@ void hy_win_init(struct hy_window *w, const struct hy_config *cfg);
  * caught in two such windows would pass the twice rule by the percent.
  * The engine then forgets the epoch's writes (hy_policy_forget_last).
  */
-#define HY_BULK_TRUST 250 /* permille of the bulk caught by chance: above, a catch is no sign */
+#define HY_BULK_TRUST 500 /* permille of the bulk caught: above, the window told nothing */
 bool hy_win_learn(struct hy_window *w, const struct hy_catch *c);
 /*
  * What the bulk of memory yields by chance, in permille, for the sample's

@@ -567,11 +567,16 @@ static void test_track_window_adapt(void)
 	c = catch_of(100, 64);
 	CU_ASSERT(!hy_win_learn(&w, &c));
 	CU_ASSERT_EQUAL(w.us, 62500);
-	/* 5/16 caught: all the way, x ln(31/32)/ln(11/16) = 0.085 */
+	/* 9/16 caught: x ln(31/32)/ln(7/16) = 0.038, all the way but by 16 at most */
+	w.us = 1000000;
+	c = catch_of(100, 36);
+	CU_ASSERT(!hy_win_learn(&w, &c));
+	CU_ASSERT_EQUAL(w.us, 62500);
+	/* 5/16: still a sign; half the way, x sqrt(0.085) */
 	w.us = 1000000;
 	c = catch_of(100, 20);
-	CU_ASSERT(!hy_win_learn(&w, &c));
-	CU_ASSERT(w.us > 82000 && w.us < 88000);
+	CU_ASSERT(hy_win_learn(&w, &c));
+	CU_ASSERT(w.us > 285000 && w.us < 297000);
 	/* 1/4 caught: the rate model says x ln(31/32)/ln(3/4) = 0.11; half way: 0.33 */
 	w.us = 300000;
 	c = catch_of(100, 16);
@@ -610,10 +615,10 @@ static void test_track_window_adapt(void)
 	w.us = 6000;
 	CU_ASSERT_EQUAL(hy_win_bulk(&w), 62);
 	w.us = 100000;
-	c = catch_of(100, 16); /* 250 permille: still a sign */
+	c = catch_of(100, 32); /* 500 permille: still a sign */
 	CU_ASSERT(hy_win_learn(&w, &c));
 	w.us = 100000;
-	c = catch_of(100, 17); /* 265 */
+	c = catch_of(100, 33); /* 515 */
 	CU_ASSERT(!hy_win_learn(&w, &c));
 	c = catch_of(7, 64); /* too few chunks to say */
 	CU_ASSERT(hy_win_learn(&w, &c));
