@@ -509,6 +509,12 @@ static uint64_t win_clamp(const struct hy_window *w, double us)
 	return (uint64_t)us;
 }
 
+/* The window is as short as it may be: it cannot shrink further. */
+static bool win_at_floor(const struct hy_window *w)
+{
+	return w->us <= win_clamp(w, 0);
+}
+
 bool hy_win_learn(struct hy_window *w, const struct hy_catch *c)
 {
 	uint64_t n = 0, seen = 0;
@@ -533,7 +539,7 @@ bool hy_win_learn(struct hy_window *w, const struct hy_catch *c)
 		return true; /* measured all the same: the sample's choice uses it */
 	/* a window that caught this much of the bulk and can still shrink was
 	 * too long to tell anything (start-up: it starts at the whole epoch) */
-	trusted = f <= HY_BULK_TRUST || w->us <= win_clamp(w, 0);
+	trusted = f <= HY_BULK_TRUST || win_at_floor(w);
 	if (f > WIN_TARGET) {
 		/* as if writes came at one rate: caught = 1 - exp(-rate x window);
 		 * half the way there (in ratio), as one epoch's measure is noisy --
@@ -550,7 +556,7 @@ bool hy_win_learn(struct hy_window *w, const struct hy_catch *c)
 
 unsigned hy_win_bulk(const struct hy_window *w)
 {
-	if (w->adaptive && w->us <= win_clamp(w, 0) && w->caught_permille > WIN_TARGET)
+	if (w->adaptive && win_at_floor(w) && w->caught_permille > WIN_TARGET)
 		return WIN_TARGET;
 	return w->caught_permille;
 }
@@ -608,6 +614,12 @@ static size_t sweep_next(size_t s, unsigned b, size_t nch, size_t *c)
 	}
 }
 
+/* Pages in chunk c of a region of n pages (the last chunk may be short). */
+static size_t chunk_pages(size_t c, size_t n)
+{
+	return (c + 1) * HY_ARM_CHUNK < n ? HY_ARM_CHUNK : n - c * HY_ARM_CHUNK;
+}
+
 void hy_policy_catch(const struct hy_region *g, const uint64_t *written, struct hy_catch *c)
 {
 	size_t n = (g->end - g->start) / PAGE, nch = (n + HY_ARM_CHUNK - 1) / HY_ARM_CHUNK;
@@ -618,7 +630,7 @@ void hy_policy_catch(const struct hy_region *g, const uint64_t *written, struct 
 		size_t fresh = 0, caught = 0, end;
 
 		s = sweep_next(s, b, nch, &ch);
-		end = (ch + 1) * HY_ARM_CHUNK < n ? (ch + 1) * HY_ARM_CHUNK : n;
+		end = ch * HY_ARM_CHUNK + chunk_pages(ch, n);
 		for (size_t i = ch * HY_ARM_CHUNK; i < end; i++) {
 			hy_pstate st = g->state[i];
 
@@ -642,7 +654,7 @@ static bool wants_watching(hy_pstate s)
  * left out; returns the pages armed. */
 static size_t arm_chunk(const struct hy_region *g, size_t c, size_t n, uint64_t *bits)
 {
-	size_t k = 0, end = (c + 1) * HY_ARM_CHUNK < n ? (c + 1) * HY_ARM_CHUNK : n;
+	size_t k = 0, end = c * HY_ARM_CHUNK + chunk_pages(c, n);
 
 	for (size_t i = c * HY_ARM_CHUNK; i < end; i++) {
 		if (hy_ps_pinned(g->state[i]))
@@ -651,11 +663,6 @@ static size_t arm_chunk(const struct hy_region *g, size_t c, size_t n, uint64_t 
 		k++;
 	}
 	return k;
-}
-
-static size_t chunk_pages(size_t c, size_t n)
-{
-	return (c + 1) * HY_ARM_CHUNK < n ? HY_ARM_CHUNK : n - c * HY_ARM_CHUNK;
 }
 
 /*
@@ -804,10 +811,14 @@ size_t hy_policy_choose_arm(const struct hy_policy_params *p, struct hy_region *
 	}
 	cut = hist_cut(hist, first, &left);
 	for (c = 0; c < nch; c++) {
-		unsigned r = chunk_rank(p, g, c, n, min_recent, bits[c]);
+		uint64_t code = bits[c];
+		unsigned r;
 
 		bits[c] = 0;
-		if (cut >= 256 || chosen >= first || !r || (int)r < cut || ((int)r == cut && !left))
+		if (cut >= 256 || chosen >= first) /* the rest only clears its code */
+			continue;
+		r = chunk_rank(p, g, c, n, min_recent, code);
+		if (!r || (int)r < cut || ((int)r == cut && !left))
 			continue;
 		if ((int)r == cut)
 			left = left > HY_ARM_CHUNK ? left - HY_ARM_CHUNK : 0;
