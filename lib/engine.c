@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "export.h"
+#include "clock.h"
 #include "kfeat.h"
 #include "migrate.h"
 #include "placement.h"
@@ -59,15 +59,9 @@ struct hy_engine {
 	bool quiesced;	/* hy_engine_quiesce: nothing new is managed */
 	bool calibrated; /* the tracker's costs measured (first epoch) */
 	bool threaded;	 /* the policy thread keeps the epoch clock (and the window) */
+	hy_engine_epoch_hook *on_epoch; /* set before the thread starts */
+	void *on_epoch_arg;
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
 
 /* Pages are armed only for a window before each epoch's end: then an epoch
  * ends disarmed, and the thread arms again when the window opens. */
@@ -328,7 +322,7 @@ static void disarm(struct hy_engine *e)
 	uint64_t t0;
 
 	hy_reg_lock(&e->reg);
-	t0 = mono_ns();
+	t0 = hy_mono_ns();
 	for (size_t i = 0; i < e->reg.n; i++) {
 		struct hy_region *g = &e->reg.reg[i];
 		size_t n = (g->end - g->start) / PAGE;
@@ -339,7 +333,7 @@ static void disarm(struct hy_engine *e)
 			hy_track_arm(e->track, g->start, n * PAGE, none);
 		}
 	}
-	e->disarm_ns = mono_ns() - t0;
+	e->disarm_ns = hy_mono_ns() - t0;
 	e->armed = 0;
 	hy_reg_unlock(&e->reg);
 }
@@ -384,17 +378,17 @@ static void arm(struct hy_engine *e)
 			/* every page: the whole region is the sampling window */
 			g->sweep_from = 0;
 			g->sweep_n = (n + HY_ARM_CHUNK - 1) / HY_ARM_CHUNK;
-			t0 = mono_ns();
+			t0 = hy_mono_ns();
 			if (!hy_track_arm(e->track, g->start, n * PAGE, NULL))
 				e->armed += n;
-			ns += mono_ns() - t0;
+			ns += hy_mono_ns() - t0;
 		} else if (bits) {
 			size_t k = hy_policy_choose_arm(&e->par, g, share, bits, hy_win_bulk(&e->win));
 
-			t0 = mono_ns();
+			t0 = hy_mono_ns();
 			if (!hy_track_arm(e->track, g->start, n * PAGE, bits))
 				e->armed += k;
-			ns += mono_ns() - t0;
+			ns += hy_mono_ns() - t0;
 		}
 	}
 	/* a page armed for a window is disarmed after it: both are its cost */
@@ -706,16 +700,26 @@ static bool wait_until(struct hy_engine *e, struct timespec *t, uint64_t us)
  * rates apart, and writes outside the window cost nothing.  The window only
  * changes in hy_engine_epoch, on this thread.
  */
+static void epoch_done(struct hy_engine *e)
+{
+	struct hy_stats st;
+
+	if (!e->on_epoch)
+		return;
+	hy_engine_stats(e, &st);
+	e->on_epoch(&st, e->on_epoch_arg);
+}
+
 static void *loop(void *arg)
 {
 	struct hy_engine *e = arg;
-	uint64_t rnd = mono_ns() | 1;
+	uint64_t rnd = hy_mono_ns() | 1;
 
 	if (windowed(e))
 		disarm(e);
 	for (;;) {
 		struct timespec t;
-		uint64_t start = mono_ns();
+		uint64_t start = hy_mono_ns();
 
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if (windowed(e)) {
@@ -739,9 +743,9 @@ static void *loop(void *arg)
 			if (wait_until(e, &t, win))
 				return NULL;
 			hy_engine_epoch(e);
-			hy_export_epoch(e);
+			epoch_done(e);
 			/* the rest of the epoch, disarmed */
-			left = (mono_ns() - start) / 1000;
+			left = (hy_mono_ns() - start) / 1000;
 			clock_gettime(CLOCK_MONOTONIC, &t);
 			if (left < e->cfg.epoch_us && wait_until(e, &t, e->cfg.epoch_us - left))
 				return NULL;
@@ -750,8 +754,14 @@ static void *loop(void *arg)
 		if (wait_until(e, &t, e->cfg.epoch_us))
 			return NULL;
 		hy_engine_epoch(e);
-		hy_export_epoch(e);
+		epoch_done(e);
 	}
+}
+
+void hy_engine_set_epoch_hook(struct hy_engine *e, hy_engine_epoch_hook *fn, void *arg)
+{
+	e->on_epoch = fn;
+	e->on_epoch_arg = arg;
 }
 
 int hy_engine_start_thread(struct hy_engine *e)

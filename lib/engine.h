@@ -37,6 +37,15 @@ int hy_engine_create(struct hy_engine **e, const struct hy_config *cfg, const st
 /* Stop the thread if any; free bookkeeping.  Managed memory stays valid. */
 void hy_engine_destroy(struct hy_engine *e);
 
+/*
+ * The loop's report upward: after each epoch of the policy thread, fn gets
+ * the counters as they stand (runtime publishes them).  It runs on the
+ * policy thread, so it obeys that thread's rules (no heap, no tracked
+ * memory).  Set before hy_engine_start_thread; NULL for none.
+ */
+typedef void hy_engine_epoch_hook(const struct hy_stats *st, void *arg);
+void hy_engine_set_epoch_hook(struct hy_engine *e, hy_engine_epoch_hook *fn, void *arg);
+
 int hy_engine_start_thread(struct hy_engine *e);
 
 /*

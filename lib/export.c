@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "export.h"
 #include "hybrid.h"
 #include "log.h"
@@ -61,14 +62,6 @@ static struct {
 } ex = {.err_fd = -1};
 
 /* ---- small system helpers ---------------------------------------------- */
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no system call */
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void *raw_mmap(void *addr, size_t len, int prot, int flags, int fd)
 {
@@ -273,7 +266,7 @@ static int dir_open(int which, uid_t uid, bool create)
 
 /* ---- the process side -------------------------------------------------- */
 
-static void fill_template(struct hy_engine *e)
+static void fill_template(const struct hy_stats *st, const char *backend)
 {
 	struct hy_export_page *t = &ex.tmpl;
 	uint64_t start = 0;
@@ -285,16 +278,16 @@ static void fill_template(struct hy_engine *e)
 	t->uid = (uint32_t)geteuid();
 	proc_start(0, &start, t->comm, sizeof(t->comm));
 	t->starttime = start;
-	t->start_ns = mono_ns();
+	t->start_ns = hy_mono_ns();
 	snprintf(t->lib_version, sizeof(t->lib_version), "%s", VERSION);
-	snprintf(t->backend, sizeof(t->backend), "%s", e ? hy_engine_backend(e) : "?");
+	snprintf(t->backend, sizeof(t->backend), "%s", backend ? backend : "?");
 	t->state = HY_EXPORT_LIVE;
 	t->seq = 0;
 	memset(&t->cur, 0, sizeof(t->cur));
 	memset(&t->prev, 0, sizeof(t->prev));
 	t->cur.mono_ns = t->start_ns;
-	if (e)
-		hy_engine_stats(e, &t->cur.st);
+	if (st)
+		t->cur.st = *st;
 }
 
 void hy_export_describe(const struct hy_config *cfg, const struct hy_topo *topo)
@@ -389,14 +382,14 @@ static int publish(void *fixed, struct hy_export_page **out)
 	return rc;
 }
 
-int hy_export_start(struct hy_engine *e)
+int hy_export_start(const struct hy_stats *st, const char *backend)
 {
 	struct hy_export_page *p;
 	int rc;
 
 	if (__atomic_load_n(&ex.page, __ATOMIC_ACQUIRE))
 		return -EALREADY;
-	fill_template(e);
+	fill_template(st, backend);
 	rc = publish(NULL, &p);
 	if (!rc)
 		__atomic_store_n(&ex.page, p, __ATOMIC_RELEASE);
@@ -410,7 +403,7 @@ int hy_export_start(struct hy_engine *e)
  */
 static void sweep_stale(void); /* with the directory readers, below */
 
-void hy_export_epoch(struct hy_engine *e)
+void hy_export_epoch(const struct hy_stats *st)
 {
 	struct hy_export_page *p = __atomic_load_n(&ex.page, __ATOMIC_ACQUIRE);
 	struct hy_export_snap now;
@@ -422,8 +415,8 @@ void hy_export_epoch(struct hy_engine *e)
 		ex.swept = true;
 		sweep_stale();
 	}
-	hy_engine_stats(e, &now.st);
-	now.mono_ns = mono_ns();
+	now.st = *st;
+	now.mono_ns = hy_mono_ns();
 	s = __atomic_load_n(&p->seq, __ATOMIC_RELAXED);
 	__atomic_store_n(&p->seq, s + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
@@ -452,13 +445,13 @@ void hy_export_stop(void)
 	retire(p);
 }
 
-void hy_export_fork_child(struct hy_engine *e)
+void hy_export_fork_child(const struct hy_stats *st, const char *backend)
 {
 	struct hy_export_page *old = __atomic_exchange_n(&ex.page, NULL, __ATOMIC_ACQ_REL), *p;
 	struct hy_export_page keep = ex.tmpl;
 
 	ex.path[0] = 0; /* the parent's entry: the parent removes it */
-	fill_template(e);
+	fill_template(st, backend);
 	/* what describe() said stays true in the child */
 	ex.tmpl.epoch_us = keep.epoch_us;
 	ex.tmpl.ntiers = keep.ntiers;
@@ -472,7 +465,7 @@ void hy_export_fork_child(struct hy_engine *e)
 
 static char report_buf[8192], report_out[12288]; /* exit path, one caller */
 
-void hy_export_exit_report(struct hy_engine *e, const char *dest)
+void hy_export_exit_report(const struct hy_stats *counters, const char *backend, const char *dest)
 {
 	static struct hy_export_page rep;
 	struct hy_export_snap since;
@@ -482,11 +475,11 @@ void hy_export_exit_report(struct hy_engine *e, const char *dest)
 	bool to_stderr = !strcmp(dest, "stderr");
 
 	if (!ex.tmpl.magic)
-		fill_template(e);
+		fill_template(counters, backend);
 	rep = ex.tmpl;
-	rep.cur.mono_ns = mono_ns();
-	if (e)
-		hy_engine_stats(e, &rep.cur.st);
+	rep.cur.mono_ns = hy_mono_ns();
+	if (counters)
+		rep.cur.st = *counters;
 	memset(&since, 0, sizeof(since));
 	since.mono_ns = rep.start_ns; /* rates: averages over the whole run */
 	n = hy_export_format(&rep, &since, HY_EXPORT_TEXT, report_buf, sizeof(report_buf));

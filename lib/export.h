@@ -34,7 +34,8 @@
  * readers ignore it, and a lister running as the owner removes it.
  *
  * The process side (hy_export_start .. hy_export_exit_report) is called by
- * runtime and by the engine's policy thread.  It never allocates through
+ * runtime only (the policy thread's per-epoch refresh is runtime's epoch
+ * hook); it knows counters, never the engine.  It never allocates through
  * the heap (it may be the one being interposed), never uses stdio streams,
  * maps with the raw system call (never through the preload's wrappers) and
  * never writes to stdout.  The reading side is for hybridctl.
@@ -47,7 +48,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "engine.h"
+#include "config.h"
 #include "stats.h"
 #include "topology.h"
 
@@ -59,15 +60,15 @@
  * the engine's per-tier bytes and names no nodes. */
 void hy_export_describe(const struct hy_config *cfg, const struct hy_topo *topo);
 
-/* Publish e's counters for this process.  0 or a negative errno (the
+/* Publish this process's counters (st, the tracker's name backend).  0 or a negative errno (the
  * process then simply has no live view; runtime says so at debug level).
  * The policy thread may already be running: it publishes nothing until
  * this returns. */
-int hy_export_start(struct hy_engine *e);
+int hy_export_start(const struct hy_stats *st, const char *backend);
 
 /* After each epoch, from the policy thread: refresh the published view
- * (a copy of the counters; no system call). */
-void hy_export_epoch(struct hy_engine *e);
+ * with st (a copy of the counters; no system call). */
+void hy_export_epoch(const struct hy_stats *st);
 
 /* Withdraw the live view (exit, shutdown): the entry is marked ended and
  * removed.  Call with the policy thread quiesced. */
@@ -75,7 +76,7 @@ void hy_export_stop(void);
 
 /* In a forked child (atfork handler, before the child's policy thread
  * runs an epoch): the inherited view is the parent's; publish our own. */
-void hy_export_fork_child(struct hy_engine *e);
+void hy_export_fork_child(const struct hy_stats *st, const char *backend);
 
 /*
  * The final report to dest:
@@ -87,7 +88,7 @@ void hy_export_fork_child(struct hy_engine *e);
  * Each report is one write(2), headed by the pid and command, so the
  * processes of one run can share a "+FILE".
  */
-void hy_export_exit_report(struct hy_engine *e, const char *dest);
+void hy_export_exit_report(const struct hy_stats *st, const char *backend, const char *dest);
 
 /* ---- the channel ------------------------------------------------------- */
 

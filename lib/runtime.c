@@ -130,8 +130,11 @@ static void fork_child_late(void)
 	struct hy_engine *e = hy_rt_engine_if_running();
 
 	if (e) {
+		struct hy_stats st;
+
 		hy_engine_fork_child(e);
-		hy_export_fork_child(e);
+		hy_engine_stats(e, &st);
+		hy_export_fork_child(&st, hy_engine_backend(e));
 	}
 }
 
@@ -143,9 +146,17 @@ void hy_rt_preinit(void)
 		pthread_atfork(fork_prepare_early, fork_parent_early, fork_child_early);
 }
 
+/* The engine's epoch hook: the policy thread refreshes the live view. */
+static void publish_epoch(const struct hy_stats *st, void *arg)
+{
+	(void)arg;
+	hy_export_epoch(st);
+}
+
 /* Decide and start; rt.lock held, state STARTING.  Returns the final state. */
 static enum hy_rt_state start_locked(const struct hy_config *cfg, struct hy_err *err)
 {
+	struct hy_stats st;
 	char nodes[128];
 	int rc;
 
@@ -182,6 +193,9 @@ static enum hy_rt_state start_locked(const struct hy_config *cfg, struct hy_err 
 		hy_warn("%s; running unmanaged", err->msg);
 		return HY_RT_UNMANAGED;
 	}
+	/* the live view follows the epochs (it publishes nothing until
+	 * hy_export_start below has a page) */
+	hy_engine_set_epoch_hook(rt.engine, publish_epoch, NULL);
 	rc = hy_engine_start_thread(rt.engine);
 	if (rc) {
 		hy_err_set(err, "cannot start the policy thread: %s", strerror(-rc));
@@ -193,7 +207,8 @@ static enum hy_rt_state start_locked(const struct hy_config *cfg, struct hy_err 
 	hy_rt_preinit();
 	pthread_atfork(NULL, NULL, fork_child_late);
 	hy_export_describe(&rt.cfg, &rt.topo);
-	rc = hy_export_start(rt.engine);
+	hy_engine_stats(rt.engine, &st);
+	rc = hy_export_start(&st, hy_engine_backend(rt.engine));
 	if (rc)
 		hy_debug("no live statistics for this process: %s", strerror(-rc));
 	hy_debug("%d tiers from %s, backend %s, %s", rt.topo.ntiers,
@@ -289,8 +304,12 @@ __attribute__((destructor)) static void hy_rt_destructor(void)
 	if (e) {
 		set_state(HY_RT_STOPPED);
 		hy_engine_quiesce(e);
-		if (rt.cfg.stats[0])
-			hy_export_exit_report(e, rt.cfg.stats);
+		if (rt.cfg.stats[0]) {
+			struct hy_stats st;
+
+			hy_engine_stats(e, &st);
+			hy_export_exit_report(&st, hy_engine_backend(e), rt.cfg.stats);
+		}
 		hy_export_stop();
 	}
 	pthread_mutex_unlock(&rt.lock);

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "kfeat.h"
 #include "track_impl.h"
 #include "fault.h"
@@ -475,14 +476,6 @@ void hy_track_cost(const struct hy_track *t, struct hy_track_cost *c)
 
 /* ---- calibration ---- */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t median3(uint64_t a, uint64_t b, uint64_t c)
 {
 	if (a > b) {
@@ -520,14 +513,14 @@ static void calibrate(struct hy_track *t)
 	if (!rc)
 		rc = hy_track_arm(t, (uintptr_t)p, len, NULL);
 	for (int k = 0; !rc && k < ROUNDS; k++) {
-		uint64_t t0 = now_ns(), t1, t2;
+		uint64_t t0 = hy_mono_ns(), t1, t2;
 
 		for (size_t i = 0; i < NPG; i += STEP)
 			((volatile char *)p)[i * TRK_PG] = (char)k;
-		t1 = now_ns();
+		t1 = hy_mono_ns();
 		if (hy_track_harvest(t, (uintptr_t)p, len, w) < 0)
 			break;
-		t2 = now_ns();
+		t2 = hy_mono_ns();
 		fault[k] = (t1 - t0) / (NPG / STEP);
 		harvest[k] = (t2 - t1) / NPG;
 	}

@@ -85,12 +85,29 @@ static struct hy_engine *make(void)
 	return e;
 }
 
+/* What runtime does: the engine hands its counters to the export side,
+ * which never sees the engine itself. */
+static void publish_epoch(const struct hy_stats *st, void *arg)
+{
+	(void)arg;
+	hy_export_epoch(st);
+}
+
+static struct hy_stats *snap(struct hy_engine *e)
+{
+	static struct hy_stats st;
+
+	hy_engine_stats(e, &st);
+	return &st;
+}
+
 static void start(struct hy_engine *e, bool thread)
 {
 	int rc;
 
 	hy_export_describe(&cfg, &topo);
-	rc = hy_export_start(e);
+	hy_engine_set_epoch_hook(e, publish_epoch, NULL);
+	rc = hy_export_start(snap(e), hy_engine_backend(e));
 	if (rc) {
 		printf("start: %s\n", strerror(-rc));
 		exit(1);
@@ -146,12 +163,12 @@ static int noalloc(void)
 	e = make();
 	armed = 1;
 	hy_export_describe(&cfg, &topo);
-	rc = hy_export_start(e);
+	rc = hy_export_start(snap(e), hy_engine_backend(e));
 	for (int i = 0; i < 100; i++)
-		hy_export_epoch(e);
-	hy_export_exit_report(e, "/dev/null");     /* exists: refused, warned */
-	hy_export_exit_report(e, "+/dev/null");    /* not a regular file */
-	hy_export_exit_report(e, "stderr");
+		hy_export_epoch(snap(e));
+	hy_export_exit_report(snap(e), hy_engine_backend(e), "/dev/null");     /* exists: refused, warned */
+	hy_export_exit_report(snap(e), hy_engine_backend(e), "+/dev/null");    /* not a regular file */
+	hy_export_exit_report(snap(e), hy_engine_backend(e), "stderr");
 	hy_export_stop();
 	armed = 0;
 	if (rc) {
@@ -191,12 +208,12 @@ static int nosyscall(void)
 		struct timespec ts;
 
 		clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO pages touched before */
-		hy_export_epoch(e);		     /* the page already faulted in */
+		hy_export_epoch(snap(e));		     /* the page already faulted in */
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
 		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
 			_exit(3);
 		for (int i = 0; i < 1000; i++)
-			hy_export_epoch(e);
+			hy_export_epoch(snap(e));
 		_exit(0);
 	}
 	if (pid < 0 || waitpid(pid, &status, 0) != pid)
@@ -265,7 +282,7 @@ int main(int argc, char **argv)
 			/* what runtime's late atfork child handler does */
 			if (hy_engine_fork_child(e))
 				_exit(1);
-			hy_export_fork_child(e);
+			hy_export_fork_child(snap(e), hy_engine_backend(e));
 			printf("child %d\n", (int)getpid());
 			work(s / 2);
 			hy_export_stop();
@@ -281,7 +298,7 @@ int main(int argc, char **argv)
 		e = make();
 		hy_export_describe(&cfg, &topo);
 		close(STDERR_FILENO);
-		hy_export_exit_report(e, "stderr");
+		hy_export_exit_report(snap(e), hy_engine_backend(e), "stderr");
 		return 0;
 	}
 	if (!strcmp(mode, "report") && argc == 3) {
@@ -292,7 +309,7 @@ int main(int argc, char **argv)
 			hy_engine_epoch(e);
 		}
 		hy_export_describe(&cfg, &topo);
-		hy_export_exit_report(e, argv[2]);
+		hy_export_exit_report(snap(e), hy_engine_backend(e), argv[2]);
 		return 0;
 	}
 	fprintf(stderr, "usage: export_probe live SECONDS | hang | exec PROG [ARGS] | fork SECONDS "
