@@ -91,6 +91,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -593,4 +594,99 @@ int hy_mig_query(const uintptr_t *addrs, size_t n, int *nodes)
 	}
 	errno = saved_errno;
 	return 0;
+}
+
+/* ---- carrying out a list: huge pages first, then batches ---------------- */
+
+#define THP_SIZE  ((uintptr_t)2 << 20)
+#define THP_PAGES (THP_SIZE / HY_PAGE_SIZE)
+
+/*
+ * Transparent huge pages, before anything moves.  move_pages() of one base
+ * page of a huge page moves all of it (2 MiB): right when most of the block
+ * is to move the same way (a contiguous hot part goes up as a huge page),
+ * wrong when a few scattered pages are (mostly cold data would come up to
+ * DRAM, or hot data go down with a cold page).  So a block where fewer than
+ * half the pages are listed is split first: MADV_COLD on one page of it
+ * splits a huge page that the range does not cover whole (the kernel's
+ * madvise_cold_or_pageout), after which only the listed pages move.  The
+ * page chosen is one that is cold anyway: a page to demote, or, for
+ * promotions, a neighbour not listed.  On a block that is no huge page the
+ * call only marks one cold page inactive.
+ *
+ * a[]: the list's pages sorted by address (to_node 0), status 1 = demote.
+ */
+static uintptr_t split_victim(const struct hy_move *a, size_t i, size_t j, uintptr_t blk)
+{
+	uintptr_t victim;
+
+	for (size_t k = i; k < j; k++)
+		if (a[k].status)
+			return a[k].addr;
+	/* promotions only: the first page of the block not listed, inside
+	 * the managed region (a listed page's neighbour) */
+	victim = a[i].addr > blk ? a[i].addr - HY_PAGE_SIZE : a[i].addr + HY_PAGE_SIZE;
+	for (size_t k = i + 1; k < j && victim == a[k].addr; k++)
+		victim += HY_PAGE_SIZE;
+	return (victim & ~(THP_SIZE - 1)) == blk ? victim : 0;
+}
+
+static void split_scattered(const struct hy_mig_list *l, struct hy_move *a, struct hy_stats *st)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		enum hy_move_kind kind;
+		int node;
+
+		l->get(l->arg, i, &a[i].addr, &node, &kind);
+		a[i].to_node = 0;
+		a[i].status = kind == HY_MOVE_DEMOTE;
+	}
+	mv_sort(a, l->n);
+	for (size_t i = 0, j; i < l->n; i = j) {
+		uintptr_t blk = a[i].addr & ~(THP_SIZE - 1), victim;
+
+		for (j = i; j < l->n && (a[j].addr & ~(THP_SIZE - 1)) == blk; j++)
+			;
+		if (j - i >= THP_PAGES / 2)
+			continue; /* mostly moving: whole */
+		victim = split_victim(a, i, j, blk);
+		if (victim && !madvise((void *)victim, HY_PAGE_SIZE, MADV_COLD) && st)
+			hy_stat_add(st, thp_splits, 1);
+	}
+}
+
+/* One batch of one kind from *at on, under the list's lock; pages no
+ * longer wanted (unmapped since the list was made) are left out. */
+static void run_batch(const struct hy_mig_list *l, size_t *at, struct hy_stats *st)
+{
+	struct hy_move mv[HY_MIG_RUN_BATCH];
+	enum hy_move_kind kind, k1;
+	uintptr_t addr;
+	size_t k = 0;
+	int node;
+
+	l->get(l->arg, *at, &addr, &node, &kind);
+	l->lock(l->arg);
+	for (; *at < l->n && k < HY_MIG_RUN_BATCH; ++*at) {
+		l->get(l->arg, *at, &addr, &node, &k1);
+		if (k1 != kind)
+			break;
+		if (l->still(l->arg, *at))
+			mv[k++] = (struct hy_move){addr, node, 0, *at};
+	}
+	if (k) {
+		/* per-page statuses carry the outcome, whatever the return */
+		(void)hy_mig_move(mv, k, kind, st);
+		for (size_t j = 0; j < k; j++)
+			l->done(l->arg, mv[j].tag, mv[j].status);
+	}
+	l->unlock(l->arg);
+}
+
+void hy_mig_run(const struct hy_mig_list *l, struct hy_move *scratch, struct hy_stats *st)
+{
+	if (scratch)
+		split_scattered(l, scratch, st);
+	for (size_t at = 0; at < l->n;)
+		run_batch(l, &at, st);
 }

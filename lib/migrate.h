@@ -13,6 +13,7 @@
 #ifndef HY_MIGRATE_H
 #define HY_MIGRATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,7 @@ struct hy_move {
 	uintptr_t addr;	   /* page-aligned */
 	int to_node;
 	int status;	   /* out: the node it is on now, or -errno */
+	size_t tag;	   /* the caller's, carried along when moves[] is reordered */
 };
 
 enum hy_move_kind { HY_MOVE_PROMOTE, HY_MOVE_DEMOTE };
@@ -45,6 +47,37 @@ enum hy_move_kind { HY_MOVE_PROMOTE, HY_MOVE_DEMOTE };
  * n == 0 returns 0; moves == NULL with n > 0 returns -EINVAL.
  */
 long hy_mig_move(struct hy_move *moves, size_t n, enum hy_move_kind kind, struct hy_stats *st);
+
+/*
+ * A list of moves to carry out, handed over as calls by its owner (the
+ * epoch), so that the migrator knows no plan, registry or policy.
+ */
+struct hy_mig_list {
+	size_t n;
+	void *arg;
+	/* move i: its page, the node it goes to, which way; stable for the run */
+	void (*get)(void *arg, size_t i, uintptr_t *addr, int *to_node, enum hy_move_kind *kind);
+	/* taken around each batch (what a move must not race: an unmap);
+	 * still() and done() run under it */
+	void (*lock)(void *arg);
+	void (*unlock)(void *arg);
+	/* is move i still wanted (its page still managed)? */
+	bool (*still)(void *arg, size_t i);
+	/* what became of move i: the node its page is on now, or -errno */
+	void (*done)(void *arg, size_t i, int status);
+};
+
+/*
+ * Carry out a list, the one call the epoch makes.  First the transparent
+ * huge pages: a 2 MiB block of which fewer than half the listed pages are
+ * to move is split (only those pages then move; counted in thp_splits),
+ * one where most are moves whole.  Then runs of one kind, in list order,
+ * go to hy_mig_move in batches of HY_MIG_RUN_BATCH pages, each under the
+ * list's lock.  scratch: room for l->n moves (the caller's memory: no
+ * heap), or NULL to leave huge pages as they are.  st may be NULL.
+ */
+#define HY_MIG_RUN_BATCH 512
+void hy_mig_run(const struct hy_mig_list *l, struct hy_move *scratch, struct hy_stats *st);
 
 /*
  * Where pages are: nodes[i] = node of addrs[i], or -errno (-EFAULT/-ENOENT:

@@ -61,6 +61,11 @@ int hy_place_range(void *addr, size_t len, const struct hy_nodemask *nodes, bool
 	return 0;
 }
 
+int hy_place_reset(void *addr, size_t len)
+{
+	return syscall(SYS_mbind, addr, len, HY_MPOL_DEFAULT, NULL, 0, 0) < 0 ? -errno : 0;
+}
+
 bool hy_place_foreign_policy(void *addr, const struct hy_nodemask *ours_nodes)
 {
 	struct hy_nodemask m;

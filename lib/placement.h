@@ -37,6 +37,10 @@ void hy_place_nodes(const struct hy_topo *t, int tier, struct hy_nodemask *out);
  */
 int hy_place_range(void *addr, size_t len, const struct hy_nodemask *nodes, bool preferred_many);
 
+/* Give [addr, addr+len) the default policy back (a range we stop managing,
+ * or failed to).  0 or -errno from mbind. */
+int hy_place_reset(void *addr, size_t len);
+
 /*
  * Does the program have its own policy for the page at addr (or, failing a
  * VMA policy, for the process)?  Our own placements are recognised and do

@@ -7,6 +7,7 @@
 #ifndef HY_STATS_H
 #define HY_STATS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -28,11 +29,22 @@ struct hy_stats {
 	uint64_t pages_armed;			/* write-protected for tracking, all epochs */
 	uint64_t policy_ns;			/* CPU time of the policy thread */
 	uint64_t thp_splits;			/* huge pages split so that only their
-						 * planned pages move (engine.c) */
+						 * planned pages move (migrate.c) */
 };
 
 #define hy_stat_add(st, field, n) __atomic_fetch_add(&(st)->field, (uint64_t)(n), __ATOMIC_RELAXED)
 #define hy_stat_set(st, field, v) __atomic_store_n(&(st)->field, (uint64_t)(v), __ATOMIC_RELAXED)
 #define hy_stat_get(st, field)	  __atomic_load_n(&(st)->field, __ATOMIC_RELAXED)
+
+/* A copy of counters other threads add to: each read on its own (a
+ * snapshot of counters, not of one instant). */
+static inline void hy_stats_copy(const struct hy_stats *src, struct hy_stats *out)
+{
+	const uint64_t *s = (const uint64_t *)src;
+	uint64_t *d = (uint64_t *)out;
+
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		d[i] = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
+}
 
 #endif

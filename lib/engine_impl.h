@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine_impl — the engine's state, shared by its two halves and by no one
+ * else: engine.c (the lifecycle of managed memory: create, manage, remap,
+ * quiesce, fork) and epoch.c (the policy thread's epoch: observe, decide,
+ * move).  Everything here is guarded by reg.lock unless its comment says
+ * otherwise.
+ */
+#ifndef HY_ENGINE_IMPL_H
+#define HY_ENGINE_IMPL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "engine.h"
+#include "kfeat.h"
+#include "migrate.h"
+#include "policy.h"
+#include "track.h"
+
+#define PAGE	     HY_PAGE_SIZE
+#define PLAN_CAP     16384 /* pages planned per epoch at most (64 MiB) */
+#define BATCH	     512   /* pages per migration batch (one lock hold) */
+
+struct hy_engine {
+	struct hy_config cfg;
+	struct hy_topo topo;
+	struct hy_registry reg;
+	struct hy_track *track;
+	struct hy_stats st;
+	struct hy_policy_params par;
+	struct hy_governor gov;
+	size_t armed;		/* pages armed for the epoch under way */
+	uint64_t disarm_ns;	/* the last disarm() (windowed): part of arming's cost */
+	struct hy_window win;	/* how long before each epoch's end pages are armed */
+	struct hy_kfeat kf;
+	struct hy_nodemask tier_nodes[HY_MAX_TIERS]; /* where each tier's pages go */
+	int tier_target[HY_MAX_TIERS];		     /* first of those: move_pages target */
+	int place_tier;				     /* where hybrid ranges start */
+	uint64_t epoch;
+
+	struct hy_plan plan;	/* items in os memory */
+	uint64_t *bits;		/* scratch bitmap for harvests */
+	struct hy_move *moves;	/* the migrator's scratch: PLAN_CAP entries, lazily */
+	size_t bits_pages;	/* pages it covers */
+
+	pthread_t thread;
+	bool running;
+	pthread_mutex_t wait_lock;
+	pthread_cond_t wait_cond;
+	bool stop;
+	bool quiesced;	/* hy_engine_quiesce: nothing new is managed */
+	bool calibrated; /* the tracker's costs measured (first epoch) */
+	bool threaded;	 /* the policy thread keeps the epoch clock (and the window) */
+	hy_engine_epoch_hook *on_epoch; /* set before the thread starts */
+	void *on_epoch_arg;
+};
+
+/* Pages are armed only for a window before each epoch's end: then an epoch
+ * ends disarmed, and the thread arms again when the window opens. */
+static inline bool windowed(const struct hy_engine *e)
+{
+	return e->threaded && e->win.us < e->win.epoch_us;
+}
+
+static inline int node_tier(const struct hy_engine *e, int node, int intended)
+{
+	int found = -1;
+
+	for (int t = 0; t < e->topo.ntiers; t++)
+		if (hy_nm_isset(&e->topo.tier[t].nodes, node)) {
+			if (found >= 0)
+				return intended; /* loopback: the node plays several tiers */
+			found = t;
+		}
+	return found;
+}
+
+
+/* The epoch's half (epoch.c), for the lifecycle's: one epoch now, and the
+ * policy thread that runs them on the epoch clock. */
+int hy_epoch_run(struct hy_engine *e);
+int hy_epoch_start_thread(struct hy_engine *e);
+void hy_epoch_stop_thread(struct hy_engine *e);
+
+#endif
