@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "kernel_compat.h"
+#include "os.h"
 
 static int uffd_open(int flags)
 {
@@ -74,6 +75,13 @@ static void probe_uffd(struct hy_kfeat *k)
 	close(fd);
 }
 
+/* A page to try things on, mapped with the raw system call: in a
+ * preloaded process libc's mmap is our own wrapper (preload.c). */
+static void *probe_page(size_t len)
+{
+	return hy_sys_map(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
 static void probe_pagemap_scan(struct hy_kfeat *k)
 {
 	long psz = sysconf(_SC_PAGESIZE);
@@ -84,8 +92,8 @@ static void probe_pagemap_scan(struct hy_kfeat *k)
 	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	p = mmap(NULL, (size_t)psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p != MAP_FAILED) {
+	p = probe_page((size_t)psz);
+	if (p) {
 		struct pm_scan_arg arg = {
 			.size = sizeof(arg),
 			.start = (uintptr_t)p,
@@ -98,7 +106,7 @@ static void probe_pagemap_scan(struct hy_kfeat *k)
 		/* Kernels without the ioctl answer ENOTTY; anything else means
 		 * the ioctl exists. */
 		k->pagemap_scan = ioctl(fd, PAGEMAP_SCAN, &arg) >= 0 || errno != ENOTTY;
-		munmap(p, (size_t)psz);
+		hy_sys_munmap(p, (size_t)psz);
 	}
 	close(fd);
 }
@@ -119,11 +127,11 @@ static void probe_preferred_many(struct hy_kfeat *k)
 	if (node < 0)
 		return;
 	mask[node / 64] = 1UL << (node % 64);
-	p = mmap(NULL, (size_t)psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
+	p = probe_page((size_t)psz);
+	if (!p)
 		return;
 	k->preferred_many = syscall(SYS_mbind, p, psz, MPOL_PREFERRED_MANY, mask, 1024, 0) == 0;
-	munmap(p, (size_t)psz);
+	hy_sys_munmap(p, (size_t)psz);
 }
 
 void hy_kfeat_probe(struct hy_kfeat *k)

@@ -55,6 +55,14 @@ static inline long hy_sys_mmap(void *addr, size_t len, int prot, int flags, int 
 	return p == -1 ? -errno : p;
 }
 
+/* The same, as a pointer: NULL on failure (errno set). */
+static inline void *hy_sys_map(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	long p = hy_sys_mmap(addr, len, prot, flags, fd, off);
+
+	return p < 0 && p > -4096 ? NULL : (void *)p;
+}
+
 static inline int hy_sys_munmap(void *addr, size_t len)
 {
 	HY_TSAN_UNMAPPED();
@@ -75,11 +83,10 @@ static inline long hy_sys_mremap(void *old, size_t oldlen, size_t newlen, int fl
 /* Zeroed private memory, or NULL. */
 static inline void *hy_os_alloc(size_t len)
 {
-	long p = hy_fault(HY_FAULT_OS_ALLOC)
-			 ? -ENOMEM
-			 : hy_sys_mmap(NULL, hy_page_round_up(len), PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	return p < 0 && p > -4096 ? NULL : (void *)p;
+	if (hy_fault(HY_FAULT_OS_ALLOC))
+		return NULL;
+	return hy_sys_map(NULL, hy_page_round_up(len), PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 }
 
 static inline void hy_os_free(void *p, size_t len)
