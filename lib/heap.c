@@ -4,9 +4,10 @@
  *
  * Who calls what:
  *   program thread -> malloc (preload.c) -> hy_heap_fn.malloc (jemalloc)
- *     -> [arena needs memory] -> hook_alloc -> raw mmap -> hy_engine_manage
- * Lock order: jemalloc's arena locks, then the registry lock (inside
- * hy_engine_manage).  The engine never calls into jemalloc, and nothing
+ *     -> [arena needs memory] -> hook_alloc -> raw mmap -> owner->manage
+ * (runtime's hy_rt_manage, set with hy_heap_set_owner: the heap knows no
+ * engine).  Lock order: jemalloc's arena locks, then the registry lock
+ * (inside the owner's manage).  The engine never calls into jemalloc, and nothing
  * here allocates through the heap.
  *
  * Arenas: up to HY_HEAP_ARENAS hybrid arenas, created on demand; thread k
@@ -25,7 +26,6 @@
 #include "heap.h"
 #include "log.h"
 #include "os.h"
-#include "runtime.h"
 #include "symbol.h"
 #include "fault.h"
 
@@ -146,8 +146,6 @@ static void resolve(void)
 	if (hy_sym_main_needs("libhybrid.so") || !resolve_jemalloc(&f))
 		resolve_libc(&f);
 	hy_heap_fn = f;
-	/* our fork handlers before jemalloc registers its own (runtime.h) */
-	hy_rt_preinit();
 	__atomic_store_n(&resolve_state, RESOLVED, __ATOMIC_RELEASE);
 }
 
@@ -198,19 +196,27 @@ static unsigned mapped_by_hooks(uintptr_t a, size_t len)
 	return ind;
 }
 
+/* Who the hooks hand memory to (runtime, hy_heap_set_owner); NULL: nobody yet. */
+static const struct hy_heap_owner *owner;
+
+void hy_heap_set_owner(const struct hy_heap_owner *o)
+{
+	__atomic_store_n(&owner, o, __ATOMIC_RELEASE);
+}
+
 static void *raw_mmap(void *addr, size_t len, int flags)
 {
-	long p = hy_fault(HY_FAULT_MMAP) ? -ENOMEM
-					: hy_sys_mmap(addr, len, PROT_READ | PROT_WRITE,
-						      MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
-
-	return p < 0 && p > -4096 ? NULL : (void *)p;
+	if (hy_fault(HY_FAULT_MMAP)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return hy_sys_map(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
 }
 
 static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t align, bool *zero,
 			bool *commit, unsigned ind)
 {
-	struct hy_engine *e;
+	const struct hy_heap_owner *own;
 	uintptr_t p, a;
 	size_t extra;
 
@@ -245,10 +251,11 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t a
 	*zero = true;
 	*commit = true;
 	remember(a, size, ind);
-	/* not managed (engine not running, or the program's own policy):
-	 * the memory is still good, it just stays where the kernel puts it */
-	if ((e = hy_rt_engine_if_running()))
-		hy_engine_manage(e, (void *)a, size, HY_HINT_HYBRID);
+	/* not managed (no owner yet, engine not running, or the program's
+	 * own policy): the memory is still good, it stays where the kernel
+	 * puts it */
+	if ((own = __atomic_load_n(&owner, __ATOMIC_ACQUIRE)))
+		own->manage((void *)a, size);
 	return (void *)a;
 }
 
@@ -262,12 +269,12 @@ static bool hook_dalloc(extent_hooks_t *h, void *addr, size_t size, bool committ
 static void hook_destroy(extent_hooks_t *h, void *addr, size_t size, bool committed,
 			 unsigned ind)
 {
-	struct hy_engine *e = hy_rt_engine_if_running();
+	const struct hy_heap_owner *own = __atomic_load_n(&owner, __ATOMIC_ACQUIRE);
 	int saved = errno;
 
 	(void)h, (void)committed, (void)ind;
-	if (e)
-		hy_engine_unmanage(e, addr, size);
+	if (own)
+		own->unmanage(addr, size);
 	forget((uintptr_t)addr, size);
 	hy_sys_munmap(addr, size);
 	errno = saved;

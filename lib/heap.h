@@ -45,7 +45,9 @@ extern struct hy_heap_fn hy_heap_fn;
 extern __thread int hy_heap_thread_ready __attribute__((tls_model("initial-exec")));
 
 /*
- * Slow path of every interposed call until this thread is settled: resolves
+ * Slow path of every interposed call until this thread is settled (the
+ * caller registers runtime's early fork handlers first, hy_rt_preinit, so
+ * that they come before jemalloc's own): resolves
  * the real allocator on the first call in the process (allocation-free,
  * before main is fine), and binds the thread to a hybrid arena once the
  * engine runs and the process is hybrid.
@@ -57,6 +59,18 @@ void hy_heap_thread_settle(void);
 void hy_heap_fork_prepare(void);
 void hy_heap_fork_parent(void);
 void hy_heap_fork_child(void);
+
+/*
+ * Who the hybrid arenas' memory is handed to once mapped, and taken from
+ * before it is unmapped (runtime: hy_rt_manage/hy_rt_unmanage, which do
+ * nothing while no engine runs).  Set by runtime when it starts; until
+ * then the hooks' memory is simply not managed.  o must stay valid.
+ */
+struct hy_heap_owner {
+	void (*manage)(void *addr, size_t len);
+	void (*unmanage)(void *addr, size_t len);
+};
+void hy_heap_set_owner(const struct hy_heap_owner *o);
 
 /* Decided by runtime once, before main: bind threads to hybrid arenas
  * (whole-process use with a running engine) or never. */

@@ -51,8 +51,11 @@
 
 static inline void settle(void)
 {
-	if (unlikely(!hy_heap_thread_ready))
+	if (unlikely(!hy_heap_thread_ready)) {
+		/* our fork handlers before jemalloc registers its own */
+		hy_rt_preinit();
 		hy_heap_thread_settle();
+	}
 }
 
 /*
@@ -210,13 +213,6 @@ static void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t
 	return p < 0 && p > -4096 ? MAP_FAILED : (void *)p;
 }
 
-/* The engine, unless this thread is inside it already (region.h): then the
- * call is one of ours, or made on our behalf, and must not re-enter. */
-static struct hy_engine *engine_here(void)
-{
-	return hy_reg_held() ? NULL : hy_rt_engine_if_running();
-}
-
 static bool hybrid_mapping(size_t len, int prot, int flags)
 {
 	return (flags & (MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE)) == MAP_PRIVATE &&
@@ -226,15 +222,13 @@ static bool hybrid_mapping(size_t len, int prot, int flags)
 
 static void mapped(void *p, size_t len, int prot, int flags, uintptr_t caller)
 {
-	struct hy_engine *e = engine_here();
-
-	if (!e || hy_heap_called_by_jemalloc(caller))
+	if (!hy_rt_managing() || hy_heap_called_by_jemalloc(caller))
 		return;
 	len = hy_page_round_up(len);
 	if (flags & MAP_FIXED)
-		hy_engine_unmanage(e, p, len); /* whatever was there is gone */
+		hy_rt_unmanage(p, len); /* whatever was there is gone */
 	if (hy_rt_whole_process() && hybrid_mapping(len, prot, flags))
-		hy_engine_manage(e, p, len, HY_HINT_HYBRID);
+		hy_rt_manage(p, len, HY_HINT_HYBRID);
 }
 
 HY_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -257,13 +251,11 @@ HY_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_
 
 HY_EXPORT int munmap(void *addr, size_t len)
 {
-	struct hy_engine *e = engine_here();
-
 	/* forget first: the policy thread must not see the range after it is
 	 * gone (and a new mapping may take its place at once) */
-	if (e && len && !((uintptr_t)addr & (HY_PAGE_SIZE - 1)) &&
+	if (len && !((uintptr_t)addr & (HY_PAGE_SIZE - 1)) && hy_rt_managing() &&
 	    !hy_heap_called_by_jemalloc((uintptr_t)__builtin_return_address(0)))
-		hy_engine_unmanage(e, addr, hy_page_round_up(len));
+		hy_rt_unmanage(addr, hy_page_round_up(len));
 	return hy_sys_munmap(addr, len);
 }
 
@@ -278,17 +270,16 @@ HY_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 		want = va_arg(ap, void *);
 		va_end(ap);
 	}
-	/* held across the call: see hy_engine_remap */
-	if ((e = engine_here()))
-		hy_engine_hold(e);
+	/* held across the call: see hy_rt_remap_hold */
+	e = hy_rt_remap_hold();
 	p = (void *)hy_sys_mremap(old, oldlen, newlen, flags, want);
 	if (e) {
 		int saved = errno;
+		bool moved = p != MAP_FAILED && oldlen && newlen &&
+			     !((uintptr_t)old & (HY_PAGE_SIZE - 1));
 
-		if (p != MAP_FAILED && oldlen && newlen && !((uintptr_t)old & (HY_PAGE_SIZE - 1)))
-			hy_engine_remap(e, old, hy_page_round_up(oldlen), p,
-					hy_page_round_up(newlen));
-		hy_engine_release(e);
+		hy_rt_remap_done(e, old, hy_page_round_up(oldlen), moved ? p : MAP_FAILED,
+				 hy_page_round_up(newlen));
 		errno = saved;
 	}
 	return p;
@@ -299,10 +290,9 @@ HY_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 HY_EXPORT long mbind(void *addr, unsigned long len, int mode, const unsigned long *nodemask,
 		     unsigned long maxnode, unsigned flags)
 {
-	struct hy_engine *e = engine_here();
 	long rc = syscall(SYS_mbind, addr, len, mode, nodemask, maxnode, flags);
 
-	if (!rc && e && len && !((uintptr_t)addr & (HY_PAGE_SIZE - 1)))
-		hy_engine_unmanage(e, addr, hy_page_round_up(len));
+	if (!rc && len && !((uintptr_t)addr & (HY_PAGE_SIZE - 1)))
+		hy_rt_unmanage(addr, hy_page_round_up(len));
 	return rc;
 }

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "export.h"
@@ -48,6 +49,56 @@ struct hy_engine *hy_rt_engine(void)
 		hy_rt_start(NULL, NULL);
 	return hy_rt_engine_if_running();
 }
+
+bool hy_rt_managing(void)
+{
+	return !hy_reg_held() && hy_rt_engine_if_running();
+}
+
+int hy_rt_manage(void *addr, size_t len, enum hy_hint hint)
+{
+	struct hy_engine *e = hy_rt_managing() ? rt.engine : NULL;
+
+	return e ? hy_engine_manage(e, addr, len, hint) : -ENODEV;
+}
+
+int hy_rt_unmanage(void *addr, size_t len)
+{
+	struct hy_engine *e = hy_rt_managing() ? rt.engine : NULL;
+
+	return e ? hy_engine_unmanage(e, addr, len) : -ENODEV;
+}
+
+struct hy_engine *hy_rt_remap_hold(void)
+{
+	struct hy_engine *e = hy_rt_managing() ? rt.engine : NULL;
+
+	if (e)
+		hy_engine_hold(e);
+	return e;
+}
+
+void hy_rt_remap_done(struct hy_engine *held, void *old, size_t oldlen, void *new, size_t newlen)
+{
+	if (!held)
+		return;
+	if (new != MAP_FAILED)
+		hy_engine_remap(held, old, oldlen, new, newlen);
+	hy_engine_release(held);
+}
+
+/* The heap's hooks hand their mappings to the engine through these. */
+static void heap_manage(void *addr, size_t len)
+{
+	hy_rt_manage(addr, len, HY_HINT_HYBRID);
+}
+
+static void heap_unmanage(void *addr, size_t len)
+{
+	hy_rt_unmanage(addr, len);
+}
+
+static const struct hy_heap_owner heap_owner = {heap_manage, heap_unmanage};
 
 bool hy_rt_whole_process(void)
 {
@@ -193,6 +244,7 @@ static enum hy_rt_state start_locked(const struct hy_config *cfg, struct hy_err 
 		hy_warn("%s; running unmanaged", err->msg);
 		return HY_RT_UNMANAGED;
 	}
+	hy_heap_set_owner(&heap_owner);
 	/* the live view follows the epochs (it publishes nothing until
 	 * hy_export_start below has a page) */
 	hy_engine_set_epoch_hook(rt.engine, publish_epoch, NULL);

@@ -58,6 +58,27 @@ struct hy_engine *hy_rt_engine_if_running(void);
 
 enum hy_rt_state hy_rt_state(void);
 
+/*
+ * The ways in (preload, the heap's hooks, api) hand memory to the engine
+ * through these, never through the engine itself.  "Managing" means an
+ * engine runs and the calling thread is not inside it already (region.h:
+ * a call the library makes on its own behalf must not re-enter); when not
+ * managing, manage and unmanage do nothing and return -ENODEV.  Otherwise
+ * they are hy_engine_manage/hy_engine_unmanage.
+ */
+bool hy_rt_managing(void);
+int hy_rt_manage(void *addr, size_t len, enum hy_hint hint);
+int hy_rt_unmanage(void *addr, size_t len);
+
+/*
+ * mremap: hold before the system call, done after it (new == MAP_FAILED:
+ * only the hold ends).  Without the hold another thread could map and
+ * manage a range at the freed old address in between (see hy_engine_remap).
+ * hold returns NULL, and done then does nothing, when not managing.
+ */
+struct hy_engine *hy_rt_remap_hold(void);
+void hy_rt_remap_done(struct hy_engine *held, void *old, size_t oldlen, void *new, size_t newlen);
+
 /* True when new anonymous memory of the whole process is hybrid (preload,
  * or HYBRID_MODE=hybrid).  Valid once started. */
 bool hy_rt_whole_process(void);
