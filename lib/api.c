@@ -34,7 +34,6 @@
 #include "heap.h"
 #include "migrate.h"
 #include "os.h"
-#include "placement.h"
 #include "fault.h"
 #include "runtime.h"
 
@@ -45,8 +44,6 @@
 #define PAGE	  HY_PAGE_SIZE
 #define PAGE_MASK (PAGE - 1)
 #define BATCH	  512 /* pages per move_pages query in hybrid_where */
-
-#define HY_MPOL_DEFAULT 0
 
 /* The public hints are the registry's, plus DEFAULT = 0 (not managed). */
 _Static_assert(HYBRID_HINT_HYBRID == (int)HY_HINT_HYBRID && HYBRID_HINT_HOT == (int)HY_HINT_HOT &&
@@ -109,21 +106,6 @@ static int mapped(uintptr_t a, size_t len)
 	if (syscall(SYS_msync, a, len, MS_ASYNC) == 0)
 		return 0;
 	return errno == ENOMEM ? -EFAULT : -errno;
-}
-
-/* The nodes of every tier as placement sets them: what counts as ours. */
-static void our_nodes(struct hy_nodemask *m)
-{
-	const struct hy_topo *t = hy_rt_topo();
-
-	hy_nm_zero(m);
-	for (int i = 0; i < t->ntiers && i < HY_MAX_TIERS; i++) {
-		struct hy_nodemask n;
-
-		hy_place_nodes(t, i, &n);
-		for (unsigned w = 0; w < HY_MAX_NODES / 64; w++)
-			m->bits[w] |= n.bits[w];
-	}
 }
 
 /* ---- version, errors ----------------------------------------------------------- */
@@ -272,93 +254,6 @@ HY_EXPORT int hybrid_shutdown(void)
 
 /* ---- hints ----------------------------------------------------------------------- */
 
-struct piece {
-	uintptr_t start, end;
-	enum hy_hint hint;
-};
-
-/*
- * The managed parts of [a, end) and their hints, clipped to it, into
- * os memory (*out, *n; free with hy_os_free(*out, *cap)).
- */
-static int snapshot(struct hy_engine *e, uintptr_t a, uintptr_t end, struct piece **out,
-		    size_t *n, size_t *cap)
-{
-	struct hy_registry *r = hy_engine_registry(e);
-	size_t k = 0;
-
-	*out = NULL;
-	*n = *cap = 0;
-	hy_reg_lock(r);
-	for (size_t i = 0; i < r->n; i++)
-		if (r->reg[i].start < end && r->reg[i].end > a)
-			k++;
-	if (k) {
-		*cap = k * sizeof(**out);
-		*out = hy_os_alloc(*cap);
-		if (!*out) {
-			hy_reg_unlock(r);
-			return -ENOMEM;
-		}
-		for (size_t i = 0; i < r->n; i++) {
-			const struct hy_region *g = &r->reg[i];
-
-			if (g->start < end && g->end > a)
-				(*out)[(*n)++] = (struct piece){g->start > a ? g->start : a,
-								 g->end < end ? g->end : end,
-								 g->hint};
-		}
-	}
-	hy_reg_unlock(r);
-	return 0;
-}
-
-/*
- * Give managed pieces that carry our placement the default policy back:
- * the new hint places the range afresh (and the engine would take our old
- * "preferred slow" for a policy of the program's), DEFAULT wants it plain.
- * A policy the program set since is left alone.
- */
-static void reset_policy(const struct piece *p, size_t n)
-{
-	struct hy_nodemask ours;
-
-	our_nodes(&ours);
-	for (size_t i = 0; i < n; i++)
-		if (p[i].hint != HY_HINT_PIN && !hy_place_foreign_policy((void *)p[i].start, &ours))
-			syscall(SYS_mbind, p[i].start, p[i].end - p[i].start, HY_MPOL_DEFAULT, NULL,
-				0, 0);
-}
-
-/* api_lock held, engine running. */
-static int rehint(struct hy_engine *e, uintptr_t a, size_t len, int hint)
-{
-	struct piece *old;
-	size_t n, cap;
-	int rc;
-
-	rc = snapshot(e, a, a + len, &old, &n, &cap);
-	if (rc)
-		return rc;
-	rc = n ? hy_engine_unmanage(e, (void *)a, len) : 0;
-	if (rc)
-		goto out;
-	reset_policy(old, n);
-	if (hint == HYBRID_HINT_DEFAULT)
-		goto out;
-	rc = hy_engine_manage(e, (void *)a, len, (enum hy_hint)hint);
-	if (rc) {
-		/* nothing may change on error: the old pieces get their hints
-		 * back (their access history is forgotten) */
-		for (size_t i = 0; i < n; i++)
-			hy_engine_manage(e, (void *)old[i].start, old[i].end - old[i].start,
-					 old[i].hint);
-	}
-out:
-	hy_os_free(old, cap);
-	return rc;
-}
-
 static int madvise_(void *addr, size_t len, int hint)
 {
 	struct hy_engine *e;
@@ -382,7 +277,7 @@ static int madvise_(void *addr, size_t len, int hint)
 	else if (!e)
 		rc = -ENODEV;
 	else
-		rc = rehint(e, (uintptr_t)addr, plen, hint);
+		rc = hy_engine_rehint(e, addr, plen, (enum hy_hint)hint);
 	pthread_mutex_unlock(&api_lock);
 	return rc;
 }
@@ -697,61 +592,50 @@ struct where_scratch {
 	uintptr_t addrs[BATCH];
 	uint64_t bytes[BATCH];
 	int nodes[BATCH];
+	int kept[BATCH]; /* the engine's tier of each page, -1 not managed */
 };
 
 /*
  * The tier one present page counts on: its node's.  For a node that plays
  * several tiers (loopback) and a managed page: the tier the engine keeps
- * the page on, or before the engine has looked at it, the tier its hint
- * places it on (the engine's own assumption, lib/engine.c learn_tiers).
- * Registry lock held by the caller when g is not NULL.
+ * the page on (hy_engine_kept_tiers).
  */
-static int page_tier(const struct where_scratch *ws, int node, const struct hy_topo *t,
-		     const struct hy_region *g, uintptr_t page)
+static int page_tier(const struct where_scratch *ws, int node, const struct hy_topo *t, int kept)
 {
-	int tier = ws->node_tier[node];
-
-	if (g && ws->node_multi[node]) {
-		int kept = hy_ps_tier(g->state[(page - g->start) / PAGE]);
-
-		if (kept < 0)
-			kept = g->hint == HY_HINT_HOT ? 0 : t->ntiers - 1;
-		if (kept < t->ntiers && hy_nm_isset(&t->tier[kept].nodes, node))
-			tier = kept;
-	}
-	return tier;
+	if (kept >= 0 && ws->node_multi[node] && kept < t->ntiers &&
+	    hy_nm_isset(&t->tier[kept].nodes, node))
+		return kept;
+	return ws->node_tier[node];
 }
 
 /* One batch of ws->addrs/bytes into w. */
 static int where_batch(struct where_scratch *ws, size_t k, const struct hy_topo *t,
 		       struct hy_engine *e, struct hybrid_where *w)
 {
-	struct hy_registry *r = e ? hy_engine_registry(e) : NULL;
 	int rc = hy_mig_query(ws->addrs, k, ws->nodes);
 
 	if (rc)
 		return rc;
-	if (r)
-		hy_reg_lock(r);
+	if (e)
+		hy_engine_kept_tiers(e, ws->addrs, k, ws->kept);
+	else
+		memset(ws->kept, -1, k * sizeof(ws->kept[0]));
 	for (size_t i = 0; i < k; i++) {
-		const struct hy_region *g = r ? hy_reg_find(r, ws->addrs[i]) : NULL;
 		int node = ws->nodes[i], tier;
 
-		if (g)
+		if (ws->kept[i] >= 0)
 			w->managed_bytes += ws->bytes[i];
 		if (node < 0 || node >= HY_MAX_NODES) {
 			w->absent_bytes += ws->bytes[i];
 			continue;
 		}
 		ws->node_bytes[node] += ws->bytes[i];
-		tier = t ? page_tier(ws, node, t, g, ws->addrs[i]) : -1;
+		tier = t ? page_tier(ws, node, t, ws->kept[i]) : -1;
 		if (tier >= 0)
 			w->tier_bytes[tier] += ws->bytes[i];
 		else
 			w->untiered_bytes += ws->bytes[i];
 	}
-	if (r)
-		hy_reg_unlock(r);
 	return 0;
 }
 

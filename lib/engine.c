@@ -179,6 +179,114 @@ int hy_engine_remap(struct hy_engine *e, void *old, size_t oldlen, void *new, si
 	return rc;
 }
 
+/* ---- re-hinting ---- */
+
+struct piece {
+	uintptr_t start, end;
+	enum hy_hint hint;
+};
+
+/*
+ * The managed parts of [a, end) and their hints, clipped to it, into os
+ * memory (*out, *n; free with hy_os_free(*out, *cap)).
+ */
+static int snapshot(struct hy_engine *e, uintptr_t a, uintptr_t end, struct piece **out,
+		    size_t *n, size_t *cap)
+{
+	struct hy_registry *r = &e->reg;
+	size_t k = 0;
+
+	*out = NULL;
+	*n = *cap = 0;
+	hy_reg_lock(r);
+	for (size_t i = 0; i < r->n; i++)
+		if (r->reg[i].start < end && r->reg[i].end > a)
+			k++;
+	if (k) {
+		*cap = k * sizeof(**out);
+		*out = hy_os_alloc(*cap);
+		if (!*out) {
+			hy_reg_unlock(r);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < r->n; i++) {
+			const struct hy_region *g = &r->reg[i];
+
+			if (g->start < end && g->end > a)
+				(*out)[(*n)++] = (struct piece){g->start > a ? g->start : a,
+								 g->end < end ? g->end : end,
+								 g->hint};
+		}
+	}
+	hy_reg_unlock(r);
+	return 0;
+}
+
+/*
+ * Give managed pieces that carry our placement the default policy back:
+ * the new hint places the range afresh (and manage() would take our old
+ * "preferred slow" for a policy of the program's), NONE wants it plain.
+ * A policy the program set since is left alone.
+ */
+static void reset_policy(const struct hy_engine *e, const struct piece *p, size_t n)
+{
+	struct hy_nodemask ours;
+
+	hy_nm_zero(&ours);
+	for (int t = 0; t < e->topo.ntiers; t++)
+		for (unsigned w = 0; w < HY_MAX_NODES / 64; w++)
+			ours.bits[w] |= e->tier_nodes[t].bits[w];
+	for (size_t i = 0; i < n; i++)
+		if (p[i].hint != HY_HINT_PIN && !hy_place_foreign_policy((void *)p[i].start, &ours))
+			hy_place_reset((void *)p[i].start, p[i].end - p[i].start);
+}
+
+int hy_engine_rehint(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint)
+{
+	uintptr_t a = (uintptr_t)addr;
+	struct piece *old;
+	size_t n, cap;
+	int rc;
+
+	rc = snapshot(e, a, a + len, &old, &n, &cap);
+	if (rc)
+		return rc;
+	rc = n ? hy_engine_unmanage(e, addr, len) : 0;
+	if (rc)
+		goto out;
+	reset_policy(e, old, n);
+	if (hint == HY_HINT_NONE)
+		goto out;
+	rc = hy_engine_manage(e, addr, len, hint);
+	if (rc) {
+		/* nothing may change on error: the old pieces get their hints
+		 * back (their access history is forgotten) */
+		for (size_t i = 0; i < n; i++)
+			hy_engine_manage(e, (void *)old[i].start, old[i].end - old[i].start,
+					 old[i].hint);
+	}
+out:
+	hy_os_free(old, cap);
+	return rc;
+}
+
+void hy_engine_kept_tiers(struct hy_engine *e, const uintptr_t *addrs, size_t n, int *tier)
+{
+	hy_reg_lock(&e->reg);
+	for (size_t i = 0; i < n; i++) {
+		const struct hy_region *g = hy_reg_find(&e->reg, addrs[i]);
+		int kept;
+
+		if (!g) {
+			tier[i] = -1;
+			continue;
+		}
+		kept = hy_ps_tier(g->state[(addrs[i] - g->start) / PAGE]);
+		tier[i] = kept >= 0 ? kept : g->hint == HY_HINT_HOT ? 0 : e->place_tier;
+	}
+	hy_reg_unlock(&e->reg);
+}
+
 void hy_engine_hold(struct hy_engine *e)
 {
 	hy_reg_lock(&e->reg);

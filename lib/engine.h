@@ -84,6 +84,21 @@ int hy_engine_unmanage(struct hy_engine *e, void *addr, size_t len);
  * mremap of it would fail with EFAULT).
  */
 int hy_engine_remap(struct hy_engine *e, void *old, size_t oldlen, void *new, size_t newlen);
+/*
+ * Give [addr, addr+len) a new hint (HY_HINT_NONE: stop managing it): what
+ * was managed there is let go (our placement undone, a policy the program
+ * set since kept), then the range is managed afresh.  On error nothing has
+ * changed: the old parts get their hints back (their history is lost).
+ */
+int hy_engine_rehint(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint);
+
+/*
+ * For each of n pages: -1 if not managed, else the tier the engine keeps
+ * it on, or, before the engine has looked at it, the tier its hint places
+ * it on (the engine's own assumption).  For hybrid_where.
+ */
+void hy_engine_kept_tiers(struct hy_engine *e, const uintptr_t *addrs, size_t n, int *tier);
+
 void hy_engine_hold(struct hy_engine *e);
 void hy_engine_release(struct hy_engine *e);
 

@@ -30,6 +30,7 @@
 #include "os.h"
 
 enum hy_hint {
+	HY_HINT_NONE = 0,   /* not managed (hy_engine_rehint: stop managing) */
 	HY_HINT_HYBRID = 1, /* start slow, promote when hot */
 	HY_HINT_HOT,	    /* keep on the fastest tier */
 	HY_HINT_COLD,	    /* keep on a slow tier */
