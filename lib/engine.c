@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine_impl.h"
+#include "engine_state.h"
 #include "placement.h"
 
 int hy_engine_create(struct hy_engine **ep, const struct hy_config *cfg, const struct hy_topo *topo,

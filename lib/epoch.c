@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * epoch — one epoch of the engine, and the policy thread that keeps the
- * epoch clock (see engine.h for the pipeline, engine_impl.h for the state).
+ * epoch clock (see engine.h for the pipeline, engine_state.h for the state).
  *
  *   observe   harvest each region's accessed pages from the tracker; learn
  *             the tier of pages seen for the first time (move_pages query)
@@ -22,7 +22,7 @@
 #include <time.h>
 
 #include "clock.h"
-#include "engine_impl.h"
+#include "engine_state.h"
 
 /* Scratch bitmap for a region of n pages (grown as needed, os memory). */
 static uint64_t *scratch(struct hy_engine *e, size_t n)

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * engine_impl — the engine's state, shared by its two halves and by no one
+ * engine_state — the engine's state, shared by its two halves and by no one
  * else: engine.c (the lifecycle of managed memory: create, manage, remap,
  * quiesce, fork) and epoch.c (the policy thread's epoch: observe, decide,
  * move).  Everything here is guarded by reg.lock unless its comment says
  * otherwise.
  */
-#ifndef HY_ENGINE_IMPL_H
-#define HY_ENGINE_IMPL_H
+#ifndef HY_ENGINE_STATE_H
+#define HY_ENGINE_STATE_H
 
 #include <pthread.h>
 #include <stdbool.h>
