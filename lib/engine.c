@@ -310,7 +310,7 @@ int hy_engine_epoch(struct hy_engine *e)
 	return hy_epoch_run(e);
 }
 
-void hy_engine_set_epoch_hook(struct hy_engine *e, hy_engine_epoch_hook *fn, void *arg)
+void hy_engine_set_epoch_hook(struct hy_engine *e, hy_stats_hook *fn, void *arg)
 {
 	e->on_epoch = fn;
 	e->on_epoch_arg = arg;

@@ -43,8 +43,7 @@ void hy_engine_destroy(struct hy_engine *e);
  * policy thread, so it obeys that thread's rules (no heap, no tracked
  * memory).  Set before hy_engine_start_thread; NULL for none.
  */
-typedef void hy_engine_epoch_hook(const struct hy_stats *st, void *arg);
-void hy_engine_set_epoch_hook(struct hy_engine *e, hy_engine_epoch_hook *fn, void *arg);
+void hy_engine_set_epoch_hook(struct hy_engine *e, hy_stats_hook *fn, void *arg);
 
 int hy_engine_start_thread(struct hy_engine *e);
 

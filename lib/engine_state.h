@@ -12,10 +12,14 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "engine.h"
+#include "config.h"
 #include "kfeat.h"
+#include "log.h"
 #include "migrate.h"
 #include "policy.h"
+#include "region.h"
+#include "stats.h"
+#include "topology.h"
 #include "track.h"
 
 #define PAGE	     HY_PAGE_SIZE
@@ -52,7 +56,7 @@ struct hy_engine {
 	bool quiesced;	/* hy_engine_quiesce: nothing new is managed */
 	bool calibrated; /* the tracker's costs measured (first epoch) */
 	bool threaded;	 /* the policy thread keeps the epoch clock (and the window) */
-	hy_engine_epoch_hook *on_epoch; /* set before the thread starts */
+	hy_stats_hook *on_epoch; /* set before the thread starts */
 	void *on_epoch_arg;
 };
 

@@ -36,6 +36,9 @@ struct hy_stats {
 #define hy_stat_set(st, field, v) __atomic_store_n(&(st)->field, (uint64_t)(v), __ATOMIC_RELAXED)
 #define hy_stat_get(st, field)	  __atomic_load_n(&(st)->field, __ATOMIC_RELAXED)
 
+/* Who receives a copy of the counters (the engine's epoch hook). */
+typedef void hy_stats_hook(const struct hy_stats *st, void *arg);
+
 /* A copy of counters other threads add to: each read on its own (a
  * snapshot of counters, not of one instant). */
 static inline void hy_stats_copy(const struct hy_stats *src, struct hy_stats *out)
