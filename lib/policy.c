@@ -146,201 +146,280 @@ static void sort_by_score(struct hy_plan_item *a, size_t n)
 		for (struct hy_region *g = &(r)->reg[ri_]; g; g = NULL)                            \
 			for (size_t i = 0; i < (g->end - g->start) / PAGE; i++)
 
-size_t hy_policy_plan(const struct hy_policy_params *p, struct hy_registry *r,
-		      const struct hy_tier_view *tiers, uint64_t epoch, struct hy_plan *plan)
-{
-	uint64_t shed[HY_MAX_TIERS] = {0}, room[HY_MAX_TIERS] = {0};
-	uint64_t hist_d[HY_MAX_TIERS][256], hist_p[256], thrash = 0, budget;
-	bool need[HY_MAX_TIERS] = {false}, exch[HY_MAX_TIERS] = {false};
+/*
+ * One plan in the making: what each step of hy_policy_plan hands the next
+ * (it starts zeroed).  shed / room: bytes each tier must give up / may take
+ * this epoch; need: the tiers that shed; exch: those that shed only to
+ * exchange (judge_x); hist_d (per tier) / hist_p: bytes of demotion /
+ * promotion candidates per score; cut_* / left_*: the lowest score taken
+ * and how much of it still fits (hy_hist_cut).
+ */
+struct planner {
+	const struct hy_policy_params *p;
+	struct hy_registry *r;
+	uint64_t epoch;
+	struct hy_plan *plan;
+	uint64_t shed[HY_MAX_TIERS], room[HY_MAX_TIERS];
+	bool need[HY_MAX_TIERS], exch[HY_MAX_TIERS];
+	uint64_t hist_d[HY_MAX_TIERS][256], hist_p[256];
 	int cut_d[HY_MAX_TIERS], cut_p;
 	uint64_t left_d[HY_MAX_TIERS], left_p;
-	size_t first_promote = 0;
+	uint64_t thrash;
+};
+
+/* The plan's counters cleared, and our pages counted per tier. */
+static void plan_reset(struct planner *pl)
+{
+	struct hy_plan *plan = pl->plan;
 
 	plan->n = 0;
 	plan->promote_bytes = plan->demote_bytes = 0;
 	plan->waiting = plan->exchange = 0;
 	memset(plan->tier_bytes, 0, sizeof(plan->tier_bytes));
-	for_each_page(r, g, i)
+	for_each_page(pl->r, g, i)
 	{
 		int t = hy_ps_tier(g->state[i]);
 		if (t >= 0 && t < HY_MAX_TIERS)
 			plan->tier_bytes[t] += PAGE;
 	}
+}
 
-	/* How much each tier must shed, and how much each may take. */
+/* How much each tier must shed, and how much each may take. */
+static void plan_room(struct planner *pl, const struct hy_tier_view *tiers)
+{
+	const struct hy_policy_params *p = pl->p;
+	const uint64_t *ours = pl->plan->tier_bytes;
+
 	for (int t = 0; t < p->ntiers; t++) {
 		const struct hy_tier_view *v = &tiers[t];
 
 		if (v->free < v->low)
-			shed[t] = v->high - v->free;
-		room[t] = v->free > v->high ? v->free - v->high : 0;
+			pl->shed[t] = v->high - v->free;
+		pl->room[t] = v->free > v->high ? v->free - v->high : 0;
 	}
 	if (p->dram_limit) {
-		if (plan->tier_bytes[0] > p->dram_limit && plan->tier_bytes[0] - p->dram_limit > shed[0])
-			shed[0] = plan->tier_bytes[0] - p->dram_limit;
-		uint64_t lim = plan->tier_bytes[0] < p->dram_limit ? p->dram_limit - plan->tier_bytes[0] : 0;
-		if (room[0] > lim)
-			room[0] = lim;
+		if (ours[0] > p->dram_limit && ours[0] - p->dram_limit > pl->shed[0])
+			pl->shed[0] = ours[0] - p->dram_limit;
+		uint64_t lim = ours[0] < p->dram_limit ? p->dram_limit - ours[0] : 0;
+		if (pl->room[0] > lim)
+			pl->room[0] = lim;
 	}
 	for (int t = 0; t + 1 < p->ntiers; t++) {
-		need[t] = shed[t] > 0;
-		if (need[t])
-			room[t] = 0; /* a tier that sheds takes nothing */
+		pl->need[t] = pl->shed[t] > 0;
+		if (pl->need[t])
+			pl->room[t] = 0; /* a tier that sheds takes nothing */
 	}
+}
 
-	/* Pass 1: score histograms of the candidates. */
-	memset(hist_d, 0, sizeof(hist_d));
-	memset(hist_p, 0, sizeof(hist_p));
-	for_each_page(r, g, i)
+/* Pass 1: score histograms of the candidates. */
+static void plan_scores(struct planner *pl)
+{
+	for_each_page(pl->r, g, i)
 	{
-		struct want w = judge(p, g, g->state[i], need, epoch);
+		struct want w = judge(pl->p, g, g->state[i], pl->need, pl->epoch);
 		int t = hy_ps_tier(g->state[i]);
 
 		if (w.dir == HY_PLAN_DEMOTE)
-			hist_d[t][w.score] += PAGE;
+			pl->hist_d[t][w.score] += PAGE;
 		else if (w.dir == HY_PLAN_PROMOTE)
-			hist_p[w.score] += PAGE;
+			pl->hist_p[w.score] += PAGE;
 	}
+}
 
-	/*
-	 * Exchange.  The fastest tier has no room (at its DRAM limit, or at its
-	 * high watermark) while hot pages wait below: without more, they would
-	 * wait for ever behind pages that are no longer hot (the hot set moved).
-	 * So it gives up its pages that are not hot, coldest first, page for
-	 * page for the waiting ones (within the rate budget): demoted first in
-	 * this epoch's plan, then the promotions take their place.  Pages the
-	 * twice rule still calls hot are never exchanged.
-	 */
-	if (p->ntiers > 1 && !need[0]) {
-		uint64_t waiting = 0, cold = 0, x;
+/* Bytes of tier 0 an exchange may demote: not hot, not held back. */
+static uint64_t exchangeable(const struct planner *pl)
+{
+	uint64_t cold = 0;
 
-		for (int sc = 1; sc < 256; sc++)
-			waiting += hist_p[sc];
-		plan->waiting = waiting;
-		if (waiting > room[0]) {
-			exch[0] = need[0] = true; /* as judge_x sees it */
-			for_each_page(r, g, i)
-			{
-				struct want w = judge_x(p, g, g->state[i], need, exch, epoch);
+	for_each_page(pl->r, g, i)
+	{
+		struct want w = judge_x(pl->p, g, g->state[i], pl->need, pl->exch, pl->epoch);
 
-				if (hy_ps_tier(g->state[i]) == 0 && w.dir == HY_PLAN_DEMOTE && !w.held)
-					cold += PAGE;
-			}
-			x = waiting - room[0] < cold ? waiting - room[0] : cold;
-			if (p->promote_budget && x > p->promote_budget)
-				x = p->promote_budget;
-			plan->exchange = x;
-			if (x) {
-				shed[0] = x;
-				room[0] += x;
-				memset(hist_d[0], 0, sizeof(hist_d[0]));
-				for_each_page(r, g, i)
-				{
-					struct want w = judge_x(p, g, g->state[i], need, exch, epoch);
-
-					if (hy_ps_tier(g->state[i]) == 0 && w.dir == HY_PLAN_DEMOTE)
-						hist_d[0][w.score] += PAGE;
-				}
-			} else {
-				exch[0] = need[0] = false;
-			}
-		}
+		if (hy_ps_tier(g->state[i]) == 0 && w.dir == HY_PLAN_DEMOTE && !w.held)
+			cold += PAGE;
 	}
+	return cold;
+}
 
-	plan->room0 = room[0];
-	/* The cuts: the lowest score taken, and how much of it. */
+/* Tier 0's demotion histogram again, as judge_x sees it while exchanging. */
+static void rescore_tier0(struct planner *pl)
+{
+	memset(pl->hist_d[0], 0, sizeof(pl->hist_d[0]));
+	for_each_page(pl->r, g, i)
+	{
+		struct want w = judge_x(pl->p, g, g->state[i], pl->need, pl->exch, pl->epoch);
+
+		if (hy_ps_tier(g->state[i]) == 0 && w.dir == HY_PLAN_DEMOTE)
+			pl->hist_d[0][w.score] += PAGE;
+	}
+}
+
+/*
+ * Exchange.  The fastest tier has no room (at its DRAM limit, or at its
+ * high watermark) while hot pages wait below: without more, they would
+ * wait for ever behind pages that are no longer hot (the hot set moved).
+ * So it gives up its pages that are not hot, coldest first, page for
+ * page for the waiting ones (within the rate budget): demoted first in
+ * this epoch's plan, then the promotions take their place.  Pages the
+ * twice rule still calls hot are never exchanged.
+ */
+static void plan_exchange(struct planner *pl)
+{
+	const struct hy_policy_params *p = pl->p;
+	uint64_t waiting = 0, cold, x;
+
+	if (p->ntiers <= 1 || pl->need[0])
+		return; /* one tier, or tier 0 sheds anyway */
+	for (int sc = 1; sc < 256; sc++)
+		waiting += pl->hist_p[sc];
+	pl->plan->waiting = waiting;
+	if (waiting <= pl->room[0])
+		return;
+	pl->exch[0] = pl->need[0] = true; /* as judge_x sees it */
+	cold = exchangeable(pl);
+	x = waiting - pl->room[0] < cold ? waiting - pl->room[0] : cold;
+	if (p->promote_budget && x > p->promote_budget)
+		x = p->promote_budget;
+	pl->plan->exchange = x;
+	if (!x) {
+		pl->exch[0] = pl->need[0] = false;
+		return;
+	}
+	pl->shed[0] = x;
+	pl->room[0] += x;
+	rescore_tier0(pl);
+}
+
+/* The cuts: the lowest score taken, and how much of it. */
+static void plan_cuts(struct planner *pl)
+{
+	const struct hy_policy_params *p = pl->p;
+	uint64_t budget = 0;
+
 	for (int t = 0; t < p->ntiers; t++) {
-		cut_d[t] = hy_hist_cut(hist_d[t], shed[t], &left_d[t]);
-		if (!shed[t] && hist_d[t][255]) {
-			cut_d[t] = 255; /* COLD-hinted pages go even when nothing must be shed */
-			left_d[t] = hist_d[t][255];
+		pl->cut_d[t] = hy_hist_cut(pl->hist_d[t], pl->shed[t], &pl->left_d[t]);
+		if (!pl->shed[t] && pl->hist_d[t][255]) {
+			/* COLD-hinted pages go even when nothing must be shed */
+			pl->cut_d[t] = 255;
+			pl->left_d[t] = pl->hist_d[t][255];
 		}
 	}
-	budget = 0;
 	for (int t = 0; t + 1 < p->ntiers; t++)
-		budget += room[t];
+		budget += pl->room[t];
 	if (p->promote_budget && budget > p->promote_budget)
 		budget = p->promote_budget;
-	cut_p = hy_hist_cut(hist_p, budget, &left_p);
+	pl->cut_p = hy_hist_cut(pl->hist_p, budget, &pl->left_p);
+}
 
+/* Any demotion past its tier's cut? */
+static bool plan_demotes(const struct planner *pl)
+{
+	bool any = false;
+
+	for (int t = 0; t < pl->p->ntiers; t++)
+		any |= pl->cut_d[t] < 256;
+	return any;
+}
+
+/*
+ * Does a candidate of the kind being emitted make the plan?  Only at or
+ * above its cut, and at the cut's own score only while *left lasts; a move
+ * back within its hold-off is refused, and counted.
+ */
+static bool plan_takes(struct planner *pl, const struct want *w, int cut, uint64_t *left)
+{
+	if (w->score < cut)
+		return false;
+	if (w->score == cut) {
+		if (!*left)
+			return false;
+		*left -= *left < PAGE ? *left : PAGE;
+	}
+	if (w->held) {
+		pl->thrash++; /* chosen, but it would bounce back */
+		return false;
+	}
+	return true;
+}
+
+/* Pass 2, for one kind (dir): append what passed the cut, in address
+ * order, until the plan is full.  Promotions get their tier later. */
+static void plan_emit(struct planner *pl, int dir)
+{
+	struct hy_plan *plan = pl->plan;
+	bool down = dir == HY_PLAN_DEMOTE;
+
+	for_each_page(pl->r, g, i)
+	{
+		struct want w = judge_x(pl->p, g, g->state[i], pl->need, pl->exch, pl->epoch);
+		int t = hy_ps_tier(g->state[i]);
+		struct hy_plan_item it = {g->start + i * PAGE, (uint8_t)t, 0, (uint8_t)dir,
+					  w.score};
+
+		if (plan->n == plan->cap)
+			break;
+		/* a page judge() wants moved has a known tier: t >= 0 */
+		if (w.dir != dir || !plan_takes(pl, &w, down ? pl->cut_d[t] : pl->cut_p,
+						down ? &pl->left_d[t] : &pl->left_p))
+			continue;
+		if (down)
+			it.to = (uint8_t)w.to;
+		plan->items[plan->n++] = it;
+	}
+}
+
+/* Give promotions (sorted, from item `first` on) their tier: the fastest
+ * faster tier with room, hottest first; one with none is dropped. */
+static void plan_place(struct planner *pl, size_t first)
+{
+	struct hy_plan *plan = pl->plan;
+	size_t out = first;
+
+	for (size_t k = first; k < plan->n; k++) {
+		struct hy_plan_item *it = &plan->items[k];
+		int to = -1;
+		for (int t = 0; t < it->from && to < 0; t++)
+			if (pl->room[t] >= PAGE)
+				to = t;
+		if (to < 0)
+			continue;
+		pl->room[to] -= PAGE;
+		it->to = (uint8_t)to;
+		plan->items[out++] = *it;
+	}
+	plan->n = out;
+}
+
+size_t hy_policy_plan(const struct hy_policy_params *p, struct hy_registry *r,
+		      const struct hy_tier_view *tiers, uint64_t epoch, struct hy_plan *plan)
+{
+	struct planner pl = {.p = p, .r = r, .epoch = epoch, .plan = plan};
+	size_t first_promote;
+
+	plan_reset(&pl);
+	plan_room(&pl, tiers);
+	plan_scores(&pl);
+	plan_exchange(&pl);
+	plan->room0 = pl.room[0];
+	plan_cuts(&pl);
 	/* Pass 2: emit what passed the cut, demotions first (a pass with
 	 * nothing past its cut is skipped: it would only visit every page). */
-	for (int pass = 0; pass < 2; pass++) {
-		bool any = pass == 1 && cut_p < 256;
-
-		for (int t = 0; pass == 0 && t < p->ntiers; t++)
-			any |= cut_d[t] < 256;
-		if (!any) {
-			if (pass == 0)
-				first_promote = plan->n;
-			continue;
-		}
-		for_each_page(r, g, i)
-		{
-			struct want w = judge_x(p, g, g->state[i], need, exch, epoch);
-			int t = hy_ps_tier(g->state[i]);
-			struct hy_plan_item it = {g->start + i * PAGE, (uint8_t)t, 0, 0, w.score};
-
-			if (plan->n == plan->cap)
-				break;
-			if (pass == 0 && w.dir == HY_PLAN_DEMOTE && w.score >= cut_d[t]) {
-				if (w.score == cut_d[t]) {
-					if (!left_d[t])
-						continue;
-					left_d[t] -= left_d[t] < PAGE ? left_d[t] : PAGE;
-				}
-				if (w.held) {
-					thrash++; /* chosen, but it would bounce back */
-					continue;
-				}
-				it.to = (uint8_t)w.to;
-				it.dir = HY_PLAN_DEMOTE;
-				plan->items[plan->n++] = it;
-			} else if (pass == 1 && w.dir == HY_PLAN_PROMOTE && w.score >= cut_p) {
-				if (w.score == cut_p) {
-					if (!left_p)
-						continue;
-					left_p -= left_p < PAGE ? left_p : PAGE;
-				}
-				if (w.held) {
-					thrash++;
-					continue;
-				}
-				it.dir = HY_PLAN_PROMOTE;
-				plan->items[plan->n++] = it;
-			}
-		}
-		if (pass == 0)
-			first_promote = plan->n;
-	}
-
-	/* Order each kind by score, then give promotions their tier: the
-	 * fastest faster tier with room, hottest first. */
+	if (plan_demotes(&pl))
+		plan_emit(&pl, HY_PLAN_DEMOTE);
+	first_promote = plan->n;
+	if (pl.cut_p < 256)
+		plan_emit(&pl, HY_PLAN_PROMOTE);
+	/* Order each kind by score, then give promotions their tier. */
 	sort_by_score(plan->items, first_promote);
 	sort_by_score(plan->items + first_promote, plan->n - first_promote);
-	{
-		size_t out = first_promote;
-		for (size_t k = first_promote; k < plan->n; k++) {
-			struct hy_plan_item *it = &plan->items[k];
-			int to = -1;
-			for (int t = 0; t < it->from && to < 0; t++)
-				if (room[t] >= PAGE)
-					to = t;
-			if (to < 0)
-				continue;
-			room[to] -= PAGE;
-			it->to = (uint8_t)to;
-			plan->items[out++] = *it;
-		}
-		plan->n = out;
-	}
+	plan_place(&pl, first_promote);
 	for (size_t k = 0; k < plan->n; k++) {
 		if (plan->items[k].dir == HY_PLAN_PROMOTE)
 			plan->promote_bytes += PAGE;
 		else
 			plan->demote_bytes += PAGE;
 	}
-	plan->thrash = thrash;
+	plan->thrash = pl.thrash;
 	return plan->n;
 }
 
