@@ -18,6 +18,7 @@
 #include "migrate.h"
 #include "policy.h"
 #include "region.h"
+#include "sampler.h"
 #include "stats.h"
 #include "topology.h"
 #include "track.h"

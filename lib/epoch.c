@@ -141,7 +141,7 @@ static void arm(struct hy_engine *e)
 				e->armed += n;
 			ns += hy_mono_ns() - t0;
 		} else if (bits) {
-			size_t k = hy_policy_choose_arm(&e->par, g, share, bits, hy_win_bulk(&e->win));
+			size_t k = hy_sampler_choose(e->par.window, g, share, bits, hy_win_bulk(&e->win));
 
 			t0 = hy_mono_ns();
 			if (!hy_track_arm(e->track, g->start, n * PAGE, bits))
@@ -267,7 +267,7 @@ int hy_epoch_run(struct hy_engine *e)
 			written += (size_t)got;
 		learn_tiers(e, g, w, &sweep);
 		if (got >= 0)
-			hy_policy_catch(g, w, &caught);
+			hy_sampler_catch(g, w, &caught);
 		hy_policy_age(g, w);
 	}
 	/*

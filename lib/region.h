@@ -156,7 +156,7 @@ struct hy_region {
 	uint64_t id;		/* unique per registry; a split or moved part gets a new one */
 	hy_pstate *state;	/* (end - start) / 4 KiB entries */
 	size_t state_cap;	/* bytes mapped for state */
-	size_t arm_cursor;	/* governor: the sweep's next step (hy_policy_choose_arm) */
+	size_t arm_cursor;	/* sampler: the sweep's next step (hy_sampler_choose) */
 	size_t sweep_from, sweep_n; /* the last sweep: its first step, chunks gone over */
 };
 

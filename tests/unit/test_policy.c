@@ -10,6 +10,7 @@
 
 #include "cunit_main.h"
 #include "policy.h"
+#include "sampler.h"
 
 #define BASE ((uintptr_t)1 << 40)
 #define PG   HY_PAGE_SIZE
@@ -437,7 +438,7 @@ static void test_choose_arm(void)
 	reg.reg[0].arm_cursor = 1;
 
 	/* 96 pages for watched chunks: the hotter one, then the other */
-	n = hy_policy_choose_arm(&par, &reg.reg[0], 128, bits, 0);
+	n = hy_sampler_choose(par.window, &reg.reg[0], 128, bits, 0);
 	CU_ASSERT_EQUAL(n, 128);
 	CU_ASSERT_EQUAL(bits[0], ~0ULL);
 	CU_ASSERT_EQUAL(bits[1], 0);
@@ -448,7 +449,7 @@ static void test_choose_arm(void)
 
 	/* a smaller budget (60 for watched chunks): the hotter chunk only,
 	 * then the window from the cursor */
-	n = hy_policy_choose_arm(&par, &reg.reg[0], 80, bits, 0);
+	n = hy_sampler_choose(par.window, &reg.reg[0], 80, bits, 0);
 	CU_ASSERT_EQUAL(n, 128);
 	CU_ASSERT_EQUAL(bits[2], ~0ULL);
 	CU_ASSERT_EQUAL(bits[1], ~0ULL); /* the window: chunk 1 */
@@ -458,7 +459,7 @@ static void test_choose_arm(void)
 	CU_ASSERT_EQUAL(reg.reg[0].arm_cursor, 2);
 
 	/* the window skips chosen chunks and leaves pinned pages out */
-	n = hy_policy_choose_arm(&par, &reg.reg[0], 160, bits, 0);
+	n = hy_sampler_choose(par.window, &reg.reg[0], 160, bits, 0);
 	CU_ASSERT_EQUAL(n, 64 + 64 + 63);
 	CU_ASSERT_EQUAL(bits[3], ~0ULL & ~(1ULL << (200 - 192)));
 	CU_ASSERT_EQUAL(reg.reg[0].sweep_from, 2);
@@ -467,7 +468,7 @@ static void test_choose_arm(void)
 	/* when the bulk of memory yields 10% by chance, ten pages caught in a
 	 * chunk are no sign: both chunks are left to the window */
 	reg.reg[0].arm_cursor = 0;
-	n = hy_policy_choose_arm(&par, &reg.reg[0], 128, bits, 100);
+	n = hy_sampler_choose(par.window, &reg.reg[0], 128, bits, 100);
 	CU_ASSERT_EQUAL(n, 128);
 	CU_ASSERT_EQUAL(bits[0], ~0ULL); /* the window, from chunk 0 */
 	CU_ASSERT_EQUAL(bits[1], ~0ULL);
@@ -479,14 +480,14 @@ static void test_choose_arm(void)
 		if (i != 200)
 			*st(i) = hy_ps_age(*st(i), true);
 	reg.reg[0].arm_cursor = 0;
-	n = hy_policy_choose_arm(&par, &reg.reg[0], 63, bits, 1000);
+	n = hy_sampler_choose(par.window, &reg.reg[0], 63, bits, 1000);
 	CU_ASSERT_EQUAL(bits[3], ~0ULL & ~(1ULL << (200 - 192)));
 	CU_ASSERT_EQUAL(bits[0] | bits[1] | bits[2], 0);
 	/* a budget over the region arms every page but the pinned one */
-	CU_ASSERT_EQUAL(hy_policy_choose_arm(&par, &reg.reg[0], 10 * NP, bits, 0), NP - 1);
+	CU_ASSERT_EQUAL(hy_sampler_choose(par.window, &reg.reg[0], 10 * NP, bits, 0), NP - 1);
 	/* PIN regions: never */
 	world(2, 1, HY_HINT_PIN);
-	CU_ASSERT_EQUAL(hy_policy_choose_arm(&par, &reg.reg[0], NP, bits, 0), 0);
+	CU_ASSERT_EQUAL(hy_sampler_choose(par.window, &reg.reg[0], NP, bits, 0), 0);
 }
 
 static void test_governor(void)
@@ -690,7 +691,7 @@ static uint64_t chunks_armed(const uint64_t *bits)
 /*
  * The sweep goes over groups of 8 chunks in bit-reversed order (0, 4, 2,
  * 6, 1, 5, 3, 7 for 8 groups): each epoch's part is spread over the
- * region; hy_policy_catch goes over the same chunks.
+ * region; hy_sampler_catch goes over the same chunks.
  */
 static void test_sweep_spread(void)
 {
@@ -698,28 +699,28 @@ static void test_sweep_spread(void)
 	struct hy_catch c = {{0}};
 
 	big_world();
-	CU_ASSERT_EQUAL(hy_policy_choose_arm(&par, &reg.reg[0], 16 * HY_ARM_CHUNK, bits, 0),
+	CU_ASSERT_EQUAL(hy_sampler_choose(par.window, &reg.reg[0], 16 * HY_ARM_CHUNK, bits, 0),
 			16 * HY_ARM_CHUNK);
 	CU_ASSERT_EQUAL(chunks_armed(bits), 0xffULL | 0xffULL << 32); /* groups 0 and 4 */
 	CU_ASSERT_EQUAL(reg.reg[0].sweep_n, 16);
 	written[33] = 0xff; /* 8 of chunk 33's pages */
 	written[40] = ~0ULL; /* group 5: not swept */
-	hy_policy_catch(&reg.reg[0], written, &c);
+	hy_sampler_catch(&reg.reg[0], written, &c);
 	CU_ASSERT_EQUAL(c.chunks[0], 15);
 	CU_ASSERT_EQUAL(c.chunks[8], 1);
 	/* on from there: groups 2 and 6, then 1 and half of 5 */
-	hy_policy_choose_arm(&par, &reg.reg[0], 16 * HY_ARM_CHUNK, bits, 0);
+	hy_sampler_choose(par.window, &reg.reg[0], 16 * HY_ARM_CHUNK, bits, 0);
 	CU_ASSERT_EQUAL(chunks_armed(bits), 0xffULL << 16 | 0xffULL << 48);
-	hy_policy_choose_arm(&par, &reg.reg[0], 12 * HY_ARM_CHUNK, bits, 0);
+	hy_sampler_choose(par.window, &reg.reg[0], 12 * HY_ARM_CHUNK, bits, 0);
 	CU_ASSERT_EQUAL(chunks_armed(bits), 0xffULL << 8 | 0xfULL << 40);
 	/* a region of 3 groups: bit-reversed over 4, group 3 skipped: 0, 2, 1 */
 	hy_reg_destroy(&reg);
 	hy_reg_init(&reg);
 	hy_reg_add(&reg, BASE, (size_t)24 * HY_ARM_CHUNK * PG, HY_HINT_HYBRID);
 	memset(bits, 0, sizeof(bits));
-	hy_policy_choose_arm(&par, &reg.reg[0], 16 * HY_ARM_CHUNK, bits, 0);
+	hy_sampler_choose(par.window, &reg.reg[0], 16 * HY_ARM_CHUNK, bits, 0);
 	CU_ASSERT_EQUAL(chunks_armed(bits), 0xffULL | 0xffULL << 16);
-	hy_policy_choose_arm(&par, &reg.reg[0], 16 * HY_ARM_CHUNK, bits, 0);
+	hy_sampler_choose(par.window, &reg.reg[0], 16 * HY_ARM_CHUNK, bits, 0);
 	CU_ASSERT_EQUAL(chunks_armed(bits), 0xffULL << 8 | 0xffULL); /* and round again */
 }
 
@@ -748,14 +749,14 @@ static void test_explore_near(void)
 	for (int i = 23 * HY_ARM_CHUNK; i < 24 * HY_ARM_CHUNK; i++)
 		*st(i) = hy_ps_set_tier(*st(i), 0);
 	/* a budget with room for 6 chunks before the sweep's quarter */
-	hy_policy_choose_arm(&par, &reg.reg[0], 8 * HY_ARM_CHUNK, bits, 30);
+	hy_sampler_choose(par.window, &reg.reg[0], 8 * HY_ARM_CHUNK, bits, 30);
 	/* watched: 20, 21 and 40 (21 pages > twice 30 permille); near: 18,
 	 * 19 and 22 (23 has nothing to promote); the sweep: chunks 0 and 1 */
 	CU_ASSERT_EQUAL(chunks_armed(bits), 0x3ULL | 0x1fULL << 18 | 1ULL << 40);
 	/* the bulk yields 3/10 by chance: no exploring; only 21 is watched
 	 * (20 and 40 are under twice the bulk, 38 pages); the sweep goes on
 	 * over chunks 2-7, then group 4 */
-	hy_policy_choose_arm(&par, &reg.reg[0], 8 * HY_ARM_CHUNK, bits, 300);
+	hy_sampler_choose(par.window, &reg.reg[0], 8 * HY_ARM_CHUNK, bits, 300);
 	CU_ASSERT_EQUAL(chunks_armed(bits), 0xfcULL | 1ULL << 21 | 1ULL << 32);
 }
 
@@ -773,7 +774,7 @@ static void test_catch(void)
 	for (int i = 0; i < 40; i++)	/* chunk 0: 40 pages written lately: not fresh */
 		*st(i) = hy_ps_age(*st(i), true);
 	written[0] = 0xf;		/* 4 written, of the not-fresh ones */
-	hy_policy_catch(&reg.reg[0], written, &c);
+	hy_sampler_catch(&reg.reg[0], written, &c);
 	CU_ASSERT_EQUAL(c.chunks[16], 1); /* chunk 3 */
 	unsigned total = 0;
 	for (int b = 0; b < HY_CATCH_BUCKETS; b++)
@@ -781,7 +782,7 @@ static void test_catch(void)
 	CU_ASSERT_EQUAL(total, 1); /* chunk 0 has 24 fresh pages: left out */
 	for (int i = 0; i < 40; i++)
 		*st(i) = 0; /* now 64 fresh pages in chunk 0, 4 caught */
-	hy_policy_catch(&reg.reg[0], written, &c);
+	hy_sampler_catch(&reg.reg[0], written, &c);
 	CU_ASSERT_EQUAL(c.chunks[4], 1);
 	CU_ASSERT_EQUAL(c.chunks[16], 2);
 }
