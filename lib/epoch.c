@@ -134,8 +134,7 @@ static void arm(struct hy_engine *e)
 		/* only the arming itself is timed: choosing is the policy's cost */
 		if (share >= n && g->hint != HY_HINT_PIN) {
 			/* every page: the whole region is the sampling window */
-			g->sweep_from = 0;
-			g->sweep_n = (n + HY_ARM_CHUNK - 1) / HY_ARM_CHUNK;
+			hy_sampler_took_all(g);
 			t0 = hy_mono_ns();
 			if (!hy_track_arm(e->track, g->start, n * PAGE, NULL))
 				e->armed += n;
@@ -291,7 +290,7 @@ int hy_epoch_run(struct hy_engine *e)
 		 * (at start-up, a program initialising for seconds would otherwise
 		 * have the sweep pass its hot set before it is ever written) */
 		for (size_t i = 0; i < e->reg.n; i++)
-			e->reg.reg[i].arm_cursor = e->reg.reg[i].sweep_from;
+			hy_sampler_rewind(&e->reg.reg[i]);
 	}
 	hy_debug("epoch %llu: %zu pages armed, %zu written; costs: fault %llu ns, arming %llu "
 		 "ns/page; %u permille written, %u caught in the bulk; window now %llu us",

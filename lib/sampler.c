@@ -460,3 +460,14 @@ size_t hy_sampler_choose(unsigned window, struct hy_region *g, size_t budget, ui
 	g->arm_cursor = sweep_next(s, b, nch, &c);
 	return chosen;
 }
+
+void hy_sampler_took_all(struct hy_region *g)
+{
+	g->sweep_from = 0;
+	g->sweep_n = ((g->end - g->start) / PAGE + HY_ARM_CHUNK - 1) / HY_ARM_CHUNK;
+}
+
+void hy_sampler_rewind(struct hy_region *g)
+{
+	g->arm_cursor = g->sweep_from;
+}

@@ -145,4 +145,11 @@ void hy_sampler_catch(const struct hy_region *g, const uint64_t *written, struct
 size_t hy_sampler_choose(unsigned window, struct hy_region *g, size_t budget, uint64_t *bits,
 			 unsigned bulk_permille);
 
+/* The engine armed all of g: the sweep went over every chunk this epoch. */
+void hy_sampler_took_all(struct hy_region *g);
+
+/* An epoch that saw nothing written (the program did not run): the sweep
+ * goes over the same chunks again instead of passing them unseen. */
+void hy_sampler_rewind(struct hy_region *g);
+
 #endif
