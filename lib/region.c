@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "range.h"
+
 static size_t npages(uintptr_t start, uintptr_t end)
 {
 	return (end - start) >> HY_PAGE_SHIFT;
@@ -54,16 +56,7 @@ bool hy_reg_held(void)
 /* Index of the first region whose end is above addr (may be r->n). */
 static size_t first_after(const struct hy_registry *r, uintptr_t addr)
 {
-	size_t lo = 0, hi = r->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (r->reg[mid].end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return HY_RANGE_FIRST_AFTER(r->reg, r->n, addr);
 }
 
 struct hy_region *hy_reg_find(struct hy_registry *r, uintptr_t addr)

@@ -30,6 +30,7 @@
 
 #include "clock.h"
 #include "kfeat.h"
+#include "range.h"
 #include "track_impl.h"
 #include "fault.h"
 
@@ -117,16 +118,7 @@ long hy_trk_wp_runs(struct hy_track *t, const uint64_t *b, size_t base, uintptr_
 /* Index of the first range whose end is above addr (may be t->n). */
 static size_t first_after(const struct hy_track *t, uintptr_t addr)
 {
-	size_t lo = 0, hi = t->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (t->r[mid].end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return HY_RANGE_FIRST_AFTER(t->r, t->n, addr);
 }
 
 /* The range holding all of [start, end), or NULL. */
