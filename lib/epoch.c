@@ -221,34 +221,29 @@ static void execute(struct hy_engine *e)
 	hy_mig_run(&l, e->moves, &e->st);
 }
 
-int hy_epoch_run(struct hy_engine *e)
+/* The tracker's costs, measured on the first epoch, off the program's start
+ * (hy_track_open_lazy); the tracker's own range and lock, not the registry's. */
+static void calibrate(struct hy_engine *e)
 {
-	struct hy_tier_view views[HY_MAX_TIERS];
-	struct timespec t0, t1;
-	uint64_t per_tier[HY_MAX_TIERS];
+	struct hy_track_cost c;
 
-	size_t written = 0, sweep = SWEEP;
-	struct hy_catch caught = {{0}};
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
-	if (!e->calibrated) {
-		/* measured here, off the program's start (hy_track_open_lazy);
-		 * the tracker's own range and lock, not the registry's */
-		struct hy_track_cost c;
-
-		hy_track_calibrate(e->track);
-		hy_track_cost(e->track, &c);
-		hy_reg_lock(&e->reg);
-		hy_gov_set_fault_cost(&e->gov, c.fault_ns);
-		hy_reg_unlock(&e->reg);
-		e->calibrated = true;
-	}
+	hy_track_calibrate(e->track);
+	hy_track_cost(e->track, &c);
 	hy_reg_lock(&e->reg);
-	if (e->quiesced) {
-		hy_reg_unlock(&e->reg);
-		return -ESHUTDOWN;
-	}
-	e->epoch++;
+	hy_gov_set_fault_cost(&e->gov, c.fault_ns);
+	hy_reg_unlock(&e->reg);
+	e->calibrated = true;
+}
+
+/*
+ * Observe (registry lock held): each region's pages accessed since the last
+ * harvest go into its history (policy) and the sampler's catch; pages seen
+ * for the first time get their tier.  Returns the pages found accessed.
+ */
+static size_t observe(struct hy_engine *e, struct hy_catch *caught)
+{
+	size_t written = 0, sweep = SWEEP;
+
 	if (hy_track_check(e->track) == -EBADF)
 		hy_warn_once("the program closed or replaced libhybrid's file descriptors: access "
 			     "tracking stops (placement stays)");
@@ -256,29 +251,36 @@ int hy_epoch_run(struct hy_engine *e)
 		struct hy_region *g = &e->reg.reg[i];
 		size_t n = (g->end - g->start) / PAGE;
 		uint64_t *w = scratch(e, n);
+		long got;
 
 		if (!w)
 			continue;
-		long got = hy_track_harvest(e->track, g->start, g->end - g->start, w);
+		got = hy_track_harvest(e->track, g->start, g->end - g->start, w);
 		if (got < 0)
 			memset(w, 0, (n + 63) / 64 * 8);
 		else
 			written += (size_t)got;
 		learn_tiers(e, g, w, &sweep);
 		if (got >= 0)
-			hy_sampler_catch(g, w, &caught);
+			hy_sampler_catch(g, w, caught);
 		hy_policy_age(g, w);
 	}
-	/*
-	 * Nothing at all written in the window, of many pages armed: the
-	 * program did not run then (a pause, or a busy machine that gave it no
-	 * CPU -- seen on the shared development host in 125-ms windows) or
-	 * stopped writing.  That says nothing about write rates: the governor
-	 * and the window keep what they learnt.
-	 */
+	return written;
+}
+
+/*
+ * The sampler learns from what was seen (registry lock held).  Nothing at
+ * all written in the window, of many pages armed: the program did not run
+ * then (a pause, or a busy machine that gave it no CPU -- seen on the
+ * shared development host in 125-ms windows) or stopped writing.  That says
+ * nothing about write rates: the governor and the window keep what they
+ * learnt.
+ */
+static void learn(struct hy_engine *e, size_t written, const struct hy_catch *caught)
+{
 	if (written || e->armed < 1024) {
 		hy_gov_learn(&e->gov, e->armed, written);
-		if (!hy_win_learn(&e->win, &caught)) {
+		if (!hy_win_learn(&e->win, caught)) {
 			/* a window still far too long: what it caught is no sign of heat */
 			for (size_t i = 0; i < e->reg.n; i++)
 				hy_policy_forget_last(&e->reg.reg[i]);
@@ -297,6 +299,14 @@ int hy_epoch_run(struct hy_engine *e)
 		 (unsigned long long)e->epoch, e->armed, written,
 		 (unsigned long long)e->gov.fault_ns, (unsigned long long)e->gov.arm_ns,
 		 e->gov.write_permille, e->win.caught_permille, (unsigned long long)e->win.us);
+}
+
+/* Decide (registry lock held): the plan of moves, from the tiers' free
+ * memory as of now. */
+static void decide(struct hy_engine *e)
+{
+	struct hy_tier_view views[HY_MAX_TIERS];
+
 	tier_views(e, views);
 	hy_policy_plan(&e->par, &e->reg, views, e->epoch, &e->plan);
 	hy_debug("epoch %llu: plan: promote %llu KiB, demote %llu KiB; %llu KiB hot below, "
@@ -305,10 +315,37 @@ int hy_epoch_run(struct hy_engine *e)
 		 (unsigned long long)e->plan.demote_bytes >> 10, (unsigned long long)e->plan.waiting >> 10,
 		 (unsigned long long)e->plan.room0 >> 10, (unsigned long long)e->plan.exchange >> 10);
 	hy_stat_add(&e->st, thrash_pages, e->plan.thrash);
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+int hy_epoch_run(struct hy_engine *e)
+{
+	uint64_t per_tier[HY_MAX_TIERS], t0 = thread_cpu_ns();
+	struct hy_catch caught = {{0}};
+	size_t written;
+
+	if (!e->calibrated)
+		calibrate(e);
+	hy_reg_lock(&e->reg);
+	if (e->quiesced) {
+		hy_reg_unlock(&e->reg);
+		return -ESHUTDOWN;
+	}
+	e->epoch++;
+	written = observe(e, &caught);
+	learn(e, written, &caught);
+	decide(e);
 	memcpy(per_tier, e->plan.tier_bytes, sizeof(per_tier));
 	hy_reg_unlock(&e->reg);
 
-	execute(e);
+	execute(e); /* move: the registry lock per batch */
 	if (windowed(e))
 		disarm(e); /* armed again for the window only (loop) */
 	else
@@ -317,10 +354,7 @@ int hy_epoch_run(struct hy_engine *e)
 	for (int t = 0; t < HY_MAX_TIERS; t++)
 		hy_stat_set(&e->st, tier_bytes[t], per_tier[t]);
 	hy_stat_add(&e->st, epochs, 1);
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
-	hy_stat_add(&e->st, policy_ns,
-		    (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)t1.tv_nsec -
-			    (uint64_t)t0.tv_nsec);
+	hy_stat_add(&e->st, policy_ns, thread_cpu_ns() - t0);
 	return 0;
 }
 
