@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * engine — the hybrid engine: managed ranges, and the epoch loop that
- * tracks, decides and migrates (DESIGN.md §3, §4).
+ * engine — the hybrid engine: managed ranges, and the epochs that track,
+ * decide and migrate (DESIGN.md §3, §4; docs/architecture.md).
  *
- *   manage(range, hint)   placement + registry + tracker
- *   one epoch             harvest writes -> learn tiers of newly seen pages
- *                         -> age -> plan (policy) -> migrate in batches ->
- *                         commit outcomes
+ *   manage(range, hint)   placement + registry + tracker       (engine.c)
+ *   one epoch             observe: harvest accesses, learn tiers  (epoch.c)
+ *                         of newly seen pages, age the history
+ *                         -> learn (sampler) -> decide (policy)
+ *                         -> move (migrator) -> commit outcomes
+ *                         -> arm the next sample (sampler)
  *
- * The loop runs in one background thread (hy_engine_start_thread), or is
- * driven by hy_engine_epoch() directly (tests, benchmarks).  The registry
+ * The epochs run in one background thread (hy_engine_start_thread), or are
+ * driven by hy_engine_epoch() directly (tests, benchmarks); after each of
+ * the thread's epochs the hook runtime set gets the counters.  The registry
  * lock is held while planning and for each migration batch, never across a
  * sleep; program threads that map or unmap managed memory take it briefly.
  * The engine's memory comes from os.h, never from the heap.

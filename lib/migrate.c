@@ -598,8 +598,7 @@ int hy_mig_query(const uintptr_t *addrs, size_t n, int *nodes)
 
 /* ---- carrying out a list: huge pages first, then batches ---------------- */
 
-#define THP_SIZE  ((uintptr_t)2 << 20)
-#define THP_PAGES (THP_SIZE / HY_PAGE_SIZE)
+#define MIG_THP_PAGES (MIG_THP_SIZE / HY_PAGE_SIZE)
 
 /*
  * Transparent huge pages, before anything moves.  move_pages() of one base
@@ -628,7 +627,7 @@ static uintptr_t split_victim(const struct hy_move *a, size_t i, size_t j, uintp
 	victim = a[i].addr > blk ? a[i].addr - HY_PAGE_SIZE : a[i].addr + HY_PAGE_SIZE;
 	for (size_t k = i + 1; k < j && victim == a[k].addr; k++)
 		victim += HY_PAGE_SIZE;
-	return (victim & ~(THP_SIZE - 1)) == blk ? victim : 0;
+	return (victim & ~(MIG_THP_SIZE - 1)) == blk ? victim : 0;
 }
 
 static void split_scattered(const struct hy_mig_list *l, struct hy_move *a, struct hy_stats *st)
@@ -643,11 +642,11 @@ static void split_scattered(const struct hy_mig_list *l, struct hy_move *a, stru
 	}
 	mv_sort(a, l->n);
 	for (size_t i = 0, j; i < l->n; i = j) {
-		uintptr_t blk = a[i].addr & ~(THP_SIZE - 1), victim;
+		uintptr_t blk = a[i].addr & ~(MIG_THP_SIZE - 1), victim;
 
-		for (j = i; j < l->n && (a[j].addr & ~(THP_SIZE - 1)) == blk; j++)
+		for (j = i; j < l->n && (a[j].addr & ~(MIG_THP_SIZE - 1)) == blk; j++)
 			;
-		if (j - i >= THP_PAGES / 2)
+		if (j - i >= MIG_THP_PAGES / 2)
 			continue; /* mostly moving: whole */
 		victim = split_victim(a, i, j, blk);
 		if (victim && !madvise((void *)victim, HY_PAGE_SIZE, MADV_COLD) && st)
