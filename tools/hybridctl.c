@@ -35,7 +35,8 @@
 
 #include "hybrid.h"
 #include "config.h"
-#include "export.h"
+#include "export_fmt.h"
+#include "export_read.h"
 #include "kfeat.h"
 #include "log.h"
 #include "topology.h"
