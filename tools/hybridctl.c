@@ -35,7 +35,8 @@
 
 #include "hybrid.h"
 #include "config.h"
-#include "export.h"
+#include "export_fmt.h"
+#include "export_read.h"
 #include "kfeat.h"
 #include "log.h"
 #include "topology.h"
@@ -647,26 +648,20 @@ static int stat_main(int argc, char **argv)
 		   : stat_list(json, interval_us, count);
 }
 
-int main(int argc, char **argv)
-{
-	struct option longopts[HY_OPT_COUNT + 8];
-	char names[HY_OPT_COUNT][64], shortopts[3 * HY_OPT_COUNT + 16] = "+HsVh";
-	struct hy_config cfg;
-	struct hy_topo *topo;
-	struct hy_err err;
-	const char *root = "/";
-	bool hardware = false, show = false;
-	int n = 0, c;
+/* ---- the command line ---------------------------------------------------- */
 
-	hy_log_set_prefix("hybridctl");
-	/* a subcommand only as the first word: "hybridctl -- stat" runs stat(1) */
-	if (argc > 1 && !strcmp(argv[1], "stat"))
-		return stat_main(argc - 1, argv + 1);
-	hy_config_defaults(&cfg);
-	if (hy_config_load_env(&cfg, &err)) {
-		hy_error("%s", err.msg);
-		return EXIT_USAGE;
-	}
+/* What the command line asked for besides the table's options. */
+struct cmdline {
+	const char *root; /* --root */
+	bool hardware, show;
+	char **cmd; /* the command to run, or NULL */
+};
+
+/* getopt's tables: the option table's long names (kept in names for the
+ * messages) and short letters, then our own options. */
+static void getopt_tables(struct option *longopts, char names[][64], char *shortopts)
+{
+	int n = 0;
 
 	for (int id = 0; id < HY_OPT_COUNT; id++) {
 		const struct hy_opt_desc *o = &hy_options[id];
@@ -689,19 +684,76 @@ int main(int argc, char **argv)
 	longopts[n++] = (struct option){"help", no_argument, NULL, OPT_HELP};
 	longopts[n++] = (struct option){"root", required_argument, NULL, OPT_ROOT};
 	longopts[n] = (struct option){0};
+}
 
+/* What getopt stumbled on (its '?': optopt, or argv[optind - 1]), in one
+ * line. */
+static void option_error(char **argv, char names[][64], const char *shortopts)
+{
+	if (optopt >= OPT_TABLE && optopt < OPT_TABLE + HY_OPT_COUNT)
+		hy_error("--%s needs a value; see hybridctl --help", names[optopt - OPT_TABLE]);
+	else if (optopt == OPT_ROOT)
+		hy_error("--root needs a value; see hybridctl --help");
+	else if (optopt && strchr(shortopts, optopt))
+		hy_error("-%c needs a value; see hybridctl --help", optopt);
+	else if (optopt)
+		hy_error("unknown option -%c; see hybridctl --help", optopt);
+	else
+		hy_error("unknown option %s; see hybridctl --help", argv[optind - 1]);
+}
+
+/* Option c of the table (its long or short form) set to optarg, from the
+ * command line; 0, or -1 said on stderr. */
+static int set_option(struct hy_config *cfg, int c, char names[][64])
+{
+	struct hy_err err;
+	int id = -1;
+
+	if (c >= OPT_TABLE && c < OPT_TABLE + HY_OPT_COUNT)
+		id = c - OPT_TABLE;
+	for (int i = 0; i < HY_OPT_COUNT && id < 0; i++)
+		if (hy_options[i].shortopt == c)
+			id = i;
+	if (id < 0) {
+		hy_error("unexpected option; see hybridctl --help");
+		return -1;
+	}
+	if (hy_config_set(cfg, id, optarg ? optarg : "stderr", HY_SRC_CMDLINE, &err)) {
+		hy_error("--%s: %s", names[id], err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The options: the environment's HYBRID_* first, the command line over
+ * them, checked as a whole; our own options into cl.  -1 to go on, else
+ * the exit status (--help and --version are done, a bad option or value
+ * was said).
+ */
+static int parse_cmdline(int argc, char **argv, struct hy_config *cfg, struct cmdline *cl)
+{
+	struct option longopts[HY_OPT_COUNT + 8];
+	char names[HY_OPT_COUNT][64], shortopts[3 * HY_OPT_COUNT + 16] = "+HsVh";
+	struct hy_err err;
+	int c;
+
+	hy_config_defaults(cfg);
+	if (hy_config_load_env(cfg, &err)) {
+		hy_error("%s", err.msg);
+		return EXIT_USAGE;
+	}
+	getopt_tables(longopts, names, shortopts);
 	opterr = 0; /* our own messages: one line, exit 2 */
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-		int id = -1;
-
 		switch (c) {
 		case 'H':
 		case OPT_HARDWARE:
-			hardware = true;
+			cl->hardware = true;
 			continue;
 		case 's':
 		case OPT_SHOW:
-			show = true;
+			cl->show = true;
 			continue;
 		case 'V':
 		case OPT_VERSION:
@@ -712,47 +764,35 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case OPT_ROOT:
-			root = optarg;
+			cl->root = optarg;
 			continue;
 		case '?':
-			if (optopt >= OPT_TABLE && optopt < OPT_TABLE + HY_OPT_COUNT)
-				hy_error("--%s needs a value; see hybridctl --help",
-					 names[optopt - OPT_TABLE]);
-			else if (optopt == OPT_ROOT)
-				hy_error("--root needs a value; see hybridctl --help");
-			else if (optopt && strchr(shortopts, optopt))
-				hy_error("-%c needs a value; see hybridctl --help", optopt);
-			else if (optopt)
-				hy_error("unknown option -%c; see hybridctl --help", optopt);
-			else
-				hy_error("unknown option %s; see hybridctl --help", argv[optind - 1]);
+			option_error(argv, names, shortopts);
 			return EXIT_USAGE;
 		default:
 			break;
 		}
-		if (c >= OPT_TABLE && c < OPT_TABLE + HY_OPT_COUNT)
-			id = c - OPT_TABLE;
-		for (int i = 0; i < HY_OPT_COUNT && id < 0; i++)
-			if (hy_options[i].shortopt == c)
-				id = i;
-		if (id < 0) {
-			hy_error("unexpected option; see hybridctl --help");
+		if (set_option(cfg, c, names))
 			return EXIT_USAGE;
-		}
-		if (hy_config_set(&cfg, id, optarg ? optarg : "stderr", HY_SRC_CMDLINE, &err)) {
-			hy_error("--%s: %s", names[id], err.msg);
-			return EXIT_USAGE;
-		}
 	}
-	if (hy_config_check(&cfg, &err)) {
+	if (hy_config_check(cfg, &err)) {
 		hy_error("%s", err.msg);
 		return EXIT_USAGE;
 	}
-
-	if (optind < argc && (show || hardware || strcmp(root, "/"))) {
+	if (optind < argc && (cl->show || cl->hardware || strcmp(cl->root, "/"))) {
 		hy_error("--show, --hardware and --root take no command; see hybridctl --help");
 		return EXIT_USAGE;
 	}
+	cl->cmd = optind < argc ? argv + optind : NULL;
+	return -1;
+}
+
+/* What the command line asked for: --show, --hardware, or the command;
+ * the exit status (launch returns only if the command could not run). */
+static int run(struct hy_config *cfg, const struct cmdline *cl)
+{
+	struct hy_topo *topo;
+	struct hy_err err;
 
 	/* Explicit nodes are checked against the machine before anything runs. */
 	topo = malloc(sizeof(*topo));
@@ -760,21 +800,35 @@ int main(int argc, char **argv)
 		hy_error("out of memory");
 		return 1;
 	}
-	if (hy_topo_discover(topo, root, &cfg, &err)) {
+	if (hy_topo_discover(topo, cl->root, cfg, &err)) {
 		hy_error("%s", err.msg);
 		free(topo);
 		return EXIT_USAGE;
 	}
-	if (show)
-		print_show(&cfg);
-	if (hardware)
+	if (cl->show)
+		print_show(cfg);
+	if (cl->hardware)
 		print_hardware(topo);
 	free(topo);
-	if (optind < argc)
-		return launch(&cfg, argv + optind);
-	if (!show && !hardware) {
+	if (cl->cmd)
+		return launch(cfg, cl->cmd);
+	if (!cl->show && !cl->hardware) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cmdline cl = {.root = "/"};
+	struct hy_config cfg;
+	int rc;
+
+	hy_log_set_prefix("hybridctl");
+	/* a subcommand only as the first word: "hybridctl -- stat" runs stat(1) */
+	if (argc > 1 && !strcmp(argv[1], "stat"))
+		return stat_main(argc - 1, argv + 1);
+	rc = parse_cmdline(argc, argv, &cfg, &cl);
+	return rc >= 0 ? rc : run(&cfg, &cl);
 }
