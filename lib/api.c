@@ -38,8 +38,6 @@
 #include "runtime.h"
 
 #define HY_EXPORT __attribute__((visibility("default")))
-#define STR_(x) #x
-#define STR(x) STR_(x)
 
 #define PAGE	  HY_PAGE_SIZE
 #define PAGE_MASK (PAGE - 1)
@@ -112,8 +110,7 @@ static int mapped(uintptr_t a, size_t len)
 
 HY_EXPORT const char *hybrid_version(void)
 {
-	return STR(HYBRID_VERSION_MAJOR) "." STR(HYBRID_VERSION_MINOR) "." STR(
-		HYBRID_VERSION_PATCH);
+	return HY_VERSION_TEXT;
 }
 
 HY_EXPORT const char *hybrid_strerror(int err)

@@ -835,3 +835,26 @@ int hy_config_check(const struct hy_config *cfg, struct hy_err *err)
 	}
 	return 0;
 }
+
+bool hy_preload_entry_is_libhybrid(const char *entry, size_t n)
+{
+	const char *base = entry;
+
+	for (size_t i = 0; i < n; i++)
+		if (entry[i] == '/')
+			base = entry + i + 1;
+	return (size_t)(entry + n - base) >= 12 && !strncmp(base, "libhybrid.so", 12);
+}
+
+bool hy_preload_has_libhybrid(const char *s)
+{
+	while (s && *s) {
+		size_t n = strcspn(s, ": ");
+
+		if (n && hy_preload_entry_is_libhybrid(s, n))
+			return true;
+		s += n;
+		s += strspn(s, ": ");
+	}
+	return false;
+}

@@ -156,6 +156,23 @@ const char *hy_config_format(const struct hy_config *cfg, int id, char *buf, siz
 /* Describe what option id accepts ("a size with K, M, G ... from 0 to 1P"). */
 const char *hy_config_accepts(int id, char *buf, size_t len);
 
+/*
+ * LD_PRELOAD: does one entry (n bytes; ld.so(8) separates entries by spaces
+ * or colons) name some libhybrid, its last path component starting with
+ * "libhybrid.so" (the build tree's and the installed names alike)?  And
+ * does a whole LD_PRELOAD value (may be NULL) hold one?  Shared by the
+ * library (am I preloaded?) and the launcher (never twice).
+ */
+bool hy_preload_entry_is_libhybrid(const char *entry, size_t n);
+bool hy_preload_has_libhybrid(const char *ld_preload);
+
+/* The library's version as text ("0.1.0"), from include/hybrid.h's
+ * numbers (include it first). */
+#define HY_STR_(x)	  #x
+#define HY_STR(x)	  HY_STR_(x)
+#define HY_VERSION_TEXT                                                                            \
+	HY_STR(HYBRID_VERSION_MAJOR) "." HY_STR(HYBRID_VERSION_MINOR) "." HY_STR(HYBRID_VERSION_PATCH)
+
 const char *hy_source_name(enum hy_opt_source src);
 const char *hy_type_name(enum hy_opt_type type);
 

@@ -32,9 +32,6 @@
 #include "hybrid.h"
 #include "log.h"
 
-#define STR_(x) #x
-#define STR(x)	STR_(x)
-#define VERSION STR(HYBRID_VERSION_MAJOR) "." STR(HYBRID_VERSION_MINOR) "." STR(HYBRID_VERSION_PATCH)
 
 /* The copy of stderr for the exit report is made at or above this number,
  * out of the way of programs that expect their next descriptor to be low. */
@@ -86,7 +83,7 @@ static void fill_template(const struct hy_stats *st, const char *backend)
 	hy_chan_proc_start(0, &start, t->comm, sizeof(t->comm));
 	t->starttime = start;
 	t->start_ns = hy_mono_ns();
-	snprintf(t->lib_version, sizeof(t->lib_version), "%s", VERSION);
+	snprintf(t->lib_version, sizeof(t->lib_version), "%s", HY_VERSION_TEXT);
 	snprintf(t->backend, sizeof(t->backend), "%s", backend ? backend : "?");
 	t->state = HY_EXPORT_LIVE;
 	t->seq = 0;

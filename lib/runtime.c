@@ -115,28 +115,10 @@ const struct hy_topo *hy_rt_topo(void)
 	return &rt.topo;
 }
 
-/*
- * Is this library in LD_PRELOAD?  An entry whose last path component starts
- * with "libhybrid.so" (the build tree's and the installed names alike).
- * Entries are separated by spaces or colons (ld.so(8)).
- */
+/* Is this library in LD_PRELOAD? */
 static bool preloaded(void)
 {
-	const char *s = secure_getenv("LD_PRELOAD");
-
-	while (s && *s) {
-		size_t n = strcspn(s, ": ");
-		const char *base = s;
-
-		for (size_t i = 0; i < n; i++)
-			if (s[i] == '/')
-				base = s + i + 1;
-		if ((size_t)(s + n - base) >= 12 && !strncmp(base, "libhybrid.so", 12))
-			return true;
-		s += n;
-		s += strspn(s, ": ");
-	}
-	return false;
+	return hy_preload_has_libhybrid(secure_getenv("LD_PRELOAD"));
 }
 
 /*

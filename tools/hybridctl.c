@@ -55,10 +55,8 @@
 
 /* The launcher does not link libhybrid.so, so it carries its own copy of the
  * version, from the same header. */
-#define STR_(x) #x
-#define STR(x)	STR_(x)
-#define VERSION STR(HYBRID_VERSION_MAJOR) "." STR(HYBRID_VERSION_MINOR) "." STR(HYBRID_VERSION_PATCH)
-#define LIBNAME "libhybrid.so." STR(HYBRID_VERSION_MAJOR) /* the soname */
+#define VERSION HY_VERSION_TEXT
+#define LIBNAME "libhybrid.so." HY_STR(HYBRID_VERSION_MAJOR) /* the soname */
 
 /* getopt values: our own options from 0x100, table options at OPT_TABLE + id
  * (so that 0, which getopt uses for "unknown long option", is no option). */
@@ -254,17 +252,6 @@ static int find_library(char *buf, size_t len, char *tried, size_t tlen)
 	return -ENOENT;
 }
 
-/* An LD_PRELOAD entry naming some libhybrid (the same test as the library's). */
-static bool is_libhybrid(const char *s, size_t n)
-{
-	const char *base = s;
-
-	for (size_t i = 0; i < n; i++)
-		if (s[i] == '/')
-			base = s + i + 1;
-	return (size_t)(s + n - base) >= 12 && !strncmp(base, "libhybrid.so", 12);
-}
-
 /*
  * LD_PRELOAD = lib, then every earlier entry except any libhybrid (ours or
  * another copy: two would each start an instance).  ld.so separates entries
@@ -282,7 +269,7 @@ static int set_preload(const char *lib)
 	for (s = old; s && *s;) {
 		size_t n = strcspn(s, ": ");
 
-		if (n && !is_libhybrid(s, n))
+		if (n && !hy_preload_entry_is_libhybrid(s, n))
 			used += (size_t)snprintf(v + used, len - used, ":%.*s", (int)n, s);
 		s += n;
 		s += strspn(s, ": ");
