@@ -628,16 +628,13 @@ static void assign_demotion(struct hy_topo *t)
 	}
 }
 
-int hy_topo_discover(struct hy_topo *t, const char *root, const struct hy_config *cfg,
-		     struct hy_err *err)
+/* The node lists of the node directory: online nodes, those with memory,
+ * those with CPUs (older kernels lack the last two: then every online one). */
+static int read_node_lists(struct hy_topo *t, struct hy_nodemask *online,
+			   struct hy_nodemask *memory, struct hy_nodemask *cpus, struct hy_err *err)
 {
-	struct hy_nodemask online, memory, cpus, usable;
-	int rc;
+	int rc = read_nodelist(t, NODE_DIR "/online", online, err);
 
-	memset(t, 0, sizeof(*t));
-	snprintf(t->root, sizeof(t->root), "%s", root && strcmp(root, "/") ? root : "");
-
-	rc = read_nodelist(t, NODE_DIR "/online", &online, err);
 	if (rc == -ENOENT) {
 		hy_err_set(err, "%s" NODE_DIR "/online is missing: kernel without NUMA support?",
 			   t->root);
@@ -645,25 +642,33 @@ int hy_topo_discover(struct hy_topo *t, const char *root, const struct hy_config
 	}
 	if (rc)
 		return rc;
-	rc = read_nodelist(t, NODE_DIR "/has_memory", &memory, err);
+	rc = read_nodelist(t, NODE_DIR "/has_memory", memory, err);
 	if (rc == -ENOENT)
-		memory = online; /* kernels before 2.6.36 */
+		*memory = *online; /* kernels before 2.6.36 */
 	else if (rc)
 		return rc;
-	rc = read_nodelist(t, NODE_DIR "/has_cpu", &cpus, err);
+	rc = read_nodelist(t, NODE_DIR "/has_cpu", cpus, err);
 	if (rc == -ENOENT)
-		cpus = online;
+		*cpus = *online;
 	else if (rc)
 		return rc;
-	if ((rc = read_mems_allowed(t, err)))
-		return rc;
+	return 0;
+}
 
-	hy_nm_zero(&usable);
-	hy_nm_for_each(id, &memory)
+/* One entry per online memory node, with its memory and HMAT figures;
+ * *usable: those the process's cpuset allows. */
+static int add_nodes(struct hy_topo *t, const struct hy_nodemask *online,
+		     const struct hy_nodemask *memory, const struct hy_nodemask *cpus,
+		     struct hy_nodemask *usable, struct hy_err *err)
+{
+	int rc;
+
+	hy_nm_zero(usable);
+	hy_nm_for_each(id, memory)
 	{
 		struct hy_node *n;
 
-		if (!hy_nm_isset(&online, id))
+		if (!hy_nm_isset(online, id))
 			continue;
 		if (t->nnodes == HY_TOPO_MAX_NODES) {
 			hy_err_set(err, "more than %d memory nodes; libhybrid handles at most %d",
@@ -672,57 +677,79 @@ int hy_topo_discover(struct hy_topo *t, const char *root, const struct hy_config
 		}
 		n = &t->node[t->nnodes++];
 		n->id = id;
-		n->has_cpu = hy_nm_isset(&cpus, id);
+		n->has_cpu = hy_nm_isset(cpus, id);
 		n->allowed = hy_nm_isset(&t->mems_allowed, id);
 		n->kernel_tier = -1;
 		n->tier = n->demote_to = -1;
 		if ((rc = read_meminfo(t, n, err)) || (rc = read_hmat(t, n, err)))
 			return rc;
 		if (n->allowed)
-			hy_nm_set(&usable, id);
+			hy_nm_set(usable, id);
 	}
 	if (!t->nnodes) {
 		hy_err_set(err, "%s" NODE_DIR ": no online node with memory", t->root);
 		return -EINVAL;
 	}
-	if (hy_nm_empty(&usable)) {
+	if (hy_nm_empty(usable)) {
 		char a[128];
 		hy_err_set(err, "no memory node is in this process's cpuset (Mems_allowed %s)",
 			   hy_nm_format(&t->mems_allowed, a, sizeof(a)));
 		return -EINVAL;
 	}
-	if ((rc = read_distances(t, &online, err)))
-		return rc;
+	return 0;
+}
 
-	rc = for_each_dirent(t, TIER_DIR, kernel_tier_entry, err);
-	if (rc == -EINVAL)
-		return rc;
-	{
-		/* How many tiers the kernel shows for our nodes, for --hardware. */
-		int64_t key[HY_TOPO_MAX_NODES];
-		struct hy_tier scratch[HY_MAX_TIERS];
-		struct hy_nodemask shown;
+/* How many tiers the kernel shows for our nodes, for --hardware. */
+static void count_kernel_tiers(struct hy_topo *t)
+{
+	int64_t key[HY_TOPO_MAX_NODES] = {0};
+	struct hy_tier scratch[HY_MAX_TIERS];
+	struct hy_nodemask shown;
 
-		hy_nm_zero(&shown);
-		for (int i = 0; i < t->nnodes; i++) {
-			key[i] = t->node[i].kernel_tier;
-			if (key[i] >= 0)
-				hy_nm_set(&shown, t->node[i].id);
-		}
-		t->kernel_ntiers = tiers_from_keys(t, key, &shown, scratch);
+	hy_nm_zero(&shown);
+	for (int i = 0; i < t->nnodes; i++) {
+		key[i] = t->node[i].kernel_tier;
+		if (key[i] >= 0)
+			hy_nm_set(&shown, t->node[i].id);
 	}
+	t->kernel_ntiers = tiers_from_keys(t, key, &shown, scratch);
+}
 
+/* The tiers, from the first source that answers (topology.h). */
+static int choose_tiers(struct hy_topo *t, const struct hy_config *cfg,
+			const struct hy_nodemask *usable, struct hy_err *err)
+{
 	if (cfg && (cfg->tiers.ntiers || !hy_nm_empty(&cfg->fast_nodes) ||
-		    !hy_nm_empty(&cfg->slow_nodes))) {
-		if ((rc = tiers_explicit(t, cfg, &usable, err)))
-			return rc;
-	} else if (!tiers_kernel(t, &usable) && !tiers_hmat(t, &usable) &&
-		   !tiers_cpuless(t, &usable)) {
+		    !hy_nm_empty(&cfg->slow_nodes)))
+		return tiers_explicit(t, cfg, usable, err);
+	if (!tiers_kernel(t, usable) && !tiers_hmat(t, usable) && !tiers_cpuless(t, usable)) {
 		clear_tiers(t);
-		t->tier[0].nodes = usable;
+		t->tier[0].nodes = *usable;
 		t->ntiers = 1;
 		t->source = HY_TOPO_SINGLE;
 	}
+	return 0;
+}
+
+int hy_topo_discover(struct hy_topo *t, const char *root, const struct hy_config *cfg,
+		     struct hy_err *err)
+{
+	struct hy_nodemask online, memory, cpus, usable;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	snprintf(t->root, sizeof(t->root), "%s", root && strcmp(root, "/") ? root : "");
+	if ((rc = read_node_lists(t, &online, &memory, &cpus, err)) ||
+	    (rc = read_mems_allowed(t, err)) ||
+	    (rc = add_nodes(t, &online, &memory, &cpus, &usable, err)) ||
+	    (rc = read_distances(t, &online, err)))
+		return rc;
+	rc = for_each_dirent(t, TIER_DIR, kernel_tier_entry, err);
+	if (rc == -EINVAL)
+		return rc;
+	count_kernel_tiers(t);
+	if ((rc = choose_tiers(t, cfg, &usable, err)))
+		return rc;
 	assign_demotion(t);
 	return 0;
 }
