@@ -339,6 +339,97 @@ static bool refused(int err)
 }
 
 /*
+ * One move_pages call over m[0..cnt), all to node, every status preset to
+ * MIG_UNSET.  Returns the call's result; *err its errno, *set how many
+ * statuses from the first on the kernel wrote, *inj the injected error.
+ */
+static long mig_call(struct mig_buf *b, const struct hy_move *m, size_t cnt, int node, int *err,
+		     size_t *set, int *inj)
+{
+	long rc;
+	size_t s;
+
+	for (size_t i = 0; i < cnt; i++) {
+		b->pg[i] = (void *)m[i].addr;
+		b->nd[i] = node;
+		b->st[i] = MIG_UNSET;
+	}
+	/* fault seam: the call fails, and the look that follows agrees
+	 * (on the loopback pair the truth would say "already there") */
+	*inj = hy_fault(HY_FAULT_MOVE_PAGES);
+	rc = *inj ? (errno = *inj, -1) : sys_move_pages(cnt, b->pg, b->nd, b->st, MPOL_MF_MOVE);
+	*err = rc < 0 ? errno : 0;
+	for (s = 0; s < cnt && b->st[s] != MIG_UNSET; s++)
+		;
+	*set = s;
+	return rc;
+}
+
+/*
+ * The pages whose status needs a second look, asked where they are now (one
+ * query; b->qst[q] for b->pg[b->qix[q]], MIG_UNSET if the query failed):
+ * every -EBUSY (case 2), and after an incomplete call (cases 4 and 5) every
+ * unset status too.  Returns how many.
+ */
+static size_t mig_requery(struct mig_buf *b, size_t cnt, bool complete, int inj)
+{
+	size_t nq = 0;
+
+	for (size_t i = 0; i < cnt; i++)
+		if (b->st[i] == -EBUSY || (!complete && b->st[i] == MIG_UNSET)) {
+			b->qpg[nq] = b->pg[i];
+			b->qix[nq++] = i;
+		}
+	if (nq && (inj || sys_move_pages(nq, b->qpg, NULL, b->qst, 0) < 0))
+		for (size_t q = 0; q < nq; q++)
+			b->qst[q] = MIG_UNSET;
+	return nq;
+}
+
+/*
+ * A THP that failed (case 5, or 4 on a full node): the chunk's last page did
+ * not move and the break page brk is its -EBUSY sibling: the rest of that
+ * 2 MiB block is the same THP, failed for the same reason, and would only
+ * fail again.  Its block, or 1 (never 2 MiB aligned) for none.
+ */
+static uintptr_t failed_thp_block(const struct mig_buf *b, size_t cnt, size_t s, size_t brk)
+{
+	if (brk < cnt && b->st[brk] == -EBUSY && brk > s) {
+		uintptr_t blk = (uintptr_t)b->pg[brk] & ~(MIG_THP_SIZE - 1);
+		if (((uintptr_t)b->pg[brk - 1] & ~(MIG_THP_SIZE - 1)) == blk)
+			return blk;
+	}
+	return 1;
+}
+
+/*
+ * After an incomplete call: each re-queried page's status (moved, failed
+ * for `fail`, or never tried).  Returns the index in the chunk of the first
+ * page never tried that another call should try, or cnt for none.
+ */
+static size_t mig_settle(struct mig_buf *b, size_t cnt, size_t nq, int node, size_t brk,
+			 uintptr_t skip_block, int fail, bool call_failed)
+{
+	size_t next = cnt;
+
+	for (size_t q = 0; q < nq; q++) {
+		size_t i = b->qix[q];
+
+		if (b->qst[q] == node)
+			b->st[i] = node;
+		else if (i < brk && b->st[i] == MIG_UNSET)
+			b->st[i] = fail; /* tried, not moved */
+		else if (((uintptr_t)b->pg[i] & ~(MIG_THP_SIZE - 1)) == skip_block)
+			b->st[i] = fail; /* the failed THP, brk included */
+		else if (b->st[i] == MIG_UNSET && call_failed)
+			b->st[i] = fail; /* never tried, but the node is full */
+		else if (b->st[i] == MIG_UNSET && next == cnt)
+			next = i; /* never tried: next call */
+	}
+	return next;
+}
+
+/*
  * Move m[0..k) (all to node, k <= b->cap) and set every m[i].status.
  * Returns 0, or a negative errno that stops further moves: to this node
  * (-ENOMEM, -ENODEV, -EACCES, -EINVAL) or altogether (anything else).
@@ -349,9 +440,9 @@ static int mig_batch(struct mig_ctx *c, struct hy_move *m, size_t k, int node)
 	size_t off = 0;
 
 	for (int cont = 0; off < k; cont++) {
-		size_t cnt = k - off, s, brk = cnt, nq = 0, next = k;
-		uintptr_t skip_block = 1; /* no block: never 2 MiB aligned */
-		int fail = -EBUSY, err = 0, inj;
+		size_t cnt = k - off, s, brk, nq, next;
+		int fail, err, inj;
+		bool complete;
 		long rc;
 
 		if (cont > MIG_MAX_CONT) {
@@ -359,46 +450,17 @@ static int mig_batch(struct mig_ctx *c, struct hy_move *m, size_t k, int node)
 			set_status(m + off, cnt, -EAGAIN);
 			return 0;
 		}
-		for (size_t i = 0; i < cnt; i++) {
-			b->pg[i] = (void *)m[off + i].addr;
-			b->nd[i] = node;
-			b->st[i] = MIG_UNSET;
-		}
-		/* fault seam: the call fails, and the look that follows agrees
-		 * (on the loopback pair the truth would say "already there") */
-		inj = hy_fault(HY_FAULT_MOVE_PAGES);
-		rc = inj ? (errno = inj, -1) : sys_move_pages(cnt, b->pg, b->nd, b->st, MPOL_MF_MOVE);
-		err = rc < 0 ? errno : 0;
-		for (s = 0; s < cnt && b->st[s] != MIG_UNSET; s++)
-			;
+		rc = mig_call(b, m + off, cnt, node, &err, &s, &inj);
 		if (rc < 0 && s == 0 && refused(err)) {
 			/* refused before touching a page (case 8, no syscall, ...) */
 			set_status(m + off, cnt, -err);
 			return -err;
 		}
 		c->called_ok = true; /* the kernel tried: ENOMEM moves some first */
-		if (rc == 0 && s == cnt) {
-			/* the usual case: complete; only -EBUSY needs a second look */
-			for (size_t i = 0; i < cnt; i++)
-				if (b->st[i] == -EBUSY) {
-					b->qpg[nq] = b->pg[i];
-					b->qix[nq++] = i;
-				}
-		} else {
-			/* cases 4 and 5: unset statuses [s, cnt) but for brk */
-			for (brk = s; brk < cnt && b->st[brk] == MIG_UNSET; brk++)
-				;
-			for (size_t i = 0; i < cnt; i++)
-				if (b->st[i] == MIG_UNSET || b->st[i] == -EBUSY) {
-					b->qpg[nq] = b->pg[i];
-					b->qix[nq++] = i;
-				}
-		}
-		if (nq && (inj || sys_move_pages(nq, b->qpg, NULL, b->qst, 0) < 0))
-			for (size_t q = 0; q < nq; q++)
-				b->qst[q] = MIG_UNSET;
-
-		if (rc == 0 && s == cnt) {
+		complete = rc == 0 && s == cnt;
+		nq = mig_requery(b, cnt, complete, inj);
+		if (complete) {
+			/* the usual case: only -EBUSY needed a second look */
 			for (size_t q = 0; q < nq; q++)
 				if (b->qst[q] == node)
 					b->st[b->qix[q]] = node;
@@ -407,36 +469,13 @@ static int mig_batch(struct mig_ctx *c, struct hy_move *m, size_t k, int node)
 			return 0;
 		}
 
-		/* Why the pages that did not move did not. */
-		if (rc < 0)
-			fail = -err; /* ENOMEM: full (case 4) */
-		else
-			fail = node_fail_code(c, node);
-		/*
-		 * A THP that failed (case 5, or 4 on a full node): the chunk's
-		 * last page did not move and the break page is its -EBUSY
-		 * sibling: the rest of that 2 MiB block is the same THP, failed
-		 * for the same reason, and would only fail again.
-		 */
-		if (brk < cnt && b->st[brk] == -EBUSY && brk > s) {
-			uintptr_t blk = (uintptr_t)b->pg[brk] & ~(MIG_THP_SIZE - 1);
-			if (((uintptr_t)b->pg[brk - 1] & ~(MIG_THP_SIZE - 1)) == blk)
-				skip_block = blk;
-		}
-		for (size_t q = 0; q < nq; q++) {
-			size_t i = b->qix[q];
-
-			if (b->qst[q] == node)
-				b->st[i] = node;
-			else if (i < brk && b->st[i] == MIG_UNSET)
-				b->st[i] = fail; /* tried, not moved */
-			else if (((uintptr_t)b->pg[i] & ~(MIG_THP_SIZE - 1)) == skip_block)
-				b->st[i] = fail; /* the failed THP, brk included */
-			else if (b->st[i] == MIG_UNSET && rc < 0)
-				b->st[i] = fail; /* never tried, but the node is full */
-			else if (b->st[i] == MIG_UNSET && next == k)
-				next = off + i; /* never tried: next call */
-		}
+		/* cases 4 and 5: unset statuses [s, cnt) but for brk */
+		for (brk = s; brk < cnt && b->st[brk] == MIG_UNSET; brk++)
+			;
+		/* why the pages that did not move did not */
+		fail = rc < 0 ? -err /* ENOMEM: full (case 4) */ : node_fail_code(c, node);
+		next = off + mig_settle(b, cnt, nq, node, brk, failed_thp_block(b, cnt, s, brk), fail,
+					rc < 0);
 		for (size_t i = 0; i < cnt && off + i < next; i++)
 			m[off + i].status = b->st[i] == MIG_UNSET ? fail : b->st[i];
 		if (rc < 0) {
