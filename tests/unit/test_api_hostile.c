@@ -29,7 +29,7 @@
 
 #include <hybrid.h>
 
-#include "cunit_main.h"
+#include "../support.h"
 
 #define PG 4096UL
 
@@ -146,23 +146,37 @@ static void test_init_hostile(void)
 	}
 }
 
-static void test_start(void)
+static int init(void)
 {
 	static const struct hybrid_option off[] = {{"mode", "off"}};
 	static const struct hybrid_option loop[] = {
 		{"fast_nodes", "0"}, {"slow_nodes", "0"}, {"epoch", "20ms"}, {"track_overhead", "100"},
 	};
 	struct hybrid_options o = {.size = sizeof(o), .flags = HYBRID_INIT_IGNORE_ENV};
-	int rc;
 
 	o.options = managing ? loop : off;
 	o.noptions = managing ? 4 : 1;
-	rc = hybrid_init(&o);
+	return hybrid_init(&o);
+}
+
+static void test_start(void)
+{
+	int rc = init();
+
 	if (managing && rc == -ENODEV) {
 		printf("skip: the engine cannot run here (loopback pair refused); see stderr\n");
 		exit(77);
 	}
 	CU_ASSERT_EQUAL_FATAL(rc, managing ? 0 : -ENODEV);
+}
+
+/* Before the cases that need the library started: started, if test_start
+ * has not (each case also runs alone); NULL, or why they cannot run here. */
+static const char *started(void)
+{
+	if (init() == -ENODEV && managing)
+		return "the engine cannot run here (loopback pair refused); see stderr";
+	return NULL;
 }
 
 /* ---- ranges --------------------------------------------------------------------------- */
@@ -551,9 +565,12 @@ static void test_fork_child(void)
 	CU_ASSERT_EQUAL(hybrid_munmap(p, 16 * PG), 0);
 }
 
-static const struct hy_test tests[] = {
+static const struct hy_test before_start[] = {
 	HY_TEST(test_init_hostile),
 	HY_TEST(test_start),
+};
+
+static const struct hy_test tests[] = {
 	HY_TEST(test_overflow_and_kernel_addresses),
 	HY_TEST(test_already_freed),
 	HY_TEST(test_heap_freed),
@@ -567,11 +584,15 @@ static const struct hy_test tests[] = {
 int main(int argc, char **argv)
 {
 	const char *m = argc > 1 ? argv[1] : "";
+	const struct hy_suite suites[] = {
+		HY_SUITE(NULL, before_start, NULL),
+		HY_SUITE(NULL, tests, started),
+	};
 
 	if (strcmp(m, "off") && strcmp(m, "loopback")) {
-		fprintf(stderr, "usage: test_api_hostile off|loopback\n");
+		fprintf(stderr, "usage: test_api_hostile off|loopback [--list | CASE...]\n");
 		return 2;
 	}
 	managing = !strcmp(m, "loopback");
-	return hy_cunit_run(m, tests, sizeof(tests) / sizeof(tests[0]));
+	return hy_cunit_main(argc - 2, argv + 2, m, suites, 2);
 }

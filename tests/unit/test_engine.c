@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cunit_main.h"
+#include "../support.h"
 #include "engine.h"
 #include "../thp_probe.h"
 
@@ -390,12 +390,12 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_track_window),
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
 	int rc;
 
 	topo = calloc(1, sizeof(*topo));
-	rc = hy_cunit_run("engine", tests, sizeof(tests) / sizeof(tests[0]));
+	rc = hy_cunit_run(argc - 1, argv + 1, "engine", tests, sizeof(tests) / sizeof(tests[0]));
 	free(topo);
 	return rc;
 }

@@ -13,7 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "cunit_main.h"
+#include "../support.h"
 #include "engine.h"
 #include "fault.h"
 

@@ -9,9 +9,12 @@
  * raw move_pages query says the pages are, and a checksum of the data taken
  * before and after.  Counters are checked exactly.
  *
+ *   test_migrate [CASE...]     (default: all; --list lists them)
+ *
  * Exit: 0 pass, 1 fail, 77 skip (fewer than two nodes with memory, e.g. on
- * the one-node development host).  Cases that need something the machine
- * lacks (THP, root for the sysctls) print "SKIP <case>: <reason>" and pass.
+ * the one-node development host: every case skips).  Cases that need
+ * something the machine lacks (THP, root for the sysctls) print "SKIP
+ * <case>: <reason>" and pass.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../unit/cunit_main.h"
+#include "../support.h"
 #include "kernel_compat.h"
 #include "migrate.h"
 #include "stats.h"
@@ -1231,19 +1234,16 @@ static int cpus_of(int node)
 	return n;
 }
 
-/* test_migrate [WORD...]: only the cases whose name contains one of the WORDs. */
-int main(int argc, char **argv)
+/* Before the first case: the two nodes to move between, THP made available;
+ * NULL, or why no case can run here. */
+static const char *nodes(void)
 {
-	struct hy_test only[sizeof tests / sizeof tests[0]];
-	size_t nonly = 0;
+	static char why[128];
 	int mem_nodes = 0;
 	char *k = getenv("TIERED_VM_KERNEL");
 
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (numa_available() < 0) {
-		printf("SKIP: no NUMA support in this kernel\n");
-		return 77;
-	}
+	if (numa_available() < 0)
+		return "no NUMA support in this kernel";
 	max_node = numa_max_node();
 	fast_node = slow_node = -1;
 	for (int n = 0; n <= max_node; n++) {
@@ -1256,9 +1256,9 @@ int main(int argc, char **argv)
 			slow_node = n;
 	}
 	if (mem_nodes < 2) {
-		printf("SKIP: %d NUMA node(s) with memory; moving pages needs at least 2\n",
-		       mem_nodes);
-		return 77;
+		snprintf(why, sizeof(why),
+			 "%d NUMA node(s) with memory; moving pages needs at least 2", mem_nodes);
+		return why;
 	}
 	if (fast_node < 0)
 		fast_node = 0;
@@ -1271,11 +1271,13 @@ int main(int argc, char **argv)
 	printf("test_migrate: kernel %s, fast node %d, slow node %d\n", kernel, fast_node,
 	       slow_node);
 	thp_setup();
-	for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-		for (int a = 1; a <= argc; a++)
-			if (a == argc ? argc == 1 : strstr(tests[i].name, argv[a]) != NULL) {
-				only[nonly++] = tests[i];
-				break;
-			}
-	return hy_cunit_run("migrate", only, nonly);
+	return NULL;
+}
+
+static const struct hy_suite suites[] = {HY_SUITE(NULL, tests, nodes)};
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	return hy_cunit_main(argc - 1, argv + 1, "migrate", suites, 1);
 }
