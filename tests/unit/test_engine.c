@@ -36,20 +36,19 @@ static struct hy_engine *make(const char *backend, const char *overhead)
 	CU_ASSERT_EQUAL(hy_config_set(&cfg, HY_OPT_BACKEND, backend, HY_SRC_API, &err), 0);
 	CU_ASSERT_EQUAL(hy_config_set(&cfg, HY_OPT_TRACK_OVERHEAD, overhead, HY_SRC_API, &err), 0);
 	if (hy_topo_discover(topo, "/", &cfg, &err) || hy_engine_create(&e, &cfg, topo, &err)) {
-		fprintf(stderr, "  engine (%s): %s\n", backend, err.msg);
+		hy_skip("no engine with the %s backend here: %s", backend, err.msg);
 		return NULL;
 	}
 	return e;
 }
 
-/* An engine with the async backend, or NULL after saying why the case skips. */
+/* An engine with the async backend, or NULL after the case skipped. */
 static struct hy_engine *make_async(const char *overhead)
 {
 	struct hy_engine *e = make("async", overhead);
 
 	if (e && strcmp(hy_engine_backend(e), "async")) {
-		printf("\n  async backend not available here (got %s): skipped\n",
-		       hy_engine_backend(e));
+		hy_skip("async backend not available here (got %s)", hy_engine_backend(e));
 		hy_engine_destroy(e);
 		e = NULL;
 	}
@@ -88,8 +87,7 @@ static void hot_set_is_promoted(const char *backend)
 	if (!e)
 		return;
 	if (strcmp(hy_engine_backend(e), backend)) {
-		printf("\n  %s backend not available here (got %s): skipped\n", backend,
-		       hy_engine_backend(e));
+		hy_skip("%s backend not available here (got %s)", backend, hy_engine_backend(e));
 		hy_engine_destroy(e);
 		return;
 	}
@@ -265,7 +263,7 @@ static void test_thread(void)
  * boundary (outside the window) are never seen and never promoted; pages
  * written all the time are.  With the window at 100% both would be.
  */
-static void windowed(const char *window, size_t *fast_up, size_t *slow_up)
+static bool windowed(const char *window, size_t *fast_up, size_t *slow_up)
 {
 	const size_t n = 64; /* pages in each set */
 	struct hy_config cfg;
@@ -284,9 +282,9 @@ static void windowed(const char *window, size_t *fast_up, size_t *slow_up)
 	CU_ASSERT_EQUAL_FATAL(hy_config_set(&cfg, HY_OPT_TRACK_WINDOW, window, HY_SRC_API, &err), 0);
 	CU_ASSERT_EQUAL_FATAL(hy_topo_discover(topo, "/", &cfg, &err), 0);
 	if (hy_engine_create(&e, &cfg, topo, &err) || strcmp(hy_engine_backend(e), "async")) {
-		printf("\n  async backend not available here: skipped\n");
+		hy_skip("async backend not available here (%s)", e ? hy_engine_backend(e) : err.msg);
 		hy_engine_destroy(e);
-		return;
+		return false;
 	}
 	p = mmap(NULL, 2 * n * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CU_ASSERT_FATAL(p != MAP_FAILED);
@@ -314,17 +312,20 @@ static void windowed(const char *window, size_t *fast_up, size_t *slow_up)
 	munmap(p, 2 * n * PG);
 	*fast_up = st.promote_pages >= n ? n : st.promote_pages;
 	*slow_up = st.promote_pages > n ? st.promote_pages - n : 0;
+	return true;
 }
 
 static void test_track_window(void)
 {
 	size_t fast, slow;
 
-	windowed("20", &fast, &slow);
+	if (!windowed("20", &fast, &slow))
+		return;
 	printf("\n  window 20%%: %zu pages promoted (64 written all the time, 64 only right "
 	       "after each epoch)\n", fast + slow);
 	CU_ASSERT_EQUAL(fast + slow, 64); /* the fast set, not the slow one */
-	windowed("100", &fast, &slow);
+	if (!windowed("100", &fast, &slow))
+		return;
 	printf("  window 100%%: %zu pages promoted\n", fast + slow);
 	CU_ASSERT_EQUAL(fast + slow, 128); /* without a window both look hot */
 }
@@ -347,14 +348,14 @@ static void test_thp_split_or_whole(void)
 	CU_ASSERT_FATAL(raw != MAP_FAILED);
 	p = (unsigned char *)(((uintptr_t)raw + blk - 1) & ~(blk - 1));
 	if (madvise(p, len, MADV_HUGEPAGE)) {
-		printf("\n  no transparent huge pages here: skipped\n");
+		hy_skip("no transparent huge pages here (MADV_HUGEPAGE: %s)", strerror(errno));
 		goto out;
 	}
 	memset(p, 1, len);
 	for (size_t b = 0; b < 8; b++)
 		if (thp_probe(p + b * blk) != 1) {
-			printf("\n  block %zu is no huge page (THP off, memory fragmented, or "
-			       "/proc/kpageflags unreadable without root): skipped\n", b);
+			hy_skip("block %zu is no huge page (THP off, memory fragmented, or "
+				"/proc/kpageflags unreadable without root)", b);
 			goto out;
 		}
 	CU_ASSERT_EQUAL_FATAL(hy_engine_manage(e, p, len, HY_HINT_HYBRID), 0);

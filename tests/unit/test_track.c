@@ -397,7 +397,7 @@ static void t_thp(void)
 	if (madvise(h, hl, MADV_HUGEPAGE) == 0)
 		memset(h, 1, hl);
 	if (anon_huge_kb() < before + 2048) {
-		printf("\n    (no transparent huge page here: nothing to check) ");
+		hy_skip("no transparent huge page here (THP off or memory fragmented)");
 		hy_track_close(t);
 		munmap(m, maplen);
 		return;
@@ -648,10 +648,9 @@ static void t_unprivileged(void)
 	int status = -1;
 	pid_t pid;
 
-	if (geteuid() != 0 || kf.unpriv_sysctl != 0) {
-		printf("\n    (needs root and vm.unprivileged_userfaultfd=0: not run) ");
-		return;
-	}
+	if (geteuid() != 0 || kf.unpriv_sysctl != 0)
+		HY_SKIP("needs root and vm.unprivileged_userfaultfd=0 (euid %d, sysctl %d)",
+			(int)geteuid(), kf.unpriv_sysctl);
 	pid = fork();
 	if (pid == 0) {
 		struct hy_track *t = NULL;
@@ -685,7 +684,7 @@ static void t_unprivileged(void)
 	waitpid(pid, &status, 0);
 	CU_ASSERT(WIFEXITED(status));
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 11)
-		printf("\n    (nobody may open /dev/userfaultfd here: not run) ");
+		hy_skip("nobody may open /dev/userfaultfd here: no user-mode-only process to test");
 	else
 		CU_ASSERT_EQUAL(WEXITSTATUS(status), 0);
 }
