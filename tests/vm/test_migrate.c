@@ -1051,14 +1051,6 @@ out:
 
 /* ---- throughput: hy_mig_move vs one raw move_pages call ---- */
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -1093,7 +1085,7 @@ static double bench_move(struct bench *b, bool hy, int dir)
 	if (hy)
 		for (size_t i = 0; i < BIG_PAGES; i++)
 			b->m[i] = (struct hy_move){(uintptr_t)b->pg[i], to, 0};
-	t0 = now();
+	t0 = now_s();
 	if (hy)
 		rc = hy_mig_move(b->m, BIG_PAGES, dir == 0 ? HY_MOVE_PROMOTE : HY_MOVE_DEMOTE,
 				 &st) == (long)BIG_PAGES
@@ -1102,7 +1094,7 @@ static double bench_move(struct bench *b, bool hy, int dir)
 	else
 		rc = syscall(SYS_move_pages, 0, BIG_PAGES, b->pg, b->nd[dir], b->status,
 			     MPOL_MF_MOVE);
-	t = now() - t0;
+	t = now_s() - t0;
 	b->ok &= rc == 0 && count_on(b->p, BIG_PAGES, to) == BIG_PAGES;
 	b->ok &= checksum(b->p, BIG) == b->sum;
 	return t;
@@ -1174,9 +1166,9 @@ static double call_toll(char *p)
 	int node = fast_node, status;
 
 	for (int i = 0; i < 21; i++) {
-		double t0 = now();
+		double t0 = now_s();
 		syscall(SYS_move_pages, 0, 1, &a, &node, &status, MPOL_MF_MOVE);
-		t[i] = now() - t0;
+		t[i] = now_s() - t0;
 	}
 	qsort(t, 21, sizeof *t, cmp_double);
 	return t[10];
