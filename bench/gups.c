@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "hybrid.h"
+#include "../tests/support.h"
 
 #ifdef HAVE_MEMKIND
 #include <memkind.h>
@@ -76,13 +77,6 @@ static uint8_t *is_hot;		/* per page */
 static uint32_t *cold_sample;	/* pages sampled for the cold fraction */
 static unsigned long ncold_sample;
 static int dram_node = 0, slow_node = 1;
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static inline uint64_t rnd(void)
@@ -394,13 +388,13 @@ int main(int argc, char **argv)
 		if (mbind(chunk[0], npages * PAGE, MPOL_BIND, &mask, sizeof(mask) * 8, 0))
 			die("mbind (oracle)");
 	}
-	double ti = now();
+	double ti = now_s();
 	for (unsigned long p = 0; p < npages; p++) /* first touch, in address order */
 		memset(page_addr(p), (int)p, PAGE);
 	if (oracle)
 		move_to(hot, nhot, dram_node);
 	fprintf(stderr, "gups: %lu MiB table, %lu pages, %lu hot (%s), init %.2f s, libhybrid %s\n",
-		npages * PAGE >> 20, npages, nhot, scattered ? "scattered" : "contiguous", now() - ti,
+		npages * PAGE >> 20, npages, nhot, scattered ? "scattered" : "contiguous", now_s() - ti,
 		get_stats ? "preloaded" : "absent");
 
 	FILE *fo = NULL, *fs = NULL;
@@ -456,13 +450,13 @@ int main(int argc, char **argv)
 		for (unsigned long i = 0; i < nhot; i++)
 			hot_start += snap0[hot[i]] == dram_node;
 		hot_start /= nhot;
-		double c0 = cpu_now(), t0 = now(), t95 = -1, hit_sum = 0, hit_last = 0;
+		double c0 = cpu_now(), t0 = now_s(), t95 = -1, hit_sum = 0, hit_last = 0;
 		long e95 = -1, i95 = -1, k = 0;
 		uint64_t updates = 0;
-		while (now() - t0 < len) {
-			double tb = now();
+		while (now_s() - t0 < len) {
+			double tb = now_s();
 			uint64_t n = 0;
-			while (now() - tb < ival) {
+			while (now_s() - tb < ival) {
 				for (int j = 0; j < 4096; j++) {
 					uint64_t r = rnd(), p;
 					if ((uint32_t)r < thresh) {
@@ -481,7 +475,7 @@ int main(int argc, char **argv)
 				n += 4096;
 			}
 			updates += n;
-			double dt = now() - tb;
+			double dt = now_s() - tb;
 			k++;
 			double h = frac_on_dram(hot, nhot, nodebuf);
 			double cf = frac_on_dram(cold_sample, ncold_sample, nodebuf);
@@ -490,7 +484,7 @@ int main(int argc, char **argv)
 			hit_last = hit;
 			struct hybrid_stats st;
 			lib_stats(&st);
-			double t = now() - t0;
+			double t = now_s() - t0;
 			if (t95 < 0 && h >= 0.95) {
 				t95 = t;
 				i95 = k;
@@ -502,7 +496,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "gups: phase %d t=%6.1f s hot on DRAM %.3f cold %.3f hit %.3f (%.2f Mupd/s)\n",
 				phase + 1, t, h, cf, hit, n / dt / 1e6);
 		}
-		double wall = now() - t0, cpu = cpu_now() - c0;
+		double wall = now_s() - t0, cpu = cpu_now() - c0;
 		query(NULL, npages, snap1);
 		lib_stats(&s1);
 		read_vmstat(&v1);

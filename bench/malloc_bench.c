@@ -45,6 +45,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../tests/support.h"
+
 #define MAX_THREADS 64
 
 struct workload {
@@ -70,14 +72,6 @@ struct thread {
 
 static pthread_barrier_t start_barrier, done_barrier;
 static volatile int stop_flag;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static inline uint64_t xorshift(uint64_t *s)
 {

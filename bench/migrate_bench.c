@@ -50,18 +50,11 @@
 
 #include "migrate.h"
 #include "stats.h"
+#include "../tests/support.h"
 
 #define PG	((size_t)4096)
 #define HP	((size_t)2 << 20)
 #define MAXREPS 64
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static size_t parse_size(const char *s)
 {
@@ -328,14 +321,14 @@ int main(int argc, char **argv)
 				     dir++) { /* 0: promote (to fast), 1: demote */
 					int to = dir ? slow : fast;
 					struct hy_stats st = {0};
-					double tb = thp_share(buf, size), t0 = now();
+					double tb = thp_share(buf, size), t0 = now_s();
 					int e = meth == 1   ? lib_move(to,
 								       dir ? HY_MOVE_DEMOTE
 									   : HY_MOVE_PROMOTE,
 								       &st)
 						: meth == 0 ? raw_move(PG, to)
 							    : raw_move(HP, to);
-					double dt = now() - t0;
+					double dt = now_s() - t0;
 					if (e) {
 						rc = 1;
 						goto out;

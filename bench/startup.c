@@ -43,6 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../tests/support.h"
+
 extern char **environ;
 
 #define MAX_VARIANTS 8
@@ -55,14 +57,6 @@ struct variant {
 	bool skip;
 	bool optional; /* may be skipped when it cannot run here */
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int cmp_dbl(const void *a, const void *b)
 {

@@ -37,20 +37,13 @@
 #include "kernel_compat.h"
 #include "kfeat.h"
 #include "track.h"
+#include "../tests/support.h"
 
 #define PG	((size_t)4096)
 #define ROUNDS	5
 #define NFAULTS 2048
 
 static FILE *out, *csv;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int cmp_u64(const void *a, const void *b)
 {

@@ -3,7 +3,8 @@
  * Tests only: count the malloc family while `armed` (glibc's supported way
  * of replacing malloc: forward to __libc_*), to show that a path allocates
  * nothing.  Included once by a test program (test_noalloc, export_probe).
- * The sanitizers own malloc: there the program cannot count (SANITIZED).
+ * The sanitizers own malloc: there the program cannot count (SANITIZED,
+ * from support.h).
  *
  * armed/calls are volatile: the compiler treats "malloc" as a builtin that
  * touches no user globals, and would otherwise move them across the calls.
@@ -14,11 +15,7 @@
 #include <errno.h>
 #include <stddef.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#else
-#define SANITIZED 0
-#endif
+#include "support.h"
 
 static volatile int armed, calls;
 

@@ -41,19 +41,11 @@
 
 #include "config.h"
 
-#define FMT_LEN 16384 /* larger than any value's text: 1024 nodes, PATH_MAX */
+/* CHECK: an invariant broken aborts, so that libFuzzer keeps the input */
+#define HY_CHECK_ABORT
+#include "../support.h"
 
-/* Say which invariant broke, then abort so libFuzzer keeps the input. */
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_config: %s:%d: invariant broken: %s\n  ", __FILE__,  \
-				__LINE__, #cond);                                                  \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fprintf(stderr, "\n");                                                     \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#define FMT_LEN 16384 /* larger than any value's text: 1024 nodes, PATH_MAX */
 
 extern char **environ;
 

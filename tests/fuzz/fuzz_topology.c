@@ -49,16 +49,9 @@
 #include "config.h"
 #include "topology.h"
 
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_topology: %s:%d: invariant broken: %s\n  ",          \
-				__FILE__, __LINE__, #cond);                                        \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fprintf(stderr, "\n");                                                     \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+/* CHECK: an invariant broken aborts, so that libFuzzer keeps the input */
+#define HY_CHECK_ABORT
+#include "../support.h"
 
 #define NODE	    "sys/devices/system/node/"
 #define TIER	    "sys/devices/virtual/memory_tiering/"

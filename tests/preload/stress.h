@@ -1,18 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Shared by the preload stress programs: a seeded PRNG, byte patterns that
- * say where they came from, and the failure report.
+ * Shared by the preload stress programs: a seeded PRNG and byte patterns that
+ * say where they came from.  Checks are tests/support.h's CHECK().
  *
  * Every program is deterministic in what it prints: each thread draws from
  * its own PRNG seeded by its index, so the operations, and the checksums over
  * the data they leave, do not depend on scheduling.  A mismatch is printed on
  * stderr (what, where, want, got) and makes the program exit 1; the
- * summary line on stdout is then "FAILED".
+ * summary line on stdout (checks_done) is then "FAILED".
  */
 #ifndef PRELOAD_STRESS_H
 #define PRELOAD_STRESS_H
 
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,34 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static atomic_int stress_failures;
-
-/* Report one mismatch (at most 20 are printed, all are counted). */
-__attribute__((format(printf, 1, 2), unused)) static void stress_fail(const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	int n;
-
-	if (atomic_fetch_add(&stress_failures, 1) >= 20)
-		return;
-	n = snprintf(buf, sizeof(buf), "FAIL: ");
-	va_start(ap, fmt);
-	n += vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
-	va_end(ap);
-	if (n > (int)sizeof(buf) - 2)
-		n = (int)sizeof(buf) - 2;
-	buf[n++] = '\n';
-	/* write(2): also usable in a forked child of a threaded parent */
-	if (write(2, buf, (size_t)n) < 0)
-		return;
-}
-
-#define CHECK(cond, ...)                                                                          \
-	do {                                                                                      \
-		if (!(cond))                                                                      \
-			stress_fail(__VA_ARGS__);                                                 \
-	} while (0)
+#include "../support.h"
 
 /* splitmix64: small, good enough, the same everywhere. */
 static inline uint64_t rnd_next(uint64_t *s)
@@ -140,18 +112,6 @@ static inline long scaled(long n, double scale)
 	long v = (long)((double)n * scale);
 
 	return v > 0 ? v : 1;
-}
-
-static inline int stress_finish(const char *name)
-{
-	int f = atomic_load(&stress_failures);
-
-	if (f) {
-		printf("%s: FAILED (%d mismatches)\n", name, f);
-		return 1;
-	}
-	printf("%s: ok\n", name);
-	return 0;
 }
 
 #endif

@@ -47,14 +47,6 @@
 extern char **environ;
 static atomic_int stop;
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
@@ -70,7 +62,7 @@ static void work_round(uint64_t *r, uint64_t tag)
 	uint8_t *h = malloc(hsize);
 
 	if (!h) {
-		stress_fail("malloc(%zu) failed", hsize);
+		CHECK_FAIL("malloc(%zu) failed", hsize);
 		return;
 	}
 	pat_fill(h, hsize, tag);
@@ -78,12 +70,12 @@ static void work_round(uint64_t *r, uint64_t tag)
 	size_t msize = (1 + rnd_below(r, 64)) * 4096; /* 4 KiB .. 256 KiB */
 	uint8_t *m = mmap(NULL, msize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED) {
-		stress_fail("mmap(%zu): %s", msize, strerror(errno));
+		CHECK_FAIL("mmap(%zu): %s", msize, strerror(errno));
 	} else {
 		pat_fill(m, msize, tag + 1);
 		uint8_t *m2 = mremap(m, msize, msize * 2, MREMAP_MAYMOVE);
 		if (m2 == MAP_FAILED) {
-			stress_fail("mremap(%zu -> %zu): %s", msize, msize * 2, strerror(errno));
+			CHECK_FAIL("mremap(%zu -> %zu): %s", msize, msize * 2, strerror(errno));
 			munmap(m, msize);
 		} else {
 			size_t off = pat_check(m2, msize, tag + 1);
@@ -165,8 +157,8 @@ static int run_mode(const char *mode)
 		return 1;
 	}
 	/* at least 600 ms (several epochs) and 50 rounds, however slow the machine */
-	double end = now() + 0.6;
-	for (int rounds = 0; rounds < 50 || now() < end; rounds++)
+	double end = now_s() + 0.6;
+	for (int rounds = 0; rounds < 50 || now_s() < end; rounds++)
 		work_round(&r, tag += 2);
 	atomic_store(&stop, 1);
 	pthread_join(t1, NULL);
@@ -194,7 +186,7 @@ static int run_mode(const char *mode)
 	munmap(kmap, 1 << 20);
 	printf("stress_closefds %s: descriptors closed and reused, pipe, file and memory intact\n",
 	       mode);
-	return stress_finish("stress_closefds");
+	return checks_done("stress_closefds");
 }
 
 int main(int argc, char **argv)

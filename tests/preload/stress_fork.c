@@ -68,7 +68,7 @@ static void *churn(void *arg)
 		}
 		keep[i] = malloc(size);
 		if (!keep[i]) {
-			stress_fail("thread malloc(%zu) failed", size);
+			CHECK_FAIL("thread malloc(%zu) failed", size);
 			continue;
 		}
 		ksize[i] = size;
@@ -254,5 +254,5 @@ int main(int argc, char **argv)
 	munmap(map, MAP);
 	printf("stress_fork: %ld forks with %d threads running, %ld posix_spawns, %ld vforks\n",
 	       rounds, NTHREADS, spawns, vforks);
-	return stress_finish("stress_fork");
+	return checks_done("stress_fork");
 }

@@ -131,7 +131,7 @@ static void *forker(void *arg)
 	void *m = mmap(NULL, MAP, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (!b.small || !b.big || m == MAP_FAILED) {
-		stress_fail("thread %ld: allocating its buffers failed", t);
+		CHECK_FAIL("thread %ld: allocating its buffers failed", t);
 		pthread_barrier_wait(&barrier); /* the others must not wait for us forever */
 		for (long i = 0; i < rounds; i++)
 			pthread_barrier_wait(&barrier);
@@ -145,14 +145,14 @@ static void *forker(void *arg)
 
 		fill_all(&b, a);
 		if (pipe2(fds, O_CLOEXEC)) {
-			stress_fail("thread %ld: pipe: %s", t, strerror(errno));
+			CHECK_FAIL("thread %ld: pipe: %s", t, strerror(errno));
 			pthread_barrier_wait(&barrier);
 			continue;
 		}
 		pthread_barrier_wait(&barrier); /* all threads fork together */
 		pid_t pid = fork();
 		if (pid < 0) {
-			stress_fail("thread %ld round %ld: fork: %s", t, i, strerror(errno));
+			CHECK_FAIL("thread %ld round %ld: fork: %s", t, i, strerror(errno));
 			close(fds[0]);
 			close(fds[1]);
 			continue;
@@ -167,14 +167,14 @@ static void *forker(void *arg)
 		close(fds[0]);
 		fill_all(&b, bb);
 		if (write(fds[1], "x", 1) != 1)
-			stress_fail("thread %ld round %ld: write to the child: %s", t, i,
+			CHECK_FAIL("thread %ld round %ld: write to the child: %s", t, i,
 				    strerror(errno));
 		close(fds[1]);
 		/* also churn the heap while others fork */
 		void *p = malloc(70000 + (size_t)i * 64), *q = calloc(3, 1000);
 		free(q);
 		if (waitpid(pid, &st, 0) != pid)
-			stress_fail("thread %ld round %ld: waitpid: %s", t, i, strerror(errno));
+			CHECK_FAIL("thread %ld round %ld: waitpid: %s", t, i, strerror(errno));
 		else
 			CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 40 + t,
 			      "thread %ld round %ld: child status %#x, want exit %ld", t, i, st,
@@ -210,5 +210,5 @@ int main(int argc, char **argv)
 	printf("stress_forkmt: %ld forks from %d threads at once (%ld rounds each), %ld children "
 	       "started a thread\n",
 	       atomic_load(&forks), NTHREADS, rounds, atomic_load(&child_threads));
-	return stress_finish("stress_forkmt");
+	return checks_done("stress_forkmt");
 }

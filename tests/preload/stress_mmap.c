@@ -126,7 +126,7 @@ static void step(struct thr *t, struct range *rg, int *n, uint64_t *r, uint64_t 
 
 			ng.p = map_anon(ng.size, (int)(*tag & 1));
 			if (ng.p == MAP_FAILED) {
-				stress_fail("mmap(%zu): %s", ng.size, strerror(errno));
+				CHECK_FAIL("mmap(%zu): %s", ng.size, strerror(errno));
 				return;
 			}
 			CHECK(zero_check(ng.p, ng.size) == ng.size, "mmap(%zu): fresh memory not zero",
@@ -150,7 +150,7 @@ static void step(struct thr *t, struct range *rg, int *n, uint64_t *r, uint64_t 
 		uint8_t *np = mremap(g->p, g->size, nsize, MREMAP_MAYMOVE);
 
 		if (np == MAP_FAILED) {
-			stress_fail("mremap(%zu -> %zu): %s", g->size, nsize, strerror(errno));
+			CHECK_FAIL("mremap(%zu -> %zu): %s", g->size, nsize, strerror(errno));
 			return;
 		}
 		g->p = np;
@@ -167,7 +167,7 @@ static void step(struct thr *t, struct range *rg, int *n, uint64_t *r, uint64_t 
 		uint8_t *np = mremap(g->p, g->size, nsize, 0);
 
 		if (np == MAP_FAILED) {
-			stress_fail("mremap(%zu -> %zu): %s", g->size, nsize, strerror(errno));
+			CHECK_FAIL("mremap(%zu -> %zu): %s", g->size, nsize, strerror(errno));
 			return;
 		}
 		CHECK(np == g->p, "mremap shrink without MAYMOVE moved the range");
@@ -182,7 +182,7 @@ static void step(struct thr *t, struct range *rg, int *n, uint64_t *r, uint64_t 
 		size_t a = 1 + rnd_below(r, pages - 2), b = a + 1 + rnd_below(r, pages - a - 1);
 		/* [0,a) stays, [a,b) goes, [b,pages) stays */
 		if (munmap(g->p + a * PAGE, (b - a) * PAGE)) {
-			stress_fail("munmap hole: %s", strerror(errno));
+			CHECK_FAIL("munmap hole: %s", strerror(errno));
 			return;
 		}
 		size_t off = rcheck(g, 0, a * PAGE);
@@ -191,7 +191,7 @@ static void step(struct thr *t, struct range *rg, int *n, uint64_t *r, uint64_t 
 			/* the right part keeps the old tag's bytes at their old offsets */
 			for (size_t i = b * PAGE; i < g->size; i += PAGE)
 				if (g->p[i] != pat_byte(g->tag, i)) {
-					stress_fail("hole: the right part changed at %zu", i);
+					CHECK_FAIL("hole: the right part changed at %zu", i);
 					break;
 				}
 			struct range right = {.p = g->p + b * PAGE, .size = g->size - b * PAGE,
@@ -209,7 +209,7 @@ static void step(struct thr *t, struct range *rg, int *n, uint64_t *r, uint64_t 
 			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 
 		if (q != g->p + a * PAGE) {
-			stress_fail("mmap MAP_FIXED: %s", strerror(errno));
+			CHECK_FAIL("mmap MAP_FIXED: %s", strerror(errno));
 			return;
 		}
 		CHECK(zero_check(q, len * PAGE) == len * PAGE, "MAP_FIXED: the new part is not zero");
@@ -222,7 +222,7 @@ static void step(struct thr *t, struct range *rg, int *n, uint64_t *r, uint64_t 
 		size_t a = rnd_below(r, pages), len = 1 + rnd_below(r, pages - a);
 
 		if (madvise(g->p + a * PAGE, len * PAGE, MADV_DONTNEED)) {
-			stress_fail("madvise: %s", strerror(errno));
+			CHECK_FAIL("madvise: %s", strerror(errno));
 			return;
 		}
 		CHECK(zero_check(g->p + a * PAGE, len * PAGE) == len * PAGE,
@@ -231,19 +231,19 @@ static void step(struct thr *t, struct range *rg, int *n, uint64_t *r, uint64_t 
 	}
 	case OP_PROTECT: {
 		if (mprotect(g->p, g->size, PROT_READ)) {
-			stress_fail("mprotect: %s", strerror(errno));
+			CHECK_FAIL("mprotect: %s", strerror(errno));
 			return;
 		}
 		check_range(g, "read-only");
 		if (mprotect(g->p, g->size, PROT_READ | PROT_WRITE)) {
-			stress_fail("mprotect: %s", strerror(errno));
+			CHECK_FAIL("mprotect: %s", strerror(errno));
 			return;
 		}
 		break;
 	}
 	case OP_UNMAP:
 		if (munmap(g->p, g->size))
-			stress_fail("munmap: %s", strerror(errno));
+			CHECK_FAIL("munmap: %s", strerror(errno));
 		rg[idx] = rg[--*n];
 		t->ops[op]++;
 		return;
@@ -276,7 +276,7 @@ static void *writer(void *arg)
 
 	g.p = map_anon(g.size, 0);
 	if (g.p == MAP_FAILED) {
-		stress_fail("mmap(%zu): %s", g.size, strerror(errno));
+		CHECK_FAIL("mmap(%zu): %s", g.size, strerror(errno));
 		return NULL;
 	}
 	rfill(&g, tag);
@@ -321,5 +321,5 @@ int main(int argc, char **argv)
 	for (int k = 0; k < NOPS; k++)
 		printf(" %s %ld", op_name[k], total[k]);
 	printf("\n");
-	return stress_finish("stress_mmap");
+	return checks_done("stress_mmap");
 }

@@ -170,7 +170,7 @@ int main(int argc, char **argv)
 		while ((p = waitpid(pids[i], &st, 0)) < 0 && errno == EINTR)
 			;
 		if (p != pids[i]) {
-			stress_fail("waitpid(%d): %s", (int)pids[i], strerror(errno));
+			CHECK_FAIL("waitpid(%d): %s", (int)pids[i], strerror(errno));
 			continue;
 		}
 		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %ld (forked in the handler): status %#x",
@@ -186,5 +186,5 @@ int main(int argc, char **argv)
 	free(big);
 	free(work);
 	munmap(map, MAP);
-	return stress_finish("stress_sigfork");
+	return checks_done("stress_sigfork");
 }

@@ -146,7 +146,7 @@ static int allocate(struct block *b, uint64_t *r, int kind)
 	if (kind < 4) /* the fundamental alignment, for objects that fit */
 		align = size >= 16 ? 16 : size >= 8 ? 8 : 1;
 	if (!p || rc) {
-		stress_fail("%s(%zu, align %zu) failed: rc %d errno %d", kind_name[kind], size, align, rc,
+		CHECK_FAIL("%s(%zu, align %zu) failed: rc %d errno %d", kind_name[kind], size, align, rc,
 			    errno);
 		return -1;
 	}
@@ -160,7 +160,7 @@ static int allocate(struct block *b, uint64_t *r, int kind)
 
 		for (size_t i = 0; i < size; i += step)
 			if (z[i]) {
-				stress_fail("calloc(%zu): byte %zu is %#x", size, i, z[i]);
+				CHECK_FAIL("calloc(%zu): byte %zu is %#x", size, i, z[i]);
 				break;
 			}
 	}
@@ -222,7 +222,7 @@ static void *worker(void *arg)
 			uint8_t *np = realloc(b->p, nsize);
 
 			if (!np) {
-				stress_fail("realloc(%zu -> %zu) failed: errno %d", b->size, nsize, errno);
+				CHECK_FAIL("realloc(%zu -> %zu) failed: errno %d", b->size, nsize, errno);
 				continue;
 			}
 			b->p = np;
@@ -275,7 +275,7 @@ static void contract(const char *when)
 	for (int i = 0; i < N; i++)
 		for (int j = i + 1; j < N; j++)
 			if (z[i] && z[i] == z[j]) {
-				stress_fail("%s: malloc(0) returned %p twice", when, z[i]);
+				CHECK_FAIL("%s: malloc(0) returned %p twice", when, z[i]);
 				i = N;
 				break;
 			}
@@ -369,5 +369,5 @@ int main(int argc, char **argv)
 	printf("stress_threads: %d threads x %ld steps: %ld allocations, %ld reallocs, checksum "
 	       "%016llx\n",
 	       NTHREADS, steps, allocs, reallocs, (unsigned long long)sum);
-	return stress_finish("stress_threads");
+	return checks_done("stress_threads");
 }

@@ -38,13 +38,12 @@
 #include "engine.h"
 #include "export.h"
 
-#include "../malloc_count.h"
+#include "../malloc_count.h" /* and ../support.h */
 
 #define MiB (1UL << 20)
 
 
-static struct hy_config cfg;
-static struct hy_topo topo;
+static struct fixture fx; /* the loopback pair, the engine, mem */
 static struct hy_engine *eng; /* for the fork handlers */
 
 static void fork_prepare(void)
@@ -62,27 +61,14 @@ static void fork_child(void)
 static char *mem;
 static size_t mem_len = 16 * MiB;
 
+/* The engine and mem, or the program ends: 77 no engine here, 1 failed. */
 static struct hy_engine *make(void)
 {
-	struct hy_engine *e = NULL;
-	struct hy_err err = {""};
-
-	hy_config_defaults(&cfg);
-	if (hy_config_set(&cfg, HY_OPT_TIERS, "0/0", HY_SRC_API, &err) ||
-	    hy_config_set(&cfg, HY_OPT_EPOCH, "50ms", HY_SRC_API, &err) ||
-	    hy_config_set(&cfg, HY_OPT_TRACK_OVERHEAD, "100", HY_SRC_API, &err) ||
-	    hy_config_set(&cfg, HY_OPT_STATS, "stderr", HY_SRC_API, &err) ||
-	    hy_topo_discover(&topo, "/", &cfg, &err) || hy_engine_create(&e, &cfg, &topo, &err)) {
-		fprintf(stderr, "export_probe: no engine here: %s\n", err.msg);
-		exit(77);
-	}
-	mem = mmap(NULL, mem_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED || hy_engine_manage(e, mem, mem_len, HY_HINT_HYBRID)) {
-		fprintf(stderr, "export_probe: cannot manage memory\n");
-		exit(77);
-	}
+	fixture_up(&fx, "tiers=0/0 epoch=50ms track_overhead=100 stats=stderr");
+	fixture_map(&fx, mem_len, HY_HINT_HYBRID, MADV_NORMAL);
+	mem = (char *)fx.mem;
 	memset(mem, 1, mem_len);
-	return e;
+	return fx.e;
 }
 
 /* What runtime does: the engine hands its counters to the export side,
@@ -105,7 +91,7 @@ static void start(struct hy_engine *e, bool thread)
 {
 	int rc;
 
-	hy_export_describe(&cfg, &topo);
+	hy_export_describe(&fx.cfg, fx.topo);
 	hy_engine_set_epoch_hook(e, publish_epoch, NULL);
 	rc = hy_export_start(snap(e), hy_engine_backend(e));
 	if (rc) {
@@ -118,14 +104,6 @@ static void start(struct hy_engine *e, bool thread)
 	}
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* Write the first quarter of the range for seconds: a hot set. */
@@ -141,10 +119,10 @@ static void on_usr1(int sig)
 
 static void work(double seconds)
 {
-	double end = now() + seconds;
+	double end = now_s() + seconds;
 
 	signal(SIGUSR1, on_usr1);
-	while (now() < end && !done) {
+	while (now_s() < end && !done) {
 		for (size_t i = 0; i < mem_len / 4; i += 4096)
 			mem[i]++;
 		usleep(10000);
@@ -162,7 +140,7 @@ static int noalloc(void)
 	}
 	e = make();
 	armed = 1;
-	hy_export_describe(&cfg, &topo);
+	hy_export_describe(&fx.cfg, fx.topo);
 	rc = hy_export_start(snap(e), hy_engine_backend(e));
 	for (int i = 0; i < 100; i++)
 		hy_export_epoch(snap(e));
@@ -296,7 +274,7 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "report-closed")) {
 		/* describe() keeps a copy of stderr: GNU tools close fd 2 at exit */
 		e = make();
-		hy_export_describe(&cfg, &topo);
+		hy_export_describe(&fx.cfg, fx.topo);
 		close(STDERR_FILENO);
 		hy_export_exit_report(snap(e), hy_engine_backend(e), "stderr");
 		return 0;
@@ -308,7 +286,7 @@ int main(int argc, char **argv)
 				mem[j]++;
 			hy_engine_epoch(e);
 		}
-		hy_export_describe(&cfg, &topo);
+		hy_export_describe(&fx.cfg, fx.topo);
 		hy_export_exit_report(snap(e), hy_engine_backend(e), argv[2]);
 		return 0;
 	}

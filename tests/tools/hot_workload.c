@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../support.h"
+
 /* SIGUSR1 ends the hot loop early (then the data is checked as usual): a
  * test stops it when it is done looking, whatever the machine's load. */
 static volatile sig_atomic_t done;
@@ -25,14 +27,6 @@ static void on_usr1(int sig)
 {
 	(void)sig;
 	done = 1;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv)
@@ -57,9 +51,9 @@ int main(int argc, char **argv)
 	memset(p, 1, total);
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
-	end = now() + atof(argv[3]);
+	end = now_s() + atof(argv[3]);
 	signal(SIGUSR1, on_usr1);
-	while (now() < end && !done) {
+	while (now_s() < end && !done) {
 		for (size_t i = 0; i < hot; i += 4096)
 			p[i]++;
 		rounds++;

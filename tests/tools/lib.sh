@@ -1,7 +1,10 @@
 # Shared by the shell tests: run a command, then check its exit status and
-# output.  Each check prints "ok"/"FAIL" and the script ends with
-# "N passed, N failed" and a matching exit status.
-pass=0 fail=0
+# output.  Each check prints "ok"/"FAIL"; a part that cannot run here says
+# why ("SKIP ...", skip) and a test that cannot run at all exits 77 saying why
+# (skip_all).  The script ends with finish: "N passed, N failed, N skipped"
+# and the exit status: 1 if any failed, 77 if all that was there skipped,
+# else 0.  (The C programs' harness, tests/support.h, counts the same way.)
+pass=0 fail=0 skipped=0
 OUT=$(mktemp) ERR=$(mktemp)
 trap 'rm -f "$OUT" "$ERR"' EXIT
 
@@ -18,12 +21,24 @@ expect_no_out() { ! grep -qE -- "$1" "$OUT" && ok "$2" || bad "$2: stdout has /$
 expect_err() { grep -qE -- "$1" "$ERR" && ok "$2" || bad "$2: stderr lacks /$1/"; }
 expect_err_lines() { [ "$(wc -l <"$ERR")" -eq "$1" ] && ok "$2" || bad "$2: want $1 stderr lines"; }
 expect_empty_out() { [ ! -s "$OUT" ] && ok "$1" || bad "$1: stdout not empty"; }
-finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; }
-# vm_exit STATUS KERNEL: a guest run's status (tests/vm/tiered-vm) as the host test's exit
-vm_exit() {
+# skip WHY: this part cannot run here (counted apart, never as passed)
+skip() { skipped=$((skipped + 1)); echo "SKIP $1"; }
+# skip_all WHY: the whole test cannot run here
+skip_all() { echo "skip: $1"; exit 77; }
+finish() {
+	echo "$pass passed, $fail failed, $skipped skipped"
+	[ "$fail" -eq 0 ] || return 1
+	[ "$pass" -gt 0 ] || [ "$skipped" -eq 0 ] || return 77
+}
+# vm_check STATUS KERNEL: a guest run's status (tests/vm/tiered-vm): returns for
+# 0 and 1 (the guest's checks passed, failed); else the host test ends here:
+# 77 no tiered VM, 1 the run itself broke
+vm_check() {
 	case $1 in
-	0 | 1) exit "$1" ;;
-	77) echo "skip: no tiered VM here (QEMU or kernel $2 missing: tests/vm/fetch-kernels)"; exit 77 ;;
+	0 | 1) ;;
+	77) skip_all "no tiered VM here (QEMU or kernel $2 missing: tests/vm/fetch-kernels)" ;;
 	*) echo "FAIL: the VM run ended with status $1"; exit 1 ;;
 	esac
 }
+# vm_exit STATUS KERNEL: a guest run's status as the host test's exit
+vm_exit() { vm_check "$1" "$2"; exit "$1"; }

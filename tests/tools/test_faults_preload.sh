@@ -12,7 +12,7 @@ LIB=$BUILD/lib/fi/libhybrid.so
 PROG=$BUILD/tests/tools/hot_workload
 . "$SRC/tests/tools/lib.sh"
 unset $(env | grep -o '^HYBRID_[A-Z_]*') 2>/dev/null
-[ -x "$PROG" ] && [ -e "$LIB" ] || { echo "skip: $PROG or $LIB not built"; exit 77; }
+[ -x "$PROG" ] && [ -e "$LIB" ] || skip_all "$PROG or $LIB not built"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp" "$OUT" "$ERR"' EXIT
 
 # the program prints its pid: compare without it

@@ -22,7 +22,7 @@ LIB=$BUILD/lib/libhybrid.so
 unset $(env | grep -o '^HYBRID_[A-Za-z_]*') LD_PRELOAD 2>/dev/null
 export LC_ALL=C
 tmp=$(mktemp -d); trap 'rm -rf "$OUT" "$ERR" "$tmp"' EXIT
-[ -x "$CTL" ] && [ -e "$LIB" ] || { echo "skip: $CTL or $LIB not built"; exit 77; }
+[ -x "$CTL" ] && [ -e "$LIB" ] || skip_all "$CTL or $LIB not built"
 
 # The preloaded program: one process image (dash runs the builtins itself),
 # with its own stdout, stderr and exit status to compare.

@@ -15,7 +15,7 @@ if command -v man >/dev/null && man --version >/dev/null 2>&1; then
 elif command -v groff >/dev/null; then
 	warnings() { groff -man -ww -z -Tutf8 "$1" 2>&1; }
 else
-	echo "skip: neither man nor groff is installed"; exit 77
+	skip_all "neither man nor groff is installed"
 fi
 
 printf '.TH BROKEN 3\n.SH NAME\nbroken \\- a page with faults\n.NOSUCHMACRO x\n\\[nosuchglyph]\n' >"$tmp/broken.3"

@@ -28,10 +28,10 @@ BUILD=$(cd "$1" && pwd) SRC=$(cd "$2" && pwd)
 CTL=$BUILD/tools/hybridctl LIB=$BUILD/lib/libhybrid.so
 PROBE=$BUILD/tests/tools/setuid_probe LINKED=$BUILD/tests/tools/setuid_probe_linked
 
-[ "$(id -u)" = 0 ] || { echo "skip: needs root (to install a setuid-root program)"; exit 77; }
-command -v setpriv >/dev/null || { echo "skip: setpriv (util-linux) not installed"; exit 77; }
+[ "$(id -u)" = 0 ] || skip_all "needs root (to install a setuid-root program)"
+command -v setpriv >/dev/null || skip_all "setpriv (util-linux) not installed"
 for f in "$CTL" "$LIB" "$PROBE" "$LINKED"; do
-	[ -e "$f" ] || { echo "skip: $f not built"; exit 77; }
+	[ -e "$f" ] || skip_all "$f not built"
 done
 unset $(env | grep -o '^HYBRID_[A-Z_]*') LD_PRELOAD 2>/dev/null
 
@@ -44,10 +44,10 @@ install -o root -g root -m 4755 "$LINKED" "$dir/suid_linked"
 install -o root -g root -m 0755 "$LINKED" "$dir/plain_linked"
 # nobody must reach the build tree (hybridctl, the library)
 setpriv --reuid=65534 --regid=65534 --clear-groups test -r "$LIB" -a -x "$CTL" \
-	|| { echo "skip: user nobody cannot read $LIB or run $CTL"; exit 77; }
+	|| skip_all "user nobody cannot read $LIB or run $CTL"
 nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups env "$@"; }
 mount_nosuid=$(findmnt -n -o OPTIONS -T "$dir" | grep -c nosuid)
-[ "$mount_nosuid" = 0 ] || { echo "skip: $dir is on a nosuid mount"; exit 77; }
+[ "$mount_nosuid" = 0 ] || skip_all "$dir is on a nosuid mount"
 
 # 1. the setuid program: plain, preloaded, launched
 run nobody "$dir/suid"

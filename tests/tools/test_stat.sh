@@ -25,7 +25,7 @@ chmod 755 "$tmp"
 "$PROBE" start >"$tmp/start" 2>&1
 case $? in
 0) ;;
-77) echo "skip: $(cat "$tmp/start")"; exit 77 ;;
+77) skip_all "$(cat "$tmp/start")" ;;
 *) echo "export_probe cannot publish here: $(cat "$tmp/start")"; exit 1 ;;
 esac
 
@@ -211,7 +211,7 @@ if [ "$uid" -eq 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/nul
 	# a directory that is not private to the user is never used
 	nuid=$(id -u nobody) ndir=/dev/shm/libhybrid-$(id -u nobody)
 	if [ -e "$ndir" ] || [ -L "$ndir" ] || [ -d /run/user/"$nuid" ]; then
-		echo "skip: $ndir or /run/user/$nuid exists already; directory checks not run"
+		skip "directory checks: $ndir or /run/user/$nuid exists already"
 	else
 		mkdir -m 0700 "$tmp/elsewhere" && chown nobody "$tmp/elsewhere"
 		for how in "mode 0755|mkdir -m 0755 $ndir && chown nobody $ndir" \
@@ -233,7 +233,7 @@ if [ "$uid" -eq 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/nul
 		rm -rf "$ndir"
 	fi
 else
-	echo "skip: not root (or no nobody/setpriv): the other-user checks need both users"
+	skip "other-user checks: not root (or no nobody/setpriv); they need both users"
 fi
 
 # --- the publishing side costs nothing: no malloc, no system call ------------
@@ -241,7 +241,7 @@ for mode in noalloc nosyscall; do
 	run "$PROBE" $mode
 	case $status in
 	0) ok "$mode: $(tail -1 "$OUT")" ;;
-	77) echo "skip: $mode: $(tail -1 "$OUT")" ;;
+	77) skip "$mode: $(tail -1 "$OUT")" ;;
 	*) bad "$mode" ;;
 	esac
 done
@@ -284,7 +284,7 @@ expect_err '^libhybrid: pid [0-9]+ \(export_probe\)' "report stderr: written tho
 # --- the real thing: a program launched by hybridctl -------------------------
 run "$CTL" -F 0 -S 0 --show
 if [ "$status" -ne 0 ]; then
-	echo "skip: no loopback pair here: $(cat "$ERR")"
+	skip "launched: no loopback pair here: $(cat "$ERR")"
 else
 	"$CTL" -F 0 -S 0 -e 100ms -- "$WORK" 32 8 120 >"$tmp/w.out" 2>"$tmp/w.err" & # ended by SIGUSR1
 	wjob=$!; jobs_+=("$wjob")

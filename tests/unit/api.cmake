@@ -8,12 +8,10 @@
 add_executable(test_api test_api.c)
 target_link_libraries(test_api PRIVATE hybrid PkgConfig::CUNIT)
 target_include_directories(test_api PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-foreach(mode off loopback lazy)
-  add_test(NAME unit.test_api.${mode} COMMAND test_api ${mode})
-  set_tests_properties(unit.test_api.${mode} PROPERTIES LABELS unit SKIP_RETURN_CODE 77 TIMEOUT 120)
-endforeach()
-set_tests_properties(unit.test_api.lazy PROPERTIES
-  ENVIRONMENT "HYBRID_FAST_NODES=0;HYBRID_SLOW_NODES=0;HYBRID_EPOCH=20ms")
+hybrid_cunit_tests(test_api VARIANT off ARGS off)
+hybrid_cunit_tests(test_api VARIANT loopback ARGS loopback)
+hybrid_cunit_tests(test_api VARIANT lazy ARGS lazy
+  ENVIRONMENT HYBRID_FAST_NODES=0 HYBRID_SLOW_NODES=0 HYBRID_EPOCH=20ms)
 
 # test_api_hostile: the API with hostile arguments (already freed, overlapping,
 # overflowing, not user memory, lying sizes) and from several threads at once.
@@ -22,6 +20,5 @@ add_executable(test_api_hostile test_api_hostile.c)
 target_link_libraries(test_api_hostile PRIVATE hybrid PkgConfig::CUNIT Threads::Threads)
 target_include_directories(test_api_hostile PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 foreach(mode off loopback)
-  add_test(NAME unit.test_api_hostile.${mode} COMMAND test_api_hostile ${mode})
-  set_tests_properties(unit.test_api_hostile.${mode} PROPERTIES LABELS unit SKIP_RETURN_CODE 77 TIMEOUT 120)
+  hybrid_cunit_tests(test_api_hostile VARIANT ${mode} ARGS ${mode})
 endforeach()

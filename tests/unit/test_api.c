@@ -10,7 +10,8 @@
  *
  * A process has one libhybrid instance and its start is final, so the suites
  * run in order: what must happen before the start, the start, everything
- * else, and shutdown last.  Every documented error of every function is
+ * else, and shutdown last.  Run alone (ctest runs each case in a process of
+ * its own), a case after the start finds the library started for it.  Every documented error of every function is
  * checked, with "nothing changed" where the header promises it.  Placement
  * on real tiers is tests/vm/test_api_vm.c's.
  *
@@ -31,7 +32,7 @@
 
 #include <hybrid.h>
 
-#include "cunit_main.h"
+#include "../support.h"
 
 #define PG 4096UL
 
@@ -223,10 +224,8 @@ static void test_init(void)
 	big.o = options(loopback_opts, 4);
 	big.o.size = sizeof(big);
 	rc = hybrid_init(&big.o);
-	if (rc == -ENODEV) {
-		printf("skip: the engine cannot run here (loopback pair refused); see stderr\n");
-		exit(77);
-	}
+	if (rc == -ENODEV)
+		HY_SKIP("the engine cannot run here (loopback pair refused); see stderr");
 	CU_ASSERT_EQUAL_FATAL(rc, 0);
 	CU_ASSERT_EQUAL(stats().state, HYBRID_STATE_RUNNING);
 	CU_ASSERT_EQUAL(hybrid_init(&big.o), -EALREADY);
@@ -239,11 +238,9 @@ static void test_lazy_start(void)
 	void *p = NULL;
 
 	CU_ASSERT_EQUAL(hybrid_mmap(&p, 4 * PG, HYBRID_HINT_HYBRID, 0), 0);
-	if (stats().state != HYBRID_STATE_RUNNING) {
-		printf("skip: not started from the environment; run with HYBRID_FAST_NODES=0 "
-		       "HYBRID_SLOW_NODES=0\n");
-		exit(77);
-	}
+	if (stats().state != HYBRID_STATE_RUNNING)
+		HY_SKIP("not started from the environment; run with HYBRID_FAST_NODES=0 "
+			"HYBRID_SLOW_NODES=0");
 	CU_ASSERT_EQUAL(managed(p, 4 * PG), 4 * PG);
 	CU_ASSERT_EQUAL(hybrid_init(NULL), -EALREADY);
 	CU_ASSERT_EQUAL(hybrid_munmap(p, 4 * PG), 0);
@@ -727,11 +724,40 @@ static const struct hy_test started[] = {
 	HY_TEST(test_shutdown),
 };
 
+/*
+ * Before the first "started" case: the library started as the mode starts
+ * it, if an earlier case has not (each case also runs alone, in a process
+ * of its own); NULL, or why it cannot run here.
+ */
+static const char *start(void)
+{
+	static const struct hybrid_option off[] = {{"mode", "off"}};
+	struct hybrid_options o = options(mode == OFF ? off : loopback_opts, mode == OFF ? 1 : 4);
+	struct hybrid_stats s = {.size = sizeof(s)};
+	void *p = NULL;
+
+	if (mode == LAZY) { /* the first call that needs the library */
+		if (hybrid_mmap(&p, PG, HYBRID_HINT_HYBRID, 0) == 0)
+			hybrid_munmap(p, PG);
+	} else if (hybrid_init(&o) == -ENODEV && mode == LOOPBACK) {
+		return "the engine cannot run here (loopback pair refused); see stderr";
+	}
+	if (managing && (hybrid_get_stats(&s) || s.state != HYBRID_STATE_RUNNING))
+		return "the library did not start with the loopback tier pair; see stderr";
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	const char *m = argc > 1 ? argv[1] : "";
-	struct hy_test all[64];
-	size_t n = 0;
+	const struct hy_suite off_loopback[] = {
+		HY_SUITE(NULL, before_start, NULL),
+		HY_SUITE(NULL, started, start),
+	};
+	const struct hy_suite lazy[] = {
+		HY_SUITE(NULL, lazy_start, NULL),
+		HY_SUITE(NULL, started, start),
+	};
 
 	if (!strcmp(m, "off"))
 		mode = OFF;
@@ -740,17 +766,9 @@ int main(int argc, char **argv)
 	else if (!strcmp(m, "lazy"))
 		mode = LAZY;
 	else {
-		fprintf(stderr, "usage: test_api off|loopback|lazy\n");
+		fprintf(stderr, "usage: test_api off|loopback|lazy [--list | CASE...]\n");
 		return 2;
 	}
 	managing = mode != OFF;
-	if (mode == LAZY)
-		for (size_t i = 0; i < sizeof(lazy_start) / sizeof(*lazy_start); i++)
-			all[n++] = lazy_start[i];
-	else
-		for (size_t i = 0; i < sizeof(before_start) / sizeof(*before_start); i++)
-			all[n++] = before_start[i];
-	for (size_t i = 0; i < sizeof(started) / sizeof(*started); i++)
-		all[n++] = started[i];
-	return hy_cunit_run(m, all, n);
+	return hy_cunit_main(argc - 2, argv + 2, m, mode == LAZY ? lazy : off_loopback, 2);
 }

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "cunit_main.h"
+#include "../support.h"
 
 extern char **environ;
 

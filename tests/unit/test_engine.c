@@ -16,45 +16,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cunit_main.h"
+#include "../support.h"
 #include "engine.h"
-#include "../thp_probe.h"
 
 #define MiB (1UL << 20)
 #define PG  4096UL
-
-static struct hy_topo *topo;
-
-static struct hy_engine *make(const char *backend, const char *overhead)
-{
-	struct hy_config cfg;
-	struct hy_engine *e = NULL;
-	struct hy_err err = {""};
-
-	hy_config_defaults(&cfg);
-	CU_ASSERT_EQUAL(hy_config_set(&cfg, HY_OPT_TIERS, "0/0", HY_SRC_API, &err), 0);
-	CU_ASSERT_EQUAL(hy_config_set(&cfg, HY_OPT_BACKEND, backend, HY_SRC_API, &err), 0);
-	CU_ASSERT_EQUAL(hy_config_set(&cfg, HY_OPT_TRACK_OVERHEAD, overhead, HY_SRC_API, &err), 0);
-	if (hy_topo_discover(topo, "/", &cfg, &err) || hy_engine_create(&e, &cfg, topo, &err)) {
-		fprintf(stderr, "  engine (%s): %s\n", backend, err.msg);
-		return NULL;
-	}
-	return e;
-}
-
-/* An engine with the async backend, or NULL after saying why the case skips. */
-static struct hy_engine *make_async(const char *overhead)
-{
-	struct hy_engine *e = make("async", overhead);
-
-	if (e && strcmp(hy_engine_backend(e), "async")) {
-		printf("\n  async backend not available here (got %s): skipped\n",
-		       hy_engine_backend(e));
-		hy_engine_destroy(e);
-		e = NULL;
-	}
-	return e;
-}
 
 static uint64_t sum(const unsigned char *p, size_t n)
 {
@@ -79,23 +45,19 @@ static int tier_of(struct hy_engine *e, void *addr)
 
 static void hot_set_is_promoted(const char *backend)
 {
-	struct hy_engine *e = make(backend, "100"); /* unthrottled: every page tracked */
+	struct fixture f;
 	size_t len = 64 * MiB, pages = len / PG, hot = pages / 10;
 	unsigned char *p;
+	struct hy_engine *e;
 	struct hy_stats st;
 	uint64_t before;
 
-	if (!e)
+	/* unthrottled: every page tracked */
+	if (!fixture_up(&f, "tiers=0/0 backend=%s track_overhead=100", backend) ||
+	    !fixture_map(&f, len, HY_HINT_HYBRID, MADV_NORMAL))
 		return;
-	if (strcmp(hy_engine_backend(e), backend)) {
-		printf("\n  %s backend not available here (got %s): skipped\n", backend,
-		       hy_engine_backend(e));
-		hy_engine_destroy(e);
-		return;
-	}
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	CU_ASSERT_FATAL(p != MAP_FAILED);
-	CU_ASSERT_EQUAL_FATAL(hy_engine_manage(e, p, len, HY_HINT_HYBRID), 0);
+	e = f.e;
+	p = f.mem;
 	for (size_t i = 0; i < pages; i++) /* first touch: every page written once */
 		p[i * PG] = (unsigned char)i;
 	before = sum(p, len);
@@ -136,8 +98,7 @@ static void hot_set_is_promoted(const char *backend)
 	hy_engine_stats(e, &st);
 	CU_ASSERT_EQUAL(st.tracked_bytes, len / 2);
 	CU_ASSERT_EQUAL(tier_of(e, p + len / 2), -2);
-	hy_engine_destroy(e);
-	munmap(p, len);
+	fixture_down(&f);
 }
 
 static void test_async(void)
@@ -157,16 +118,18 @@ static void test_sync(void)
  */
 static void test_governed(void)
 {
-	struct hy_engine *e = make_async("1");
+	struct fixture f;
 	size_t len = 256 * MiB, pages = len / PG, hot = pages / 10, at = 0;
 	unsigned char *p;
+	struct hy_engine *e;
 	struct hy_stats st;
 	int ep;
 
-	if (!e)
+	if (!fixture_up(&f, "tiers=0/0 backend=async track_overhead=1") ||
+	    !fixture_map(&f, len, HY_HINT_HYBRID, MADV_NORMAL))
 		return;
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	CU_ASSERT_EQUAL_FATAL(hy_engine_manage(e, p, len, HY_HINT_HYBRID), 0);
+	e = f.e;
+	p = f.mem;
 	memset(p, 1, len);
 	/* the hot set at the end of the range: the window must travel to it */
 	for (ep = 1; ep <= 200; ep++) {
@@ -184,19 +147,20 @@ static void test_governed(void)
 	       at, (unsigned long long)st.pages_armed);
 	CU_ASSERT(at > 0);
 	CU_ASSERT(st.promote_pages <= hot); /* nothing cold went up */
-	hy_engine_destroy(e);
-	munmap(p, len);
+	fixture_down(&f);
 }
 
 static void test_foreign_policy_and_bad_ranges(void)
 {
-	struct hy_engine *e = make("off", "1");
+	struct fixture f;
+	struct hy_engine *e;
 	size_t len = 4 * MiB;
 	unsigned long mask = 1;
 	char *p;
 
-	if (!e)
+	if (!fixture_up(&f, "tiers=0/0 backend=off"))
 		return;
+	e = f.e;
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CU_ASSERT_EQUAL(mbind(p, len, MPOL_BIND, &mask, 2, 0), 0); /* the program's own */
 	CU_ASSERT_EQUAL(hy_engine_manage(e, p, len, HY_HINT_HYBRID), -EPERM);
@@ -205,7 +169,7 @@ static void test_foreign_policy_and_bad_ranges(void)
 	CU_ASSERT_EQUAL(hy_engine_manage(e, p + 1, len, HY_HINT_HYBRID), -EINVAL);
 	CU_ASSERT_EQUAL(hy_engine_manage(e, p, 100, HY_HINT_HYBRID), -EINVAL);
 	CU_ASSERT_EQUAL(hy_engine_unmanage(e, p, 0), -EINVAL);
-	hy_engine_destroy(e);
+	fixture_down(&f);
 	munmap(p, len);
 }
 
@@ -216,14 +180,16 @@ static void test_foreign_policy_and_bad_ranges(void)
  */
 static void test_manage_undone(void)
 {
-	struct hy_engine *e = make_async("100");
+	struct fixture f;
+	struct hy_engine *e;
 	size_t len = 4 * MiB;
 	char *p;
 	pid_t pid;
 	int status = -1;
 
-	if (!e)
+	if (!fixture_up(&f, "tiers=0/0 backend=async track_overhead=100"))
 		return;
+	e = f.e;
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	pid = fork();
 	if (pid == 0) {
@@ -234,29 +200,24 @@ static void test_manage_undone(void)
 	CU_ASSERT_FATAL(pid > 0);
 	waitpid(pid, &status, 0);
 	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	hy_engine_destroy(e);
+	fixture_down(&f);
 	munmap(p, len);
 }
 
 static void test_thread(void)
 {
-	struct hy_config cfg;
-	struct hy_engine *e = NULL;
-	struct hy_err err;
+	struct fixture f;
 	struct hy_stats st;
 	struct timespec ten_ms = {0, 10 * 1000 * 1000};
 
-	hy_config_defaults(&cfg);
-	hy_config_set(&cfg, HY_OPT_TIERS, "0/0", HY_SRC_API, &err);
-	hy_config_set(&cfg, HY_OPT_EPOCH, "10ms", HY_SRC_API, &err);
-	CU_ASSERT_EQUAL_FATAL(hy_topo_discover(topo, "/", &cfg, &err), 0);
-	CU_ASSERT_EQUAL_FATAL(hy_engine_create(&e, &cfg, topo, &err), 0);
-	CU_ASSERT_EQUAL(hy_engine_start_thread(e), 0);
+	if (!fixture_up(&f, "tiers=0/0 epoch=10ms"))
+		return;
+	CU_ASSERT_EQUAL(hy_engine_start_thread(f.e), 0);
 	for (int i = 0; i < 30; i++)
 		nanosleep(&ten_ms, NULL);
-	hy_engine_stats(e, &st);
+	hy_engine_stats(f.e, &st);
 	CU_ASSERT(st.epochs >= 5); /* ~30 expected; generous for a loaded machine */
-	hy_engine_destroy(e);	   /* joins the thread promptly */
+	fixture_down(&f);	   /* joins the thread promptly */
 }
 
 /*
@@ -265,34 +226,23 @@ static void test_thread(void)
  * boundary (outside the window) are never seen and never promoted; pages
  * written all the time are.  With the window at 100% both would be.
  */
-static void windowed(const char *window, size_t *fast_up, size_t *slow_up)
+static bool windowed(const char *window, size_t *fast_up, size_t *slow_up)
 {
 	const size_t n = 64; /* pages in each set */
-	struct hy_config cfg;
-	struct hy_engine *e = NULL;
-	struct hy_err err;
+	struct fixture f;
+	struct hy_engine *e;
 	struct hy_stats st;
 	unsigned char *p;
 	uint64_t seen;
 
 	*fast_up = *slow_up = 0;
-	hy_config_defaults(&cfg);
-	hy_config_set(&cfg, HY_OPT_TIERS, "0/0", HY_SRC_API, &err);
-	hy_config_set(&cfg, HY_OPT_BACKEND, "async", HY_SRC_API, &err);
-	hy_config_set(&cfg, HY_OPT_EPOCH, "300ms", HY_SRC_API, &err);
-	hy_config_set(&cfg, HY_OPT_TRACK_OVERHEAD, "100", HY_SRC_API, &err);
-	CU_ASSERT_EQUAL_FATAL(hy_config_set(&cfg, HY_OPT_TRACK_WINDOW, window, HY_SRC_API, &err), 0);
-	CU_ASSERT_EQUAL_FATAL(hy_topo_discover(topo, "/", &cfg, &err), 0);
-	if (hy_engine_create(&e, &cfg, topo, &err) || strcmp(hy_engine_backend(e), "async")) {
-		printf("\n  async backend not available here: skipped\n");
-		hy_engine_destroy(e);
-		return;
-	}
-	p = mmap(NULL, 2 * n * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	CU_ASSERT_FATAL(p != MAP_FAILED);
-	madvise(p, 2 * n * PG, MADV_NOHUGEPAGE);
+	if (!fixture_up(&f, "tiers=0/0 backend=async epoch=300ms track_overhead=100 "
+			    "track_window=%s", window) ||
+	    !fixture_map(&f, 2 * n * PG, HY_HINT_HYBRID, MADV_NOHUGEPAGE))
+		return false;
+	e = f.e;
+	p = f.mem;
 	memset(p, 1, 2 * n * PG);
-	CU_ASSERT_EQUAL_FATAL(hy_engine_manage(e, p, 2 * n * PG, HY_HINT_HYBRID), 0);
 	CU_ASSERT_EQUAL_FATAL(hy_engine_start_thread(e), 0);
 	hy_engine_stats(e, &st);
 	seen = st.epochs;
@@ -308,23 +258,23 @@ static void windowed(const char *window, size_t *fast_up, size_t *slow_up)
 		} while (st.epochs == seen);
 		seen = st.epochs;
 	}
-	hy_engine_destroy(e); /* thread joined: the registry is ours to read */
-	e = NULL;
-	(void)e;
-	munmap(p, 2 * n * PG);
+	fixture_down(&f); /* thread joined */
 	*fast_up = st.promote_pages >= n ? n : st.promote_pages;
 	*slow_up = st.promote_pages > n ? st.promote_pages - n : 0;
+	return true;
 }
 
 static void test_track_window(void)
 {
 	size_t fast, slow;
 
-	windowed("20", &fast, &slow);
+	if (!windowed("20", &fast, &slow))
+		return;
 	printf("\n  window 20%%: %zu pages promoted (64 written all the time, 64 only right "
 	       "after each epoch)\n", fast + slow);
 	CU_ASSERT_EQUAL(fast + slow, 64); /* the fast set, not the slow one */
-	windowed("100", &fast, &slow);
+	if (!windowed("100", &fast, &slow))
+		return;
 	printf("  window 100%%: %zu pages promoted\n", fast + slow);
 	CU_ASSERT_EQUAL(fast + slow, 128); /* without a window both look hot */
 }
@@ -337,24 +287,26 @@ static void test_track_window(void)
 static void test_thp_split_or_whole(void)
 {
 	const size_t blk = 2 * MiB, len = 8 * blk;
-	struct hy_engine *e = make_async("100");
+	struct fixture f;
+	struct hy_engine *e;
 	unsigned char *raw, *p;
 	struct hy_stats st;
 
-	if (!e)
+	if (!fixture_up(&f, "tiers=0/0 backend=async track_overhead=100"))
 		return;
+	e = f.e;
 	raw = mmap(NULL, len + blk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CU_ASSERT_FATAL(raw != MAP_FAILED);
 	p = (unsigned char *)(((uintptr_t)raw + blk - 1) & ~(blk - 1));
 	if (madvise(p, len, MADV_HUGEPAGE)) {
-		printf("\n  no transparent huge pages here: skipped\n");
+		hy_skip("no transparent huge pages here (MADV_HUGEPAGE: %s)", strerror(errno));
 		goto out;
 	}
 	memset(p, 1, len);
 	for (size_t b = 0; b < 8; b++)
 		if (thp_probe(p + b * blk) != 1) {
-			printf("\n  block %zu is no huge page (THP off, memory fragmented, or "
-			       "/proc/kpageflags unreadable without root): skipped\n", b);
+			hy_skip("block %zu is no huge page (THP off, memory fragmented, or "
+				"/proc/kpageflags unreadable without root)", b);
 			goto out;
 		}
 	CU_ASSERT_EQUAL_FATAL(hy_engine_manage(e, p, len, HY_HINT_HYBRID), 0);
@@ -375,7 +327,7 @@ static void test_thp_split_or_whole(void)
 	printf("\n  %llu huge pages split, %llu pages promoted\n",
 	       (unsigned long long)st.thp_splits, (unsigned long long)st.promote_pages);
 out:
-	hy_engine_destroy(e);
+	fixture_down(&f);
 	munmap(raw, len + blk);
 }
 
@@ -390,12 +342,4 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_track_window),
 };
 
-int main(void)
-{
-	int rc;
-
-	topo = calloc(1, sizeof(*topo));
-	rc = hy_cunit_run("engine", tests, sizeof(tests) / sizeof(tests[0]));
-	free(topo);
-	return rc;
-}
+HY_CUNIT_MAIN("engine", tests)

@@ -13,59 +13,32 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "cunit_main.h"
+#include "../support.h"
 #include "engine.h"
 #include "fault.h"
 
 #define MiB (1UL << 20)
 #define PG  4096UL
 
-static struct hy_topo topo;
-
-static struct hy_engine *make(const char *backend)
+/* The loopback pair, every page tracked; false after the case skipped
+ * (the backend asked for cannot run here) or failed. */
+static bool make(struct fixture *f, const char *backend)
 {
-	struct hy_config cfg;
-	struct hy_engine *e = NULL;
-	struct hy_err err = {""};
-
-	hy_config_defaults(&cfg);
-	hy_config_set(&cfg, HY_OPT_TIERS, "0/0", HY_SRC_API, &err);
-	hy_config_set(&cfg, HY_OPT_BACKEND, backend, HY_SRC_API, &err);
-	hy_config_set(&cfg, HY_OPT_TRACK_OVERHEAD, "100", HY_SRC_API, &err);
-	if (hy_topo_discover(&topo, "/", &cfg, &err) || hy_engine_create(&e, &cfg, &topo, &err))
-		return NULL;
-	return e;
+	return fixture_up(f, "tiers=0/0 backend=%s track_overhead=100", backend);
 }
-
-/* An async engine, or NULL after saying why the case is skipped. */
-static struct hy_engine *make_async(void)
-{
-	struct hy_engine *e = make("async");
-
-	if (!e || strcmp(hy_engine_backend(e), "async")) {
-		printf("  async backend not available: skipped\n");
-		hy_engine_destroy(e);
-		return NULL;
-	}
-	return e;
-}
-
-static char *region(size_t len);
 
 /* An async engine managing [p, p+len), with site failing from now on; or
- * NULL (p unmapped) after saying why the case is skipped. */
-static struct hy_engine *async_managing(char *p, size_t len, enum hy_fault_site site, int err)
+ * false (p unmapped) after the case skipped or failed. */
+static bool async_managing(struct fixture *f, char *p, size_t len, enum hy_fault_site site, int err)
 {
-	struct hy_engine *e;
-
 	hy_fault_clear();
-	if (!(e = make_async())) {
+	if (!make(f, "async")) {
 		munmap(p, len);
-		return NULL;
+		return false;
 	}
-	CU_ASSERT_EQUAL_FATAL(hy_engine_manage(e, p, len, HY_HINT_HYBRID), 0);
+	CU_ASSERT_EQUAL_FATAL(hy_engine_manage(f->e, p, len, HY_HINT_HYBRID), 0);
 	hy_fault_set(site, err, 1000);
-	return e;
+	return true;
 }
 
 static char *region(size_t len)
@@ -115,14 +88,14 @@ static uint64_t failures(const struct hy_stats *st)
 static void every_move_fails(enum hy_fault_site site, int err)
 {
 	size_t len = 8 * MiB, hot = len / 4 / PG;
-	struct hy_engine *e;
+	struct fixture f;
 	struct hy_stats st;
 	char *p = region(len);
 
-	if (!(e = async_managing(p, len, site, err)))
+	if (!async_managing(&f, p, len, site, err))
 		return;
-	run(e, p, len, 20);
-	hy_engine_stats(e, &st);
+	run(f.e, p, len, 20);
+	hy_engine_stats(f.e, &st);
 	printf("  %s=%s: %lu injected, %lu failures counted for %zu hot pages over 20 epochs\n",
 	       site == HY_FAULT_MOVE_PAGES ? "move_pages" : "move_status", strerror(err),
 	       hy_fault_count(site), (unsigned long)failures(&st), hot);
@@ -134,7 +107,7 @@ static void every_move_fails(enum hy_fault_site site, int err)
 	if (err == ENOMEM)
 		CU_ASSERT(st.fail_nomem + st.fail_other >= hot);
 	hy_fault_clear();
-	hy_engine_destroy(e);
+	fixture_down(&f);
 	munmap(p, len);
 }
 
@@ -153,31 +126,31 @@ static void test_move_pages_every_page_busy(void)
 static void test_no_userfaultfd(void)
 {
 	size_t len = 4 * MiB;
-	struct hy_engine *e;
-	struct hy_config cfg;
+	struct hy_engine *e = NULL;
+	struct fixture f;
 	struct hy_err err = {""};
 	struct hy_stats st;
 	char *p = region(len);
 
 	hy_fault_clear();
 	hy_fault_set(HY_FAULT_UFFD_OPEN, EPERM, 1000);
-	e = make("auto");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(e);
-	CU_ASSERT_STRING_EQUAL(hy_engine_backend(e), "off");
-	CU_ASSERT_EQUAL(hy_engine_manage(e, p, len, HY_HINT_HYBRID), 0); /* placement still */
-	run(e, p, len, 5);
-	hy_engine_stats(e, &st);
+	if (!make(&f, "auto"))
+		goto out;
+	CU_ASSERT_STRING_EQUAL(hy_engine_backend(f.e), "off");
+	CU_ASSERT_EQUAL(hy_engine_manage(f.e, p, len, HY_HINT_HYBRID), 0); /* placement still */
+	run(f.e, p, len, 5);
+	hy_engine_stats(f.e, &st);
 	CU_ASSERT_EQUAL(st.tracked_bytes, len);
 	CU_ASSERT_EQUAL(st.promote_pages, 0); /* nothing seen, nothing promoted */
-	hy_engine_destroy(e);
+	fixture_down(&f);
 
-	hy_config_defaults(&cfg);
-	hy_config_set(&cfg, HY_OPT_TIERS, "0/0", HY_SRC_API, &err);
-	hy_config_set(&cfg, HY_OPT_BACKEND, "async", HY_SRC_API, &err);
-	e = NULL;
-	CU_ASSERT(hy_engine_create(&e, &cfg, &topo, &err) < 0);
+	if (!fixture_config(&f, "tiers=0/0 backend=async"))
+		goto out;
+	CU_ASSERT(hy_engine_create(&e, &f.cfg, f.topo, &err) < 0);
 	CU_ASSERT_PTR_NULL(e);
 	CU_ASSERT(strstr(err.msg, "userfaultfd") != NULL);
+	fixture_down(&f);
+out:
 	hy_fault_clear();
 	munmap(p, len);
 }
@@ -198,12 +171,16 @@ static void manage_refused(enum hy_fault_site site)
 {
 	size_t len = 4 * MiB;
 	struct hy_engine *e;
+	struct fixture f;
 	struct hy_stats st;
 	char *p = region(len);
 
 	hy_fault_clear();
-	e = make("auto");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+	if (!make(&f, "auto")) {
+		munmap(p, len);
+		return;
+	}
+	e = f.e;
 	hy_fault_set(site, EIO, 1000);
 	CU_ASSERT_EQUAL(hy_engine_manage(e, p, len, HY_HINT_HYBRID), -EIO);
 	hy_fault_clear();
@@ -214,16 +191,17 @@ static void manage_refused(enum hy_fault_site site)
 	hy_reg_unlock(hy_engine_registry(e));
 	CU_ASSERT_EQUAL(policy_of(p), MPOL_DEFAULT);
 	run(e, p, len, 3);
-	hy_engine_destroy(e);
+	fixture_down(&f);
 	munmap(p, len);
 }
 
 static void test_register_fails(void)
 {
-	if (!make("async")) { /* needs a tracker that registers */
-		printf("  no userfaultfd here: skipped\n");
+	struct fixture f;
+
+	if (!make(&f, "async")) /* needs a tracker that registers */
 		return;
-	}
+	fixture_down(&f);
 	manage_refused(HY_FAULT_UFFD_IOCTL);
 }
 
@@ -236,19 +214,19 @@ static void test_mbind_fails(void)
 static void test_pagemap_scan_fails(void)
 {
 	size_t len = 4 * MiB;
-	struct hy_engine *e;
+	struct fixture f;
 	struct hy_stats st;
 	char *p = region(len);
 
-	if (!(e = async_managing(p, len, HY_FAULT_PAGEMAP_SCAN, EIO)))
+	if (!async_managing(&f, p, len, HY_FAULT_PAGEMAP_SCAN, EIO))
 		return;
-	run(e, p, len, 6);
-	hy_engine_stats(e, &st);
+	run(f.e, p, len, 6);
+	hy_engine_stats(f.e, &st);
 	CU_ASSERT(hy_fault_count(HY_FAULT_PAGEMAP_SCAN) >= 6);
 	CU_ASSERT_EQUAL(st.promote_pages, 0);
 	CU_ASSERT_EQUAL(st.epochs, 6);
 	hy_fault_clear();
-	hy_engine_destroy(e);
+	fixture_down(&f);
 	munmap(p, len);
 }
 
@@ -263,11 +241,13 @@ static void test_bookkeeping_memory_short(void)
 	size_t len = 256 * 1024;
 	char *r[N];
 	struct hy_engine *e;
+	struct fixture f;
 	int refused = 0;
 
 	hy_fault_clear();
-	e = make("auto");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+	if (!make(&f, "auto"))
+		return;
+	e = f.e;
 	for (int i = 0; i < N; i++)
 		r[i] = region(len);
 	hy_fault_set(HY_FAULT_OS_ALLOC, ENOMEM, 333);
@@ -300,7 +280,7 @@ static void test_bookkeeping_memory_short(void)
 			}
 		munmap(r[i], len);
 	}
-	hy_engine_destroy(e);
+	fixture_down(&f);
 }
 
 static const struct hy_test tests[] = {

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "cunit_main.h"
+#include "../support.h"
 #include "kfeat.h"
 #include "placement.h"
 
@@ -85,12 +85,12 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_mbind_round_trip),
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
 	int rc;
 
 	topo = calloc(1, sizeof(*topo));
-	rc = hy_cunit_run("placement", tests, sizeof(tests) / sizeof(tests[0]));
+	rc = hy_cunit_run(argc - 1, argv + 1, "placement", tests, sizeof(tests) / sizeof(tests[0]));
 	free(topo);
 	return rc;
 }

@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "cunit_main.h"
+#include "../support.h"
 #include "policy.h"
 #include "sampler.h"
 
@@ -812,12 +812,12 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_params_from_config),
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
 	int rc;
 
 	hy_reg_init(&reg);
-	rc = hy_cunit_run("policy", tests, sizeof(tests) / sizeof(tests[0]));
+	rc = hy_cunit_run(argc - 1, argv + 1, "policy", tests, sizeof(tests) / sizeof(tests[0]));
 	hy_reg_destroy(&reg);
 	return rc;
 }

@@ -6,7 +6,8 @@
  * outside the library: a managed range carries the hybrid placement policy
  * (MPOL_PREFERRED_MANY or MPOL_PREFERRED), an unmanaged one the default.
  *
- * CTest sets LD_PRELOAD and HYBRID_*; run by hand without them it skips.
+ * CTest sets LD_PRELOAD and HYBRID_*; run by hand without them it skips, as
+ * in a sanitized build.
  */
 #include <errno.h>
 #include <numaif.h>
@@ -25,7 +26,7 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
-#include "cunit_main.h"
+#include "../support.h"
 
 #define MPOL_DEFAULT_ 0
 #define MPOL_F_ADDR_  2
@@ -319,16 +320,21 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_fork),
 };
 
-int main(void)
+/* Preloaded?  A sanitized build never is: its runtime must come first in the
+ * library list, and owns malloc (tests/unit/preload.cmake). */
+static const char *preloaded(void)
 {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-	printf("skip: a sanitizer runtime must come first; it cannot run under another "
-	       "preloaded allocator\n");
-	return 77;
-#endif
-	if (!getenv("LD_PRELOAD") || !strstr(getenv("LD_PRELOAD"), "libhybrid.so")) {
-		printf("skip: run through ctest, which preloads libhybrid.so\n");
-		return 77;
-	}
-	return hy_cunit_run("preload", tests, sizeof(tests) / sizeof(tests[0]));
+	if (SANITIZED)
+		return "a sanitizer build: its runtime owns malloc and must load first, so "
+		       "libhybrid.so cannot be preloaded";
+	if (!getenv("LD_PRELOAD") || !strstr(getenv("LD_PRELOAD"), "libhybrid.so"))
+		return "libhybrid.so not preloaded (ctest preloads it)";
+	return NULL;
+}
+
+static const struct hy_suite suites[] = {HY_SUITE(NULL, tests, preloaded)};
+
+int main(int argc, char **argv)
+{
+	return hy_cunit_main(argc - 1, argv + 1, "preload", suites, 1);
 }

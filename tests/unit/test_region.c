@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cunit_main.h"
+#include "../support.h"
 #include "region.h"
 
 #define BASE   ((uintptr_t)1 << 40) /* never dereferenced: the registry doesn't touch pages */

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "cunit_main.h"
+#include "../support.h"
 #include "topology.h"
 
 #define GiB (1ULL << 30)
@@ -261,14 +261,14 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_live_system),
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
 	int rc;
 
 	topo = calloc(1, sizeof(*topo));
 	if (!topo)
 		return 1;
-	rc = hy_cunit_run("topology", tests, sizeof(tests) / sizeof(tests[0]));
+	rc = hy_cunit_run(argc - 1, argv + 1, "topology", tests, sizeof(tests) / sizeof(tests[0]));
 	free(topo);
 	return rc;
 }

@@ -6,11 +6,10 @@
  * kernel-mode faults (read(2) into an armed page), blocked and concurrent
  * writers, fork, and the choice of backend.
  *
- *   test_track [common] [async] [sync]     (default: all three suites)
+ *   test_track [common] [async] [sync] [SUITE.CASE]...   (default: all)
  *
- * A suite whose backend cannot run here is left out with the reason on
- * stderr; then the exit status is 77 if everything that ran passed (CTest
- * shows "skipped", not "passed").  tests/vm runs "sync common" on 6.1.
+ * The cases of a backend that cannot run here skip, with the reason.
+ * tests/vm runs "sync common" on 6.1.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cunit_main.h"
+#include "../support.h"
 #include "kfeat.h"
 #include "track.h"
 
@@ -398,7 +397,7 @@ static void t_thp(void)
 	if (madvise(h, hl, MADV_HUGEPAGE) == 0)
 		memset(h, 1, hl);
 	if (anon_huge_kb() < before + 2048) {
-		printf("\n    (no transparent huge page here: nothing to check) ");
+		hy_skip("no transparent huge page here (THP off or memory fragmented)");
 		hy_track_close(t);
 		munmap(m, maplen);
 		return;
@@ -649,10 +648,9 @@ static void t_unprivileged(void)
 	int status = -1;
 	pid_t pid;
 
-	if (geteuid() != 0 || kf.unpriv_sysctl != 0) {
-		printf("\n    (needs root and vm.unprivileged_userfaultfd=0: not run) ");
-		return;
-	}
+	if (geteuid() != 0 || kf.unpriv_sysctl != 0)
+		HY_SKIP("needs root and vm.unprivileged_userfaultfd=0 (euid %d, sysctl %d)",
+			(int)geteuid(), kf.unpriv_sysctl);
 	pid = fork();
 	if (pid == 0) {
 		struct hy_track *t = NULL;
@@ -686,7 +684,7 @@ static void t_unprivileged(void)
 	waitpid(pid, &status, 0);
 	CU_ASSERT(WIFEXITED(status));
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 11)
-		printf("\n    (nobody may open /dev/userfaultfd here: not run) ");
+		hy_skip("nobody may open /dev/userfaultfd here: no user-mode-only process to test");
 	else
 		CU_ASSERT_EQUAL(WEXITSTATUS(status), 0);
 }
@@ -749,94 +747,41 @@ static const struct hy_test common_tests[] = {
     HY_TEST(t_off_and_args),
 };
 
-static int set_async(void)
-{
-	backend = HY_BACKEND_ASYNC;
-	return 0;
-}
-
-static int set_sync(void)
-{
-	backend = HY_BACKEND_SYNC;
-	return 0;
-}
-
 /* Can backend b run here?  NULL if yes, else why not. */
-static const char *cannot(int b, struct hy_err *err)
+static const char *cannot(int b)
 {
+	static struct hy_err err;
 	struct hy_track *t = NULL;
 
-	if (hy_track_open(&t, b, NULL, err))
-		return err->msg;
+	if (hy_track_open(&t, b, NULL, &err))
+		return err.msg;
 	hy_track_close(t);
 	return NULL;
 }
 
-static void add(CU_pSuite s, const struct hy_test *tests, size_t n)
+static const char *set_async(void)
 {
-	for (size_t i = 0; s && i < n; i++)
-		CU_add_test(s, tests[i].name, tests[i].fn);
+	backend = HY_BACKEND_ASYNC;
+	return cannot(backend);
 }
+
+static const char *set_sync(void)
+{
+	backend = HY_BACKEND_SYNC;
+	return cannot(backend);
+}
+
+/* The backend cases run once per backend; a backend that cannot run here
+ * has its cases skipped, with the reason. */
+static const struct hy_suite suites[] = {
+	HY_SUITE("common", common_tests, NULL),
+	HY_SUITE("async", backend_tests, set_async),
+	HY_SUITE("sync", backend_tests, set_sync),
+	HY_SUITE("sync", sync_tests, set_sync),
+};
 
 int main(int argc, char **argv)
 {
-	bool want[3] = {argc == 1, argc == 1, argc == 1}; /* common, async, sync */
-	int skipped = 0, ran = 0;
-	unsigned fails;
-	struct hy_err err;
-	const char *why;
-
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "common"))
-			want[0] = true;
-		else if (!strcmp(argv[i], "async"))
-			want[1] = true;
-		else if (!strcmp(argv[i], "sync"))
-			want[2] = true;
-		else {
-			fprintf(stderr, "usage: %s [common] [async] [sync]\n", argv[0]);
-			return 2;
-		}
-	}
 	hy_kfeat_probe(&kf);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	if (want[0]) {
-		CU_pSuite s = CU_add_suite("track.common", NULL, NULL);
-		add(s, common_tests, sizeof(common_tests) / sizeof(common_tests[0]));
-		ran++;
-	}
-	if (want[1]) {
-		if ((why = cannot(HY_BACKEND_ASYNC, &err))) {
-			fprintf(stderr, "test_track: async suite skipped: %s\n", why);
-			skipped++;
-		} else {
-			CU_pSuite s = CU_add_suite("track.async", set_async, NULL);
-			add(s, backend_tests, sizeof(backend_tests) / sizeof(backend_tests[0]));
-			ran++;
-		}
-	}
-	if (want[2]) {
-		if ((why = cannot(HY_BACKEND_SYNC, &err))) {
-			fprintf(stderr, "test_track: sync suite skipped: %s\n", why);
-			skipped++;
-		} else {
-			CU_pSuite s = CU_add_suite("track.sync", set_sync, NULL);
-			add(s, backend_tests, sizeof(backend_tests) / sizeof(backend_tests[0]));
-			add(s, sync_tests, sizeof(sync_tests) / sizeof(sync_tests[0]));
-			ran++;
-		}
-	}
-	if (!ran) {
-		CU_cleanup_registry();
-		return 77;
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	if (!CU_get_number_of_tests_run())
-		fails++;
-	CU_cleanup_registry();
-	printf("\n");
-	return fails ? 1 : skipped ? 77 : 0;
+	return hy_cunit_main(argc - 1, argv + 1, "track", suites, sizeof(suites) / sizeof(suites[0]));
 }

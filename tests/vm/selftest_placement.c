@@ -29,9 +29,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define MAP_BYTES (64UL << 20)
+#include "../support.h"
 
-static int failures;
+#define MAP_BYTES (64UL << 20)
 
 static void *xmalloc(size_t n)
 {
@@ -42,15 +42,6 @@ static void *xmalloc(size_t n)
     }
     return p;
 }
-
-#define CHECK(cond, ...)                                                                \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "FAIL: " __VA_ARGS__);                                      \
-            fputc('\n', stderr);                                                        \
-            failures++;                                                                 \
-        }                                                                               \
-    } while (0)
 
 static uint64_t checksum(const uint64_t *w, size_t n)
 {
@@ -208,10 +199,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s [NODE]\n", argv[0]);
         return 2;
     }
-    if (numa_available() < 0) {
-        printf("SKIP: no NUMA support in this kernel\n");
-        return 77;
-    }
+    if (numa_available() < 0)
+        hy_skip("no NUMA support in this kernel");
     int max_node = numa_max_node(), mem_nodes = 0, target = -1, other = -1;
     for (int n = 0; n <= max_node; n++) {
         if (!node_has_memory(n))
@@ -222,10 +211,8 @@ int main(int argc, char **argv)
         if (cpus == 0)
             target = n; /* highest-numbered CPU-less node wins */
     }
-    if (mem_nodes < 2) {
-        printf("SKIP: %d NUMA node(s) with memory; this test needs at least 2\n", mem_nodes);
-        return 77;
-    }
+    if (mem_nodes < 2)
+        hy_skip("%d NUMA node(s) with memory; this test needs at least 2", mem_nodes);
     if (argc == 2) {
         char *end;
         target = (int)strtol(argv[1], &end, 10);
@@ -280,10 +267,8 @@ int main(int argc, char **argv)
     CHECK(sum2 == sum0, "%s: checksum %016" PRIx64 " != %016" PRIx64, when, sum2, sum0);
 
     munmap(buf, MAP_BYTES);
-    if (failures) {
-        printf("selftest_placement: %d check(s) failed\n", failures);
-        return 1;
-    }
+    if (check_failures)
+        return checks_done("selftest_placement");
     printf("selftest_placement: PASS (node %d <-> node %d, 64 MiB, checksum unchanged)\n", target, other);
     return 0;
 }

@@ -47,17 +47,10 @@
 #include <unistd.h>
 
 #include "hybrid.h"
+#include "../support.h"
 
 #define PG 4096
 #define CHUNK (256 << 10)
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* byte j of page i: the page number is in every 8-byte word */
 static inline uint8_t pat(size_t i, size_t j)
@@ -90,10 +83,8 @@ static int writer(size_t mib)
 	int fd, rc, last;
 
 	rc = hybrid_init(NULL); /* -EALREADY: started already, as preloaded (hybridctl) */
-	if (rc && rc != -EALREADY) {
-		printf("writer: hybrid_init: %s (needs two tiers)\n", hybrid_strerror(rc));
-		return 77;
-	}
+	if (rc && rc != -EALREADY)
+		hy_skip("writer: hybrid_init: %s (needs two tiers)", hybrid_strerror(rc));
 	fd = memfd_create("hybrid-shm-test", 0);
 	if (fd < 0 || ftruncate(fd, (off_t)len)) {
 		perror("writer: memfd");

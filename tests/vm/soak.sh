@@ -110,9 +110,4 @@ fi
 # host
 "$SRC/tests/vm/tiered-vm" --kernel 6.12 --topology 2tier --share "$BUILD" --timeout $((DURATION + 170)) \
 	-- "$SRC/tests/vm/soak.sh" guest "$BUILD" "$SRC" "$DURATION"
-status=$?
-case $status in
-0 | 1) exit "$status" ;;
-77) echo "skip: no tiered VM here (QEMU or kernel 6.12 missing: tests/vm/fetch-kernels)"; exit 77 ;;
-*) echo "FAIL: the VM run ended with status $status"; exit 1 ;;
-esac
+vm_exit $? 6.12

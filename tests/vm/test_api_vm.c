@@ -33,7 +33,7 @@
 
 #include <hybrid.h>
 
-#include "vmcheck.h"
+#include "../support.h"
 
 #define PG  4096UL
 #define MIB (1UL << 20)
@@ -43,14 +43,6 @@
 #define B_SZ   (16 * MIB)
 #define SMALL  (512 * 1024UL)
 #define SLACK  (2 * MIB) /* one migration batch */
-
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 static struct hybrid_stats stats(void)
 {
@@ -122,7 +114,7 @@ static void epochs(char *p, char *d, char *x, int n)
 {
 	for (int i = 0; i < n; i++) {
 		uint64_t e = stats().epochs;
-		double until = now() + 20;
+		double until = now_s() + 20;
 
 		/* written until the epoch has passed, not once before it: on a
 		 * loaded machine two epochs can go by between two of our turns,
@@ -132,7 +124,7 @@ static void epochs(char *p, char *d, char *x, int n)
 			touch(d, SMALL);
 			touch(x, SMALL);
 			usleep(10000);
-		} while (stats().epochs == e && now() < until);
+		} while (stats().epochs == e && now_s() < until);
 		CHECK(stats().epochs > e, "no epoch within 20 s");
 	}
 }
@@ -162,10 +154,8 @@ int main(int argc, char **argv)
 	opts.errbuf = err;
 	opts.errbuf_len = sizeof(err);
 	rc = hybrid_init(&opts);
-	if (rc == -ENODEV) {
-		printf("skip: libhybrid runs unmanaged here (one tier?)\n");
-		return 77;
-	}
+	if (rc == -ENODEV)
+		hy_skip("libhybrid runs unmanaged here (one tier?)");
 	if (rc) {
 		printf("FAIL: hybrid_init: %s %s\n", hybrid_strerror(rc), err);
 		return 1;
@@ -237,6 +227,5 @@ int main(int argc, char **argv)
 		CHECK(on_node("control", x, SMALL, 0) >= SMALL * 9 / 10,
 		      "control: promoted pages, written every epoch, were demoted");
 	CHECK(hybrid_shutdown() == 0, "hybrid_shutdown");
-	printf("%s\n", fails ? "FAILED" : "passed");
-	return fails ? 1 : 0;
+	return checks_done("test_api_vm");
 }

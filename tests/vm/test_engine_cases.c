@@ -46,32 +46,18 @@
 #include <unistd.h>
 
 #include "engine.h"
-#include "../thp_probe.h"
-#include "vmcheck.h"
+#include "../support.h"
 
 #define PG    4096UL
 #define BATCH 512 /* the engine's migration batch (lib/engine.c) */
 #define MIB   (1UL << 20)
 
 
-#define SKIP(...)                                                                                  \
-	do {                                                                                       \
-		printf("skip: " __VA_ARGS__);                                                      \
-		printf("\n");                                                                      \
-		exit(77);                                                                          \
-	} while (0)
-
 static const char *backend = "async";
 static bool sync_be;
+static struct fixture fx; /* the configuration every case starts from, the topology */
 static struct hy_topo *topo;
 static int fast, mid, slow; /* first node of tier 0, tier 1, last tier */
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 /* ---- memory with a model ---------------------------------------------------------- */
 
@@ -206,41 +192,15 @@ static bool numa_balancing(void)
 
 /* ---- the engine ------------------------------------------------------------------- */
 
-static void base_config(struct hy_config *cfg)
-{
-	struct hy_err err = {""};
-
-	hy_config_defaults(cfg);
-	if (hy_config_set(cfg, HY_OPT_BACKEND, backend, HY_SRC_API, &err) ||
-	    hy_config_set(cfg, HY_OPT_PROMOTE_RATE, "0", HY_SRC_API, &err) ||
-	    hy_config_set(cfg, HY_OPT_TRACK_OVERHEAD, "100", HY_SRC_API, &err)) {
-		printf("FAIL: bad option: %s\n", err.msg);
-		exit(1);
-	}
-}
-
-static void set_opt(struct hy_config *cfg, int id, const char *v)
-{
-	struct hy_err err = {""};
-	if (hy_config_set(cfg, id, v, HY_SRC_API, &err)) {
-		printf("FAIL: bad option %s: %s\n", v, err.msg);
-		exit(1);
-	}
-}
-
-static struct hy_engine *engine(const struct hy_config *cfg)
+/* An engine on the case's configuration (fx.cfg), the case's to destroy; the
+ * program skips (77) if the backend cannot run here. */
+static struct hy_engine *engine(void)
 {
 	struct hy_engine *e;
-	struct hy_err err = {""};
 
-	if (hy_engine_create(&e, cfg, topo, &err)) {
-		if (strstr(err.msg, "not available") || strstr(err.msg, "cannot"))
-			SKIP("backend %s: %s", backend, err.msg);
-		printf("FAIL: engine: %s\n", err.msg);
-		exit(1);
-	}
-	if (strcmp(hy_engine_backend(e), backend))
-		SKIP("backend %s not available on this kernel (%s)", backend, hy_engine_backend(e));
+	fixture_engine(&fx); /* up, or the program has ended */
+	e = fx.e;
+	fx.e = NULL;
 	return e;
 }
 
@@ -290,17 +250,15 @@ static int case_limit(void)
 {
 	size_t H = sync_be ? 1024 : 8192, N = 4 * H;
 	size_t L = sync_be ? H / 4 : H / 2, L2 = L * 3 / 8, bound;
-	struct hy_config cfg;
 	struct hy_engine *e;
 	struct area a;
 	char v[32];
 	size_t maxd = 0, d = 0, q, *dram;
 	double t0 = now_s();
 
-	base_config(&cfg);
 	snprintf(v, sizeof v, "%zuK", L * PG / 1024);
-	set_opt(&cfg, HY_OPT_DRAM_LIMIT, v);
-	e = engine(&cfg);
+	fixture_set(&fx, "dram_limit=%s", v);
+	e = engine();
 	area_map(&a, "limit", N, false);
 	manage(e, &a, 0, N, HY_HINT_HYBRID);
 	fill(&a);
@@ -419,7 +377,6 @@ static int case_limit(void)
 static int case_pin(void)
 {
 	size_t R = sync_be ? 1024 : 8192, HOT = R / 4;
-	struct hy_config cfg;
 	struct hy_engine *e;
 	struct hy_stats st;
 	struct area a;
@@ -427,7 +384,7 @@ static int case_pin(void)
 	int reached = -1;
 
 	if (numa_balancing())
-		SKIP("kernel NUMA balancing is on (/proc/sys/kernel/numa_balancing): it moves "
+		hy_skip("kernel NUMA balancing is on (/proc/sys/kernel/numa_balancing): it moves "
 		     "default-policy pages, pinned ones included, by itself; run with "
 		     "--sysctl kernel.numa_balancing=0");
 	area_map(&a, "pin", 2 * R, false);
@@ -435,8 +392,7 @@ static int case_pin(void)
 		*(uint64_t *)(a.p + off) = pattern(&a, off);
 	place(&a, R / 2, R, slow);
 
-	base_config(&cfg);
-	e = engine(&cfg);
+	e = engine();
 	manage(e, &a, 0, R, HY_HINT_PIN);
 	manage(e, &a, R, 2 * R, HY_HINT_HYBRID);
 	for (size_t off = R * PG; off < 2 * R * PG; off += 8)
@@ -448,7 +404,7 @@ static int case_pin(void)
 	       R, count_node(&a, 0, R, fast), fast, count_node(&a, 0, R, slow), slow, R,
 	       count_node(&a, R, 2 * R, slow), HOT);
 	if (count_node(&a, 0, R / 2, fast) != R / 2 || count_node(&a, R / 2, R, slow) != R / 2)
-		SKIP("could not set up the pinned range on both nodes");
+		hy_skip("could not set up the pinned range on both nodes");
 	CHECK(count_node(&a, R, 2 * R, slow) == R, "hybrid range not placed on the slow node");
 
 	for (int ep = 1; ep <= 5; ep++) {
@@ -482,10 +438,10 @@ static int case_pin(void)
 	{
 		char v[32];
 		snprintf(v, sizeof v, "%zuK", R / 8 * PG / 1024);
-		set_opt(&cfg, HY_OPT_DRAM_LIMIT, v);
+		fixture_set(&fx, "dram_limit=%s", v);
 		printf("B: DRAM limit %s, pinned on DRAM %zu KiB\n", v, R / 2 * PG / 1024);
 	}
-	e = engine(&cfg);
+	e = engine();
 	manage(e, &a, 0, R, HY_HINT_PIN);
 	manage(e, &a, R, 2 * R, HY_HINT_HYBRID);
 	for (int ep = 1; ep <= 4; ep++) {
@@ -531,7 +487,6 @@ static int case_shared(void)
 {
 	size_t S = sync_be ? 64 : 2048, C = sync_be ? 64 : 512;
 	const int EPOCHS = 40, LAST = 70;
-	struct hy_config cfg;
 	struct hy_engine *e;
 	struct hy_stats st, prev;
 	struct area a, c;
@@ -539,10 +494,9 @@ static int case_shared(void)
 	char x, list[256] = "";
 	uint64_t ns_fail = 0, ns_quiet = 0, ns_max = 0;
 	double t0 = now_s();
-	pid_t pid;
+	pid_t pid, w;
 
-	base_config(&cfg);
-	e = engine(&cfg);
+	e = engine();
 	area_map(&a, "shared", S, true);
 	manage(e, &a, 0, S, HY_HINT_HYBRID);
 	fill(&a);
@@ -628,10 +582,8 @@ static int case_shared(void)
 
 	/* the child goes: promoted once back-off allows */
 	close(go[1]);
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
-		printf("FAIL: child status %d\n", status);
-		fails++;
-	}
+	w = waitpid(pid, &status, 0);
+	CHECK(w == pid && WIFEXITED(status) && !WEXITSTATUS(status), "child status %d", status);
 	for (int ep = EPOCHS + 1; ep <= LAST && promoted_at < 0; ep++) {
 		touch_range(&a, 0, S);
 		hy_engine_epoch(e);
@@ -669,16 +621,14 @@ static int case_shared(void)
 static int case_chain(void)
 {
 	size_t NB = 8192, HOT = 2048, NC = 6144, MORE = 1024, L = 4096;
-	struct hy_config cfg;
 	struct hy_engine *e;
 	struct area b, c;
 	double t0 = now_s();
 
 	if (topo->ntiers != 3)
-		SKIP("needs three tiers, found %d", topo->ntiers);
-	base_config(&cfg);
-	set_opt(&cfg, HY_OPT_DRAM_LIMIT, "16M");
-	e = engine(&cfg);
+		hy_skip("needs three tiers, found %d", topo->ntiers);
+	fixture_set(&fx, "dram_limit=16M");
+	e = engine();
 	area_map(&b, "B", NB, false);
 	manage(e, &b, 0, NB, HY_HINT_HYBRID);
 	fill(&b);
@@ -705,7 +655,7 @@ static int case_chain(void)
 	fill(&c); /* first touch, default policy: the local node */
 	where(&c);
 	if (count_node(&c, 0, NC, fast) != NC)
-		SKIP("C not first touched on DRAM (%zu/%zu)", count_node(&c, 0, NC, fast), NC);
+		hy_skip("C not first touched on DRAM (%zu/%zu)", count_node(&c, 0, NC, fast), NC);
 	manage(e, &c, 0, NC, HY_HINT_HYBRID);
 	for (int ep = 4; ep <= 5; ep++) {
 		touch_range(&b, 0, HOT);
@@ -857,7 +807,6 @@ static void balloon_child(int cmd, int rep, int node)
  */
 static int case_balloon(void)
 {
-	struct hy_config cfg;
 	struct hy_engine *e;
 	struct hy_stats st;
 	struct area a;
@@ -866,7 +815,7 @@ static int case_balloon(void)
 	size_t R, T, before;
 	double t0 = now_s(), tb;
 	char x = 0;
-	pid_t pid;
+	pid_t pid, w;
 
 	low = total / 100 * 20;
 	high = total / 100 * 30;
@@ -884,12 +833,10 @@ static int case_balloon(void)
 	close(cmd[0]);
 	close(rep[1]);
 
-	base_config(&cfg);
-	set_opt(&cfg, HY_OPT_FREE_LOW, "20");
-	set_opt(&cfg, HY_OPT_FREE_HIGH, "30");
+	fixture_set(&fx, "free_low=20 free_high=30");
 	f0 = node_free(fast);
 	if (f0 < high + 96 * (long long)MIB)
-		SKIP("node %d has %lld MiB free, needs %lld", fast, f0 >> 20, (high >> 20) + 96);
+		hy_skip("node %d has %lld MiB free, needs %lld", fast, f0 >> 20, (high >> 20) + 96);
 	R = (size_t)(f0 - high - 16 * (long long)MIB) / PG;
 	if (R > 65536)
 		R = 65536;
@@ -897,8 +844,8 @@ static int case_balloon(void)
 	fill(&a); /* first touch, default policy: the fast node */
 	where(&a);
 	if (count_node(&a, 0, R, fast) != R)
-		SKIP("our range not first touched on node %d", fast);
-	e = engine(&cfg);
+		hy_skip("our range not first touched on node %d", fast);
+	e = engine();
 	manage(e, &a, 0, R, HY_HINT_HYBRID);
 	for (int ep = 1; ep <= 2; ep++)
 		hy_engine_epoch(e);
@@ -951,10 +898,9 @@ static int case_balloon(void)
 	CHECK(node_free(fast) >= low, "node %d still below its low watermark", fast);
 	CHECK(st.fail_busy + st.fail_access + st.fail_nomem + st.fail_other == 0, "failed moves");
 	close(cmd[1]);
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
-		printf("FAIL: balloon exit status %d\n", status);
-		fails++;
-	}
+	w = waitpid(pid, &status, 0);
+	CHECK(w == pid && WIFEXITED(status) && !WEXITSTATUS(status), "balloon exit status %d",
+	      status);
 	hy_engine_destroy(e);
 	verify(&a);
 	return 0;
@@ -978,7 +924,7 @@ static void thp_map(struct area *a, const char *name, size_t blocks)
 	CHECK(raw != MAP_FAILED && a->writes && a->nodes && a->first, "cannot map %s", name);
 	a->p = (unsigned char *)(((uintptr_t)raw + blk - 1) & ~(uintptr_t)(blk - 1));
 	if (madvise(a->p, len, MADV_HUGEPAGE))
-		SKIP("no transparent huge pages (MADV_HUGEPAGE: %s)", strerror(errno));
+		hy_skip("no transparent huge pages (MADV_HUGEPAGE: %s)", strerror(errno));
 }
 
 static size_t thp_blocks(const struct area *a, size_t from_blk, size_t to_blk)
@@ -1001,18 +947,16 @@ static int case_thp(void)
 {
 	const size_t ppb = 2 * MIB / PG; /* pages per block */
 	size_t CB = 8, CH = 4, SB = 16, step = 32, hot_s = SB * ppb / step;
-	struct hy_config cfg;
 	struct hy_engine *e;
 	struct area c, sc;
 	struct hy_stats st;
 	size_t hot_up = 0, cold_up = 0, whole;
 	char v[32];
 
-	base_config(&cfg);
 	/* room for the scattered hot set and the contiguous hot part, not more */
 	snprintf(v, sizeof v, "%zuK", (CH * ppb + hot_s) * PG / 1024 + 1024);
-	set_opt(&cfg, HY_OPT_DRAM_LIMIT, v);
-	e = engine(&cfg);
+	fixture_set(&fx, "dram_limit=%s", v);
+	e = engine();
 	thp_map(&c, "contiguous", CB);
 	thp_map(&sc, "scattered", SB);
 	/*
@@ -1039,7 +983,7 @@ static int case_thp(void)
 			fclose(f);
 			mode[strcspn(mode, "\n")] = 0;
 		}
-		SKIP("the kernel gave no huge page for every block (THP \"%s\", first page %d)",
+		hy_skip("the kernel gave no huge page for every block (THP \"%s\", first page %d)",
 		     mode, thp_probe(c.p));
 	}
 	where(&c);
@@ -1091,18 +1035,15 @@ static int case_thp(void)
 int main(int argc, char **argv)
 {
 	const char *name = argc > 1 ? argv[1] : "";
-	struct hy_config cfg;
-	struct hy_err err = {""};
 	int rc;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc > 2)
 		backend = argv[2];
 	sync_be = !strcmp(backend, "sync");
-	topo = calloc(1, sizeof(*topo));
-	base_config(&cfg);
-	if (hy_topo_discover(topo, "/", &cfg, &err) || topo->ntiers < 2)
-		SKIP("needs two memory tiers (%s)", err.msg[0] ? err.msg : "one tier");
+	/* two tiers, or the program skips */
+	fixture_config(&fx, "backend=%s promote_rate=0 track_overhead=100", backend);
+	topo = fx.topo;
 	fast = hy_nm_next(&topo->tier[0].nodes, -1);
 	mid = hy_nm_next(&topo->tier[1].nodes, -1);
 	slow = hy_nm_next(&topo->tier[topo->ntiers - 1].nodes, -1);
@@ -1125,7 +1066,9 @@ int main(int argc, char **argv)
 		printf("usage: test_engine_cases limit|pin|shared|chain|balloon|thp [async|sync]\n");
 		return 2;
 	}
-	rc = rc || fails;
-	printf("%s\n", rc ? "FAILED" : "passed");
-	return rc ? 1 : 0;
+	if (rc) {
+		printf("%s: FAILED\n", name);
+		return 1;
+	}
+	return checks_done(name);
 }

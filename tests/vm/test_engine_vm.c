@@ -24,7 +24,7 @@
 #include <sys/mman.h>
 
 #include "engine.h"
-#include "vmcheck.h"
+#include "../support.h"
 
 #define PG 4096UL
 
@@ -55,50 +55,29 @@ int main(int argc, char **argv)
 	size_t mib = argc > 3 ? strtoul(argv[3], NULL, 10) : 256;
 	int max_epochs = strcmp(overhead, "100") ? 300 : 8, need = strcmp(overhead, "100") ? 300 : 5;
 	size_t len = mib << 20, pages = len / PG, hot = pages / 10;
-	struct hy_config cfg;
-	struct hy_topo *topo = calloc(1, sizeof(*topo));
+	struct fixture f;
+	struct hy_topo *topo;
 	struct hy_engine *e;
-	struct hy_err err = {""};
 	struct hy_stats st;
 	int *nodes = malloc(pages * sizeof(int)), slow, fast, reached = -1;
 	unsigned char *p;
 	uint64_t sum;
 
-	hy_config_defaults(&cfg);
-	if (hy_config_set(&cfg, HY_OPT_BACKEND, backend, HY_SRC_API, &err) ||
-	    hy_config_set(&cfg, HY_OPT_PROMOTE_RATE, "0", HY_SRC_API, &err) ||
-	    hy_config_set(&cfg, HY_OPT_TRACK_OVERHEAD, overhead, HY_SRC_API, &err)) {
-		printf("bad option: %s\n", err.msg);
-		return 1;
-	}
-	if (hy_topo_discover(topo, "/", &cfg, &err) || topo->ntiers < 2) {
-		printf("skip: needs two memory tiers (%s)\n", err.msg[0] ? err.msg : "one tier");
-		return 77;
-	}
+	/* the machine's tiers, two at least, and the backend asked for; else the
+	 * program skips */
+	fixture_up(&f, "backend=%s promote_rate=0 track_overhead=%s", backend, overhead);
+	topo = f.topo;
+	e = f.e;
 	fast = hy_nm_next(&topo->tier[0].nodes, -1);
 	slow = hy_nm_next(&topo->tier[topo->ntiers - 1].nodes, -1);
-	if (hy_engine_create(&e, &cfg, topo, &err)) {
-		printf("%s: %s\n", backend, err.msg);
-		return strstr(err.msg, "not available") || strstr(err.msg, "cannot") ? 77 : 1;
-	}
-	if (strcmp(hy_engine_backend(e), backend)) {
-		printf("skip: backend %s not available on this kernel (%s)\n", backend,
-		       hy_engine_backend(e));
-		return 77;
-	}
 	printf("tiers %d, fast node %d, slow node %d, backend %s, overhead %s%%, %zu MiB, hot %zu "
 	       "pages\n",
 	       topo->ntiers, fast, slow, backend, overhead, mib, hot);
 
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	/* base pages: a transparent huge page moves whole, cold half and all,
 	 * which is the THP case, tested on its own */
-	if (p != MAP_FAILED)
-		madvise(p, len, MADV_NOHUGEPAGE);
-	if (p == MAP_FAILED || hy_engine_manage(e, p, len, HY_HINT_HYBRID)) {
-		printf("FAIL: mmap/manage\n");
-		return 1;
-	}
+	fixture_map(&f, len, HY_HINT_HYBRID, MADV_NOHUGEPAGE);
+	p = f.mem;
 	/* first touch: every page written once, with its own pattern */
 	for (size_t i = 0; i < len; i += 8)
 		*(uint64_t *)(p + i) = i * 2654435761u;
@@ -154,8 +133,6 @@ int main(int argc, char **argv)
 	else
 		CHECK(st.promote_pages > 0, "governed sync: no progress in %d epochs", max_epochs);
 	CHECK(checksum(p, len) == sum, "data changed");
-	hy_engine_destroy(e);
-	munmap(p, len);
-	printf("%s\n", fails ? "FAILED" : "passed");
-	return fails ? 1 : 0;
+	fixture_down(&f);
+	return checks_done("test_engine_vm");
 }

@@ -59,11 +59,7 @@ trap 'rm -rf "$out" "$OUT" "$ERR"' EXIT
 "$SRC/tests/vm/tiered-vm" --kernel 6.12 --topology 2tier --share "$BUILD" --timeout 240 \
 	-- "$SRC/tests/vm/test_hybridctl_vm.sh" guest "$BUILD" "$SRC" "$out"
 status=$?
-case $status in
-0 | 1) ;;
-77) echo "skip: no tiered VM here (QEMU or kernel 6.12 missing: tests/vm/fetch-kernels)"; exit 77 ;;
-*) echo "FAIL: the VM run ended with status $status"; exit 1 ;;
-esac
+vm_check $status 6.12
 [ "$status" -eq 0 ] && ok "guest checks passed" || { last="guest"; bad "guest checks failed"; }
 for s in s1 s2; do
 	python3 -m json.tool "$out/$s.json" >/dev/null 2>&1 && ok "stat --json ($s) parses" || { last="json.tool $s"; bad "$s.json: $(head -c 300 "$out/$s.json")"; }

@@ -9,9 +9,12 @@
  * raw move_pages query says the pages are, and a checksum of the data taken
  * before and after.  Counters are checked exactly.
  *
+ *   test_migrate [CASE...]     (default: all; --list lists them)
+ *
  * Exit: 0 pass, 1 fail, 77 skip (fewer than two nodes with memory, e.g. on
- * the one-node development host).  Cases that need something the machine
- * lacks (THP, root for the sysctls) print "SKIP <case>: <reason>" and pass.
+ * the one-node development host: every case skips).  Cases that need
+ * something the machine lacks (THP, root for the sysctls) skip, or skip their
+ * part that does, with "SKIP <case>: <reason>", counted in the summary.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../unit/cunit_main.h"
+#include "../support.h"
 #include "kernel_compat.h"
 #include "migrate.h"
 #include "stats.h"
@@ -59,9 +62,10 @@ static const char *kernel = "?";
 		CU_ASSERT_EQUAL(a_, b_);                                                           \
 	} while (0)
 
+/* The case, or its part named what, cannot run here: the case is skipped. */
 static void skip(const char *what, const char *why)
 {
-	printf("\n  SKIP %s: %s\n", what, why);
+	hy_skip("%s: %s", what, why);
 }
 
 static uint64_t checksum(const void *p, size_t len)
@@ -1047,14 +1051,6 @@ out:
 
 /* ---- throughput: hy_mig_move vs one raw move_pages call ---- */
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -1089,7 +1085,7 @@ static double bench_move(struct bench *b, bool hy, int dir)
 	if (hy)
 		for (size_t i = 0; i < BIG_PAGES; i++)
 			b->m[i] = (struct hy_move){(uintptr_t)b->pg[i], to, 0};
-	t0 = now();
+	t0 = now_s();
 	if (hy)
 		rc = hy_mig_move(b->m, BIG_PAGES, dir == 0 ? HY_MOVE_PROMOTE : HY_MOVE_DEMOTE,
 				 &st) == (long)BIG_PAGES
@@ -1098,7 +1094,7 @@ static double bench_move(struct bench *b, bool hy, int dir)
 	else
 		rc = syscall(SYS_move_pages, 0, BIG_PAGES, b->pg, b->nd[dir], b->status,
 			     MPOL_MF_MOVE);
-	t = now() - t0;
+	t = now_s() - t0;
 	b->ok &= rc == 0 && count_on(b->p, BIG_PAGES, to) == BIG_PAGES;
 	b->ok &= checksum(b->p, BIG) == b->sum;
 	return t;
@@ -1170,9 +1166,9 @@ static double call_toll(char *p)
 	int node = fast_node, status;
 
 	for (int i = 0; i < 21; i++) {
-		double t0 = now();
+		double t0 = now_s();
 		syscall(SYS_move_pages, 0, 1, &a, &node, &status, MPOL_MF_MOVE);
-		t[i] = now() - t0;
+		t[i] = now_s() - t0;
 	}
 	qsort(t, 21, sizeof *t, cmp_double);
 	return t[10];
@@ -1231,19 +1227,16 @@ static int cpus_of(int node)
 	return n;
 }
 
-/* test_migrate [WORD...]: only the cases whose name contains one of the WORDs. */
-int main(int argc, char **argv)
+/* Before the first case: the two nodes to move between, THP made available;
+ * NULL, or why no case can run here. */
+static const char *nodes(void)
 {
-	struct hy_test only[sizeof tests / sizeof tests[0]];
-	size_t nonly = 0;
+	static char why[128];
 	int mem_nodes = 0;
 	char *k = getenv("TIERED_VM_KERNEL");
 
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (numa_available() < 0) {
-		printf("SKIP: no NUMA support in this kernel\n");
-		return 77;
-	}
+	if (numa_available() < 0)
+		return "no NUMA support in this kernel";
 	max_node = numa_max_node();
 	fast_node = slow_node = -1;
 	for (int n = 0; n <= max_node; n++) {
@@ -1256,9 +1249,9 @@ int main(int argc, char **argv)
 			slow_node = n;
 	}
 	if (mem_nodes < 2) {
-		printf("SKIP: %d NUMA node(s) with memory; moving pages needs at least 2\n",
-		       mem_nodes);
-		return 77;
+		snprintf(why, sizeof(why),
+			 "%d NUMA node(s) with memory; moving pages needs at least 2", mem_nodes);
+		return why;
 	}
 	if (fast_node < 0)
 		fast_node = 0;
@@ -1271,11 +1264,13 @@ int main(int argc, char **argv)
 	printf("test_migrate: kernel %s, fast node %d, slow node %d\n", kernel, fast_node,
 	       slow_node);
 	thp_setup();
-	for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-		for (int a = 1; a <= argc; a++)
-			if (a == argc ? argc == 1 : strstr(tests[i].name, argv[a]) != NULL) {
-				only[nonly++] = tests[i];
-				break;
-			}
-	return hy_cunit_run("migrate", only, nonly);
+	return NULL;
+}
+
+static const struct hy_suite suites[] = {HY_SUITE(NULL, tests, nodes)};
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	return hy_cunit_main(argc - 1, argv + 1, "migrate", suites, 1);
 }

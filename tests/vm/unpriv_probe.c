@@ -37,6 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../support.h"
+
 #ifndef UFFD_USER_MODE_ONLY
 #define UFFD_USER_MODE_ONLY 1
 #endif
@@ -114,7 +116,7 @@ int main(int argc, char **argv)
 	double secs = argc > 1 ? atof(argv[1]) : 4.0;
 	size_t len = 16 * MIB;
 	unsigned char *h = malloc(len), *m, src[PIPE_BYTES];
-	struct timespec t0, t;
+	double t0;
 	char w1[256], w2[256];
 	int fds[2], bad = 0;
 	unsigned rounds = 0;
@@ -134,7 +136,7 @@ int main(int argc, char **argv)
 	where("mmap", m, len, w2, sizeof(w2));
 	fprintf(stderr, "where (first touch): %s; %s\n", w1, w2);
 	/* writes in several epochs: what tracking watches (and promotes) */
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = now_s();
 	do {
 		for (size_t i = 0; i < len; i += PG) {
 			h[i] = (unsigned char)(h[i] + 1);
@@ -142,8 +144,7 @@ int main(int argc, char **argv)
 		}
 		rounds++;
 		usleep(50000);
-		clock_gettime(CLOCK_MONOTONIC, &t);
-	} while ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9 < secs);
+	} while (now_s() - t0 < secs);
 	for (size_t i = 0; i < len; i += PG) { /* the count of rounds must not show in the output */
 		h[i] = (unsigned char)(h[i] - rounds);
 		m[i] = (unsigned char)(m[i] - rounds);
