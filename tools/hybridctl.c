@@ -500,7 +500,8 @@ static int stat_list(bool json, uint64_t interval_us, long count)
 			break;
 		}
 		rc = 0;
-		qsort(l.p, l.n, sizeof(*l.p), by_pid);
+		if (l.n) /* qsort(NULL, 0) is undefined (UBSan) */
+			qsort(l.p, l.n, sizeof(*l.p), by_pid);
 		if (json) {
 			printf("[");
 			for (size_t i = 0; i < l.n; i++) {
