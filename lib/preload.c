@@ -7,7 +7,7 @@
  * kernel directly and tells the engine what became or stopped being a
  * hybrid range.  Every decision is elsewhere: heap.c (which allocator,
  * which arena), runtime.c (is the process hybrid, is the engine up),
- * engine.c (placement, registry, tracking).
+ * the engine behind runtime (placement, registry, tracking).
  *
  * Which mappings become hybrid (whole-process use only), and why:
  *   private anonymous, writable, at least min_size     yes

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The live statistics channel (lib/export.c) and `hybridctl stat`: published
+# The live statistics channel (lib/export_chan.c, the writer lib/export.c) and `hybridctl stat`: published
 # while a process runs, readable only by its user and root, gone when it ends,
 # a stale entry (kill -9, pid reused, exec) ignored and removed; the exit
 # report's file rules; no malloc and no system call on the publishing side.

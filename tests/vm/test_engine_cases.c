@@ -49,7 +49,7 @@
 #include "../support.h"
 
 #define PG    4096UL
-#define BATCH 512 /* the engine's migration batch (lib/engine.c) */
+#define BATCH 512 /* the engine's migration batch (HY_MIG_RUN_BATCH, lib/migrate.h) */
 #define MIB   (1UL << 20)
 
 
