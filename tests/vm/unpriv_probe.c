@@ -107,6 +107,16 @@ static void where(const char *name, unsigned char *p, size_t len, char *out, siz
 	free(st);
 }
 
+/* Has any page of the heap block or the mapping come to node 0? */
+static int on_node0(unsigned char *h, unsigned char *m, size_t len)
+{
+	char a[256], b[256];
+
+	where("heap", h, len, a, sizeof(a));
+	where("mmap", m, len, b, sizeof(b));
+	return strstr(a, " on node 0,") || strstr(b, " on node 0,");
+}
+
 int main(int argc, char **argv)
 {
 	/* 4 s: 20 epochs of 200 ms.  The probe writes all its memory alike, so
@@ -114,6 +124,11 @@ int main(int argc, char **argv)
 	 * counted (hy_win_learn); on a loaded machine 2 s left too few epochs
 	 * after them for the twice rule */
 	double secs = argc > 1 ? atof(argv[1]) : 4.0;
+	/* then, where promotion is expected, on until some page is on node 0
+	 * (an event, not a time: on a busy machine the adaptive window can take
+	 * long to find this program, which writes all its memory alike), at
+	 * most this long */
+	double until_fast = argc > 2 ? atof(argv[2]) : 0;
 	size_t len = 16 * MIB;
 	unsigned char *h = malloc(len), *m, src[PIPE_BYTES];
 	double t0;
@@ -144,7 +159,7 @@ int main(int argc, char **argv)
 		}
 		rounds++;
 		usleep(50000);
-	} while (now_s() - t0 < secs);
+	} while (now_s() - t0 < secs || (now_s() - t0 < until_fast && !on_node0(h, m, len)));
 	for (size_t i = 0; i < len; i += PG) { /* the count of rounds must not show in the output */
 		h[i] = (unsigned char)(h[i] - rounds);
 		m[i] = (unsigned char)(m[i] - rounds);
