@@ -24,7 +24,7 @@
 #define SEC INT64_C(1000000)
 
 static const char *const mode_choices[] = {"auto", "hybrid", "dram", "off", NULL};
-static const char *const backend_choices[] = {"auto", "async", "sync", "off", NULL};
+static const char *const backend_choices[] = {"auto", "async", "sync", "off", "rwp", NULL};
 static const char *const loglevel_choices[] = {"error", "warn", "info", "debug", NULL};
 
 /*
@@ -51,8 +51,9 @@ const struct hy_opt_desc hy_options[HY_OPT_COUNT] = {
 	[HY_OPT_EPOCH] = {"epoch", HY_T_DURATION, OFF(epoch_us), "1s", 10 * MS, 3600 * SEC, NULL,
 			  'e', "length of one tracking epoch"},
 	[HY_OPT_BACKEND] = {"backend", HY_T_ENUM, OFF(backend), "auto", 0, 0, backend_choices, 'b',
-			    "access tracking: async (WP_ASYNC + PAGEMAP_SCAN), sync (sampled "
-			    "write faults), off, or auto (best available)"},
+			    "access tracking: rwp (reads and writes, RWP_ASYNC, Linux 7.3), async "
+			    "(writes, WP_ASYNC + PAGEMAP_SCAN), sync (sampled write faults), off, "
+			    "or auto (best available)"},
 	[HY_OPT_SYNC_FAULT_BUDGET] = {"sync_fault_budget", HY_T_INT, OFF(sync_fault_budget),
 				      "2000", 1, 1000000, NULL, 0,
 				      "sync backend: most write faults taken per second"},

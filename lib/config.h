@@ -46,7 +46,8 @@ enum hy_opt_source {
 };
 
 enum hy_mode { HY_MODE_AUTO, HY_MODE_HYBRID, HY_MODE_DRAM, HY_MODE_OFF };
-enum hy_backend { HY_BACKEND_AUTO, HY_BACKEND_ASYNC, HY_BACKEND_SYNC, HY_BACKEND_OFF };
+/* The order of config.c's backend_choices (rwp came last, in 7.3). */
+enum hy_backend { HY_BACKEND_AUTO, HY_BACKEND_ASYNC, HY_BACKEND_SYNC, HY_BACKEND_OFF, HY_BACKEND_RWP };
 
 struct hy_tierlist {
 	int ntiers; /* 0: not set */

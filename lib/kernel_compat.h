@@ -3,7 +3,9 @@
  * kernel_compat — kernel ABI newer than the build machine's headers.
  *
  * Debian 12 ships 6.1 uapi headers; userfaultfd's WP_UNPOPULATED (6.4),
- * WP_ASYNC (6.7) and the pagemap PAGEMAP_SCAN ioctl (6.7) are newer.  The
+ * WP_ASYNC (6.7), the pagemap PAGEMAP_SCAN ioctl (6.7) and read-write
+ * protection (RWP, 7.3: Documentation/admin-guide/mm/userfaultfd.rst,
+ * "Read-Write Protection", and pagemap.rst's PAGE_IS_ACCESSED) are newer.  The
  * values are ABI and cannot change; features are still detected at run time,
  * never assumed from these definitions.
  */
@@ -29,6 +31,29 @@
 #endif
 #ifndef UFFD_FEATURE_WP_ASYNC
 #define UFFD_FEATURE_WP_ASYNC (1 << 15)
+#endif
+
+/* Read-write protection (7.3).  UFFDIO_API with RWP asked for on a kernel
+ * without it fails with EINVAL and a zeroed reply: probe with features 0. */
+#ifndef UFFD_FEATURE_RWP
+#define UFFD_FEATURE_RWP       ((__u64)1 << 17)
+#define UFFD_FEATURE_RWP_ASYNC ((__u64)1 << 18)
+#endif
+#ifndef UFFDIO_REGISTER_MODE_RWP
+#define UFFDIO_REGISTER_MODE_RWP ((__u64)1 << 3)
+#endif
+#ifndef UFFD_PAGEFAULT_FLAG_RWP
+#define UFFD_PAGEFAULT_FLAG_RWP (1 << 3)
+#endif
+#ifndef UFFDIO_RWPROTECT
+#define _UFFDIO_RWPROTECT 0x09
+struct uffdio_rwprotect {
+	struct uffdio_range range;
+	__u64 mode;
+};
+#define UFFDIO_RWPROTECT_MODE_RWP      ((__u64)1 << 0) /* protect; clear: release */
+#define UFFDIO_RWPROTECT_MODE_DONTWAKE ((__u64)1 << 1)
+#define UFFDIO_RWPROTECT	       _IOWR(UFFDIO, _UFFDIO_RWPROTECT, struct uffdio_rwprotect)
 #endif
 
 #ifndef PAGEMAP_SCAN
@@ -66,6 +91,11 @@ struct pm_scan_arg {
 };
 
 #define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#endif
+#ifndef PAGE_IS_ACCESSED
+/* 7.3: in a VMA registered with MODE_RWP, a page whose protection an
+ * access has cleared (present or swapped since); never set elsewhere. */
+#define PAGE_IS_ACCESSED (1 << 9)
 #endif
 
 #ifndef MPOL_PREFERRED_MANY

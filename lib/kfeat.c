@@ -69,6 +69,8 @@ static void probe_uffd(struct hy_kfeat *k)
 		k->wp_shmem = api.features & UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
 		k->wp_unpopulated = api.features & UFFD_FEATURE_WP_UNPOPULATED;
 		k->wp_async = api.features & UFFD_FEATURE_WP_ASYNC;
+		k->rwp = api.features & UFFD_FEATURE_RWP;
+		k->rwp_async = api.features & UFFD_FEATURE_RWP_ASYNC;
 	} else {
 		k->uffd_errno = errno;
 	}
@@ -106,6 +108,11 @@ static void probe_pagemap_scan(struct hy_kfeat *k)
 		/* Kernels without the ioctl answer ENOTTY; anything else means
 		 * the ioctl exists. */
 		k->pagemap_scan = ioctl(fd, PAGEMAP_SCAN, &arg) >= 0 || errno != ENOTTY;
+		/* A category the kernel does not know is EINVAL (7.3 added
+		 * PAGE_IS_ACCESSED). */
+		arg.category_anyof_mask = PAGE_IS_ACCESSED;
+		arg.return_mask = PAGE_IS_ACCESSED;
+		k->pagemap_accessed = k->pagemap_scan && ioctl(fd, PAGEMAP_SCAN, &arg) >= 0;
 		hy_sys_munmap(p, (size_t)psz);
 	}
 	close(fd);
@@ -160,6 +167,8 @@ const char *hy_kfeat_backend(const struct hy_kfeat *k, const char **why)
 		*why = "userfaultfd is unavailable to this process";
 		return "off";
 	}
+	if (hy_kfeat_rwp(k))
+		return "rwp";
 	if (!k->wp) {
 		*why = "the kernel has no userfaultfd write protection (needs 5.7)";
 		return "off";

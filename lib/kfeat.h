@@ -22,6 +22,9 @@ struct hy_kfeat {
 	bool wp_unpopulated;
 	bool wp_async;
 	bool pagemap_scan;
+	bool rwp;		/* UFFD_FEATURE_RWP: read-write protection (7.3) */
+	bool rwp_async;		/* UFFD_FEATURE_RWP_ASYNC */
+	bool pagemap_accessed;	/* PAGEMAP_SCAN knows PAGE_IS_ACCESSED */
 	int unpriv_sysctl;	/* vm.unprivileged_userfaultfd, -1 unknown */
 	bool dev_userfaultfd;	/* /dev/userfaultfd exists */
 	bool dev_userfaultfd_ok; /* ... and we may open it */
@@ -33,8 +36,14 @@ void hy_kfeat_probe(struct hy_kfeat *k);
 
 /*
  * The tracking backend auto would pick, with the reason when it is "off".
- * Returns "async", "sync" or "off".
+ * Returns "rwp", "async", "sync" or "off".
  */
 const char *hy_kfeat_backend(const struct hy_kfeat *k, const char **why);
+
+/* The rwp backend's needs: RWP, RWP_ASYNC and PAGE_IS_ACCESSED. */
+static inline bool hy_kfeat_rwp(const struct hy_kfeat *k)
+{
+	return k->uffd && k->rwp && k->rwp_async && k->pagemap_scan && k->pagemap_accessed;
+}
 
 #endif

@@ -2,11 +2,11 @@
 /*
  * track — the front end of access tracking (track.h): which backend, the
  * range table, arming, the "off" backend and the cost calibration.  The
- * backends (track_async.c, track_sync.c) supply opening, harvesting and,
- * for sync, the handler thread; locking and memory rules are in
+ * backends (track_async.c: rwp and async, track_sync.c: sync) supply
+ * opening, harvesting and, for sync, the handler thread; locking and memory rules are in
  * track_impl.h.
  *
- * Arming is a difference: arm() write-protects the pages newly chosen and
+ * Arming is a difference: arm() protects the pages newly chosen and
  * releases the pages no longer chosen.  Pages that stay chosen keep their
  * state, so a write since they were armed is still reported at the next
  * harvest.  The sync backend re-protects every chosen page instead (its
@@ -102,7 +102,7 @@ long hy_trk_wp_runs(struct hy_track *t, const uint64_t *b, size_t base, uintptr_
 	for (size_t i = trk_next(b, from, to, true); i < to; i = trk_next(b, i, to, true)) {
 		size_t j = trk_next(b, i, to, false);
 		int rc =
-		    trk_wp(t->uffd, addr + (i - base) * TRK_PG, addr + (j - base) * TRK_PG, on);
+		    trk_prot(t, addr + (i - base) * TRK_PG, addr + (j - base) * TRK_PG, on);
 
 		if (rc && !err)
 			err = rc;
@@ -162,7 +162,7 @@ static void release(struct hy_track *t, struct trk_range *r, uintptr_t start, ui
 	struct uffdio_range rg = {.start = start, .len = end - start};
 
 	if (trk_next(r->armed, a, b, true) < b)
-		trk_wp(t->uffd, start, end, false);
+		trk_prot(t, start, end, false);
 	ioctl(t->uffd, UFFDIO_UNREGISTER, &rg);
 }
 
@@ -287,8 +287,9 @@ static int add_locked(struct hy_track *t, uintptr_t start, uintptr_t end)
 {
 	struct uffdio_register reg = {
 	    .range = {.start = start, .len = end - start},
-	    .mode = UFFDIO_REGISTER_MODE_WP,
+	    .mode = t->ops->rwp ? UFFDIO_REGISTER_MODE_RWP : UFFDIO_REGISTER_MODE_WP,
 	};
+	uint64_t prot_ioctl = (uint64_t)1 << (t->ops->rwp ? _UFFDIO_RWPROTECT : _UFFDIO_WRITEPROTECT);
 	struct trk_range nr = {.start = start, .end = end};
 	size_t at;
 	int rc;
@@ -304,8 +305,8 @@ static int add_locked(struct hy_track *t, uintptr_t start, uintptr_t end)
 		rc = -errno;
 		goto fail;
 	}
-	if (!(reg.ioctls & ((uint64_t)1 << _UFFDIO_WRITEPROTECT))) {
-		/* e.g. a file mapping the kernel cannot write-protect */
+	if (!(reg.ioctls & prot_ioctl)) {
+		/* e.g. a file mapping the kernel cannot protect */
 		ioctl(t->uffd, UFFDIO_UNREGISTER, &reg.range);
 		rc = -ENOTSUP;
 		goto fail;
@@ -414,7 +415,7 @@ static int arm_locked(struct hy_track *t, uintptr_t start, uintptr_t end, const 
 			size_t nb = n - w * 64 < 64 ? n - w * 64 : 64;
 			trk_put64(r->armed, first + w * 64, nb, 0);
 		}
-		trk_wp(t->uffd, start, end, false);
+		trk_prot(t, start, end, false);
 		return (int)(a < 0 ? a : b);
 	}
 	hy_stat_add(t->st, pages_armed, newly);
@@ -533,6 +534,12 @@ static int backend_ready(const struct hy_kfeat *k, int backend, const char **why
 		*why = "userfaultfd is unavailable to this process";
 		return 0;
 	}
+	if (backend == HY_BACKEND_RWP) {
+		*why = !k->rwp ? "the kernel has no userfaultfd read-write protection (needs 7.3)"
+		       : !k->rwp_async ? "no UFFD_FEATURE_RWP_ASYNC"
+				       : "PAGEMAP_SCAN without PAGE_IS_ACCESSED";
+		return hy_kfeat_rwp(k);
+	}
 	if (!k->wp) {
 		*why = "the kernel has no userfaultfd write protection (needs 5.7)";
 		return 0;
@@ -622,9 +629,12 @@ static int open_with(struct hy_track **tp, int backend, const struct hy_kfeat *k
 	switch (backend) {
 	case HY_BACKEND_OFF:
 		return open_ops(tp, &off_ops, k, st, known, err);
+	case HY_BACKEND_RWP:
 	case HY_BACKEND_ASYNC:
 	case HY_BACKEND_SYNC:
-		ops = backend == HY_BACKEND_ASYNC ? &hy_trk_async_ops : &hy_trk_sync_ops;
+		ops = backend == HY_BACKEND_RWP	    ? &hy_trk_rwp_ops
+		      : backend == HY_BACKEND_ASYNC ? &hy_trk_async_ops
+						    : &hy_trk_sync_ops;
 		if (!backend_ready(k, backend, &why)) {
 			hy_err_set(err, "the %s tracking backend cannot work here: %s", ops->name,
 				   why);
@@ -642,10 +652,17 @@ static int open_with(struct hy_track **tp, int backend, const struct hy_kfeat *k
 		return -EINVAL;
 	}
 	/*
-	 * auto: async, else sync, else off, each only if the probe says it can
-	 * work; a backend that fails to start passes on to the next one.  On
-	 * success err stays empty (the caller warns when it is not).
+	 * auto: rwp (reads and writes), else async, else sync, else off, each
+	 * only if the probe says it can work; a backend that fails to start
+	 * passes on to the next one.  A kernel without RWP is the common case
+	 * and says nothing; an RWP kernel whose rwp backend fails says why
+	 * (info).  On success err stays empty (the caller warns when it is not).
 	 */
+	if (hy_kfeat_rwp(k)) {
+		if (open_ops(tp, &hy_trk_rwp_ops, k, st, known, &why2) == 0)
+			return 0;
+		hy_info("read-write tracking failed, tracking writes only: %s", why2.msg);
+	}
 	if (!backend_ready(k, HY_BACKEND_ASYNC, &why)) {
 		snprintf(why1.msg, sizeof(why1.msg), "%s",
 			 k->uffd && k->wp ? "no WP_ASYNC/PAGEMAP_SCAN (Linux 6.7)" : why);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * track_async — write tracking that never leaves the kernel (Linux ≥ 6.7).
+ * track_async — tracking that never leaves the kernel: writes (async, Linux
+ * ≥ 6.7) or reads and writes (rwp, Linux ≥ 7.3).
  *
  * The userfaultfd asks for UFFD_FEATURE_WP_ASYNC: a write to a protected
  * page is resolved by the kernel itself (the page loses its uffd-wp bit),
@@ -27,6 +28,42 @@
  * async_harvest).  arm() costs one ioctl per run either way: arm in
  * clusters where you can.
  *
+ * rwp (Linux 7.3) is the same loop with read-write protection: registered
+ * with MODE_RWP, armed with UFFDIO_RWPROTECT (PROT_NONE hinting PTEs, as
+ * NUMA balancing uses), RWP_ASYNC lets the kernel resolve the first access,
+ * read or write, on its own, and PAGEMAP_SCAN reports PAGE_IS_ACCESSED for
+ * a page whose protection an access cleared.  So reads count too.  What
+ * differs (userfaultfd.rst, "Read-Write Protection"):
+ *  - only present PTEs can be protected: arming a never-touched page does
+ *    nothing, and its first touch populates it unprotected.  It then reads
+ *    as accessed, which it was.  A page never armed reads as accessed too,
+ *    and a zap (MADV_DONTNEED, munmap) drops the protection: the next touch
+ *    repopulates it unprotected, so it reads as accessed and the harvest
+ *    re-arms it, as it should.  An armed page zapped and never touched
+ *    again reads as not accessed.  So, as for async, harvest keeps only
+ *    reported pages that are armed.
+ *  - PM_SCAN_WP_MATCHING re-protects write protection only: the harvest
+ *    is a report-only scan followed by UFFDIO_RWPROTECT on the runs found
+ *    (async's scattered way, below), always.
+ *  - a PMD-mapped THP armed whole stays huge when accessed: the kernel
+ *    reports all 512 pages (with PAGE_IS_HUGE) after one 4 KiB read, and
+ *    says nothing of which part is hot.  Protecting part of a THP splits
+ *    its PMD mapping (change_protection on part of a PMD; the THP itself
+ *    stays whole), and from then on its pages are seen one by one.  So the
+ *    harvest, when it finds a huge mapping accessed, re-protects its first
+ *    page alone, which splits the mapping: a THP is judged whole in the
+ *    epoch its first access is seen (its 512 pages count one access each)
+ *    and page by page after that, as with async (whose first write splits
+ *    the PMD).  Without this a THP holding a few hot pages would look hot
+ *    whole and be promoted whole (measured in the 7.3 VM: a scattered hot
+ *    set over huge pages filled a DRAM limit with whole THPs, 2480 cold
+ *    pages for 80 hot, and the contiguous hot part got no room).  What
+ *    then moves: the migrator moves a THP whole when at least half of its
+ *    pages are to move, and splits it first when fewer are (migrate.c).
+ *  - a kernel access (read(2) into the heap, O_DIRECT, process_vm_readv)
+ *    to a protected page is an ordinary hinting fault, resolved by the
+ *    kernel in async mode: a user-mode-only userfaultfd is enough.
+ *
  * Huge pages (anonymous THP): a PMD-mapped THP armed whole stays huge
  * until written; the first write to it makes the kernel split the PMD
  * (wp_huge_pmd() goes to "split" in async mode) and only the 4 KiB page
@@ -45,8 +82,9 @@
 
 static int async_open(struct hy_track *t, struct hy_err *err)
 {
-	uint64_t f =
-	    UFFD_FEATURE_WP_ASYNC | (t->kf.wp_unpopulated ? UFFD_FEATURE_WP_UNPOPULATED : 0);
+	uint64_t f = t->ops->rwp ? UFFD_FEATURE_RWP | UFFD_FEATURE_RWP_ASYNC
+				 : UFFD_FEATURE_WP_ASYNC |
+				       (t->kf.wp_unpopulated ? UFFD_FEATURE_WP_UNPOPULATED : 0);
 	int rc = hy_trk_uffd_open(t, false, f, err);
 
 	if (rc)
@@ -64,9 +102,23 @@ static int async_open(struct hy_track *t, struct hy_err *err)
 	return 0;
 }
 
+/* rwp: the huge mappings in [s, f) were accessed; protect the first page
+ * of each alone, which splits the mapping (see the top of the file).  The
+ * caller re-protects the rest. */
+static void split_huge(struct hy_track *t, uintptr_t s, uintptr_t f)
+{
+	const uintptr_t huge = (uintptr_t)2 << 20;
+
+	for (uintptr_t b = s & ~(huge - 1); b < f; b += huge)
+		if (b >= s)
+			trk_prot(t, b, b + TRK_PG, true);
+}
+
 /*
- * One PAGEMAP_SCAN pass over [a, e) for the pages not write-protected.
- * wp: re-protect what is reported (all of [a, e) must be armed then).
+ * One PAGEMAP_SCAN pass over [a, e) for the pages no longer protected
+ * (async: written, rwp: accessed).
+ * wp: re-protect what is reported (all of [a, e) must be armed then; async
+ * only).
  * Each reported page of [a, e) that is armed in r goes into out (bit 0 =
  * page `base`).  Returns pages reported-and-armed, or -errno.
  */
@@ -76,15 +128,16 @@ static long scan(struct hy_track *t, struct trk_range *r, uintptr_t a, uintptr_t
 	long found = 0;
 
 	while (a < e) {
+		uint64_t cat = t->ops->rwp ? PAGE_IS_ACCESSED : PAGE_IS_WRITTEN;
 		struct pm_scan_arg arg = {
 		    .size = sizeof(arg),
-		    .flags = PM_SCAN_CHECK_WPASYNC | (wp ? PM_SCAN_WP_MATCHING : 0),
+		    .flags = t->ops->rwp ? 0 : PM_SCAN_CHECK_WPASYNC | (wp ? PM_SCAN_WP_MATCHING : 0),
 		    .start = a,
 		    .end = e,
 		    .vec = (uintptr_t)t->vec,
 		    .vec_len = TRK_VEC,
-		    .category_mask = PAGE_IS_WRITTEN,
-		    .return_mask = PAGE_IS_WRITTEN,
+		    .category_mask = cat,
+		    .return_mask = cat | (t->ops->rwp ? PAGE_IS_HUGE : 0),
 		};
 		int err = hy_fault(HY_FAULT_PAGEMAP_SCAN);
 		long k = err ? -1 : ioctl(t->pagemap, PAGEMAP_SCAN, &arg);
@@ -99,6 +152,8 @@ static long scan(struct hy_track *t, struct trk_range *r, uintptr_t a, uintptr_t
 
 			if (s >= f)
 				continue;
+			if (t->vec[i].categories & PAGE_IS_HUGE)
+				split_huge(t, s, f);
 			if (wp) {
 				trk_set_range(out, from, to);
 				found += (long)(to - from);
@@ -137,6 +192,9 @@ static long scan(struct hy_track *t, struct trk_range *r, uintptr_t a, uintptr_t
  *    the scan and its re-protect (microseconds) has that write counted in
  *    this epoch instead of the next; a page protected at the scan and
  *    written after it is not touched and shows up next time.
+ * rwp always re-protects after the scan (no WP_MATCHING for RWP), but scans
+ * run by run when the runs are few: a window scan would also report, and
+ * walk past, every unarmed populated page between them.
  */
 static long async_harvest(struct hy_track *t, struct trk_range *r, size_t first, size_t n,
 			  uint64_t *out)
@@ -155,17 +213,16 @@ static long async_harvest(struct hy_track *t, struct trk_range *r, size_t first,
 		scanned += j - i;
 		i = j;
 	}
-	if (runs > 64 && runs > n / 1024 && scanned < runs * 16) {
+	bool window = runs > 64 && runs > n / 1024 && scanned < runs * 16;
+
+	if (window) {
 		found = scan(t, r, trk_page(r, lo), trk_page(r, hi), base, false, out);
 		scanned = hi - lo;
-		rc = found > 0 ? hy_trk_wp_runs(t, out, 0, base, lo - first, hi - first, true) : 0;
-		if (rc < 0)
-			found = rc;
 	} else {
 		for (size_t i = trk_next(r->armed, first, end, true); i < end;
 		     i = trk_next(r->armed, i, end, true)) {
 			size_t j = trk_next(r->armed, i, end, false);
-			long k = scan(t, r, trk_page(r, i), trk_page(r, j), base, true, out);
+			long k = scan(t, r, trk_page(r, i), trk_page(r, j), base, !t->ops->rwp, out);
 
 			if (k < 0) {
 				found = k;
@@ -174,6 +231,12 @@ static long async_harvest(struct hy_track *t, struct trk_range *r, size_t first,
 			found += k;
 			i = j;
 		}
+	}
+	/* async's run-by-run scans re-protected what they reported */
+	if ((window || t->ops->rwp) && found > 0) {
+		rc = hy_trk_wp_runs(t, out, 0, base, lo - first, hi - first, true);
+		if (rc < 0)
+			found = rc;
 	}
 	hy_stat_add(t->st, pages_scanned, scanned);
 	if (found > 0)
@@ -185,4 +248,11 @@ const struct trk_ops hy_trk_async_ops = {
     .name = "async",
     .open = async_open,
     .harvest = async_harvest,
+};
+
+const struct trk_ops hy_trk_rwp_ops = {
+    .name = "rwp",
+    .open = async_open,
+    .harvest = async_harvest,
+    .rwp = true,
 };

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * track_impl — what track.c shares with its backends (track_async.c,
- * track_sync.c); nothing outside lib/track*.c includes this.
+ * track_impl — what track.c shares with its backends (track_async.c: async
+ * and rwp, track_sync.c: sync); nothing outside lib/track*.c includes this.
  *
  * struct hy_track holds the range table: every tracked range with a bitmap
  * of the pages armed in it (and, for sync, a bitmap of the pages the handler
@@ -68,17 +68,19 @@ struct trk_ops {
 	/*
 	 * End of epoch on pages [first, first+n) of r's bitmaps (absolute bit
 	 * numbers): set bit (page - first) of out[] (zeroed by the caller) for
-	 * every armed page written, re-arm it, return the count or -errno.
+	 * every armed page written (rwp: accessed), re-arm it, return the
+	 * count or -errno.
 	 */
 	long (*harvest)(struct hy_track *t, struct trk_range *r, size_t first, size_t n,
 			uint64_t *out);
 	/* The table changed (called with t->lock held): republish for a handler. */
 	void (*publish)(struct hy_track *t);
+	bool rwp;	  /* read-write protection (MODE_RWP, UFFDIO_RWPROTECT), not WP */
 	bool written_map; /* needs a written bitmap per range */
 	bool rearm_all;	  /* arm() re-protects every armed page, not only new ones */
 };
 
-extern const struct trk_ops hy_trk_async_ops, hy_trk_sync_ops;
+extern const struct trk_ops hy_trk_async_ops, hy_trk_rwp_ops, hy_trk_sync_ops;
 
 struct hy_track {
 	const struct trk_ops *ops;
@@ -205,21 +207,22 @@ static inline uint64_t trk_take64(uint64_t *b, size_t bit, size_t nbits, uint64_
 
 /* ---- userfaultfd helpers ---- */
 
-/* UFFDIO_WRITEPROTECT on [start, end); 0 or -errno.  EAGAIN (the mm is
- * changing under a non-cooperative event) is retried a few times. */
-static inline int trk_wp(int uffd, uintptr_t start, uintptr_t end, bool on)
+/* Protect (on) or release (off) [start, end) the backend's way:
+ * UFFDIO_RWPROTECT for rwp, else UFFDIO_WRITEPROTECT; 0 or -errno.  EAGAIN
+ * (the mm is changing under a non-cooperative event) is retried a few
+ * times.  Releasing wakes any thread waiting on the range. */
+static inline int trk_prot(const struct hy_track *t, uintptr_t start, uintptr_t end, bool on)
 {
-	struct uffdio_writeprotect w = {
-	    .range = {.start = start, .len = end - start},
-	    .mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
-	};
-
+	struct uffdio_range range = {.start = start, .len = end - start};
+	struct uffdio_writeprotect w = {.range = range, .mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0};
+	struct uffdio_rwprotect rw = {.range = range, .mode = on ? UFFDIO_RWPROTECT_MODE_RWP : 0};
 	int err = hy_fault(HY_FAULT_UFFD_IOCTL);
 
 	if (err)
 		return -err;
 	for (int tries = 0;; tries++) {
-		if (ioctl(uffd, UFFDIO_WRITEPROTECT, &w) == 0)
+		if ((t->ops->rwp ? ioctl(t->uffd, UFFDIO_RWPROTECT, &rw)
+				 : ioctl(t->uffd, UFFDIO_WRITEPROTECT, &w)) == 0)
 			return 0;
 		if (errno != EAGAIN || tries == 100)
 			return -errno;
@@ -230,7 +233,7 @@ static inline int trk_wp(int uffd, uintptr_t start, uintptr_t end, bool on)
  * kernel_faults: one that also takes faults raised in system calls. */
 int hy_trk_uffd_open(struct hy_track *t, bool kernel_faults, uint64_t features, struct hy_err *err);
 
-/* Write-protect (on) or release (off) every run of set bits of b in
+/* Protect (on) or release (off), as trk_prot, every run of set bits of b in
  * [from, to), where bit `base` is page `addr`.  Returns pages changed or
  * -errno (the first error; the other runs are still done). */
 long hy_trk_wp_runs(struct hy_track *t, const uint64_t *b, size_t base, uintptr_t addr, size_t from,

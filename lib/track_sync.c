@@ -132,7 +132,7 @@ static void *handler(void *arg)
 			if (msg[k].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) {
 				record(s, a);
 				faults++;
-				if (!trk_wp(t->uffd, a, a + TRK_PG, false))
+				if (!trk_prot(t, a, a + TRK_PG, false))
 					continue;
 			}
 			/* never leave a thread blocked: at worst it faults again */

@@ -111,7 +111,7 @@ static void print_hardware(const struct hy_topo *t)
 {
 	struct hy_kfeat kf;
 	char a[128], b[32], c[32];
-	const char *why;
+	const char *why, *backend;
 
 	printf("libhybrid %s: hardware\n", VERSION);
 	printf("memory nodes: %d\n", t->nnodes);
@@ -175,6 +175,10 @@ static void print_hardware(const struct hy_topo *t)
 	printf("  WP_UNPOPULATED:        %s\n", kf.wp_unpopulated ? "yes" : "no");
 	printf("  WP_ASYNC:              %s\n", kf.wp_async ? "yes" : "no");
 	printf("  PAGEMAP_SCAN:          %s\n", kf.pagemap_scan ? "yes" : "no");
+	printf("  uffd read-write prot.: %s\n", !kf.rwp	      ? "no"
+					  : !kf.rwp_async	      ? "yes, without RWP_ASYNC"
+					  : !kf.pagemap_accessed ? "yes, PAGEMAP_SCAN without PAGE_IS_ACCESSED"
+								 : "yes (RWP, RWP_ASYNC, PAGE_IS_ACCESSED)");
 	printf("  unprivileged uffd:     ");
 	if (kf.unpriv_sysctl < 0)
 		printf("unknown");
@@ -187,10 +191,15 @@ static void print_hardware(const struct hy_topo *t)
 	if (kf.memory_tiers)
 		printf(" (%d tier%s with memory)", t->kernel_ntiers, t->kernel_ntiers == 1 ? "" : "s");
 	printf("\n  MPOL_PREFERRED_MANY:   %s\n", kf.preferred_many ? "yes" : "no (MPOL_PREFERRED)");
-	printf("tracking backend (auto): %s", hy_kfeat_backend(&kf, &why));
+	backend = hy_kfeat_backend(&kf, &why);
+	printf("tracking backend (auto): %s", backend);
 	if (why)
 		printf(" (%s)", why);
-	printf("\n");
+	printf("\naccesses seen: %s\n",
+	       !strcmp(backend, "rwp")	 ? "reads and writes"
+	       : !strcmp(backend, "off") ? "none (placement only)"
+					 : "writes only: pages only read stay on the slow tier "
+					   "(read-write protection needs Linux 7.3; see hybrid(7))");
 	if (t->root[0])
 		printf("note: tiers read below %s; kernel features are this machine's\n", t->root);
 	if (t->ntiers < 2)

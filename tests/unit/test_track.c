@@ -4,12 +4,13 @@
  * kernel: exact reports for armed pages, nothing for pages not armed,
  * re-arming, removal, data integrity, never-touched pages, huge pages,
  * kernel-mode faults (read(2) into an armed page), blocked and concurrent
- * writers, fork, and the choice of backend.
+ * writers, fork, and the choice of backend; for rwp (Linux 7.3) reads,
+ * zaps and kernel reads of armed pages.
  *
- *   test_track [common] [async] [sync] [SUITE.CASE]...   (default: all)
+ *   test_track [common] [async] [sync] [rwp] [SUITE.CASE]...   (default: all)
  *
  * The cases of a backend that cannot run here skip, with the reason.
- * tests/vm runs "sync common" on 6.1.
+ * tests/vm runs "sync common" on 6.1 and everything on 6.12 and 7.3.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -298,14 +300,18 @@ static void t_remove(void)
  * Never-touched pages.  With WP_UNPOPULATED (always with async) an armed
  * page that was never touched is covered: its first write is reported, a
  * read is not.  Without it (sync on 6.1-6.3) the first write is not seen;
- * the next arm() protects the now populated page.
+ * the next arm() protects the now populated page.  rwp cannot protect a
+ * page that is not there, but its first touch maps it unprotected, which
+ * reads as accessed: the write and the read (of the zero page) are both
+ * reported, and the harvest protects them.
  */
 static void t_unpopulated(void)
 {
 	struct hy_track *t = open_b(backend, NULL);
 	char *p = map(LEN, false);
 	uint64_t w[WORDS];
-	bool covered = backend == HY_BACKEND_ASYNC || kf.wp_unpopulated;
+	bool covered = backend != HY_BACKEND_SYNC || kf.wp_unpopulated;
+	bool rwp = backend == HY_BACKEND_RWP;
 	volatile char c;
 
 	CU_ASSERT_FATAL(p != NULL);
@@ -315,8 +321,15 @@ static void t_unpopulated(void)
 	poke(p, NULL, 7, 1);
 	c = p[9 * PG];
 	(void)c;
-	CU_ASSERT_EQUAL(hy_track_harvest(t, (uintptr_t)p, LEN, w), covered ? 1 : 0);
+	CU_ASSERT_EQUAL(hy_track_harvest(t, (uintptr_t)p, LEN, w), rwp ? 2 : covered ? 1 : 0);
 	CU_ASSERT(bit(w, 7) == covered);
+	CU_ASSERT(bit(w, 9) == rwp);
+	if (rwp) { /* protected now: seen again, the read too */
+		poke(p, NULL, 7, 1);
+		c = p[9 * PG + 1];
+		CU_ASSERT_EQUAL(hy_track_harvest(t, (uintptr_t)p, LEN, w), 2);
+		CU_ASSERT(bit(w, 7) && bit(w, 9));
+	}
 	if (!covered) {
 		printf("\n    (no WP_UNPOPULATED: first write to a never-touched page not seen, "
 		       "as documented) ");
@@ -354,7 +367,7 @@ static void t_syscall_write(void)
 	CU_ASSERT(memcmp(q + 5 * PG, src, PG) == 0);
 	CU_ASSERT_EQUAL(hy_track_harvest(t, (uintptr_t)p, LEN, w), 1);
 	CU_ASSERT(bit(w, 42));
-	if (backend == HY_BACKEND_ASYNC || kf.wp_unpopulated) {
+	if (backend != HY_BACKEND_SYNC || kf.wp_unpopulated) {
 		CU_ASSERT_EQUAL(hy_track_harvest(t, (uintptr_t)q, 64 * PG, w), 1);
 		CU_ASSERT(bit(w, 5));
 	}
@@ -381,7 +394,9 @@ static long anon_huge_kb(void)
 
 /*
  * Huge pages (documented in track_async.c): an armed THP written at one
- * place reports that 4 KiB page only; the kernel splits the PMD.
+ * place reports that 4 KiB page only; the kernel splits the PMD.  With rwp
+ * the first access reports all 512 pages and the harvest splits the
+ * mapping; from then on pages are reported one by one.
  */
 static void t_thp(void)
 {
@@ -406,10 +421,30 @@ static void t_thp(void)
 	CU_ASSERT_EQUAL(hy_track_arm(t, (uintptr_t)h, hl, NULL), 0);
 	CU_ASSERT(anon_huge_kb() >= before + 2048); /* arming whole keeps it huge */
 	h[77 * PG + 5] = 2;
-	CU_ASSERT_EQUAL(hy_track_harvest(t, (uintptr_t)h, hl, w), 1);
-	CU_ASSERT(bit(w, 77));
-	printf("\n    (AnonHugePages %ld kB once populated, %ld kB after one write) ",
-	       before + 2048, anon_huge_kb());
+	if (backend == HY_BACKEND_RWP) {
+		volatile char c;
+
+		/* the first access seen: all 512, and the harvest splits the
+		 * mapping (the THP stays whole) so that pages are seen one by one */
+		CU_ASSERT_EQUAL(hy_track_harvest(t, (uintptr_t)h, hl, w), 512);
+		printf("\n    (rwp: AnonHugePages %ld kB once populated, %ld kB after one write "
+		       "and its harvest; still a THP: %d) ",
+		       before + 2048, anon_huge_kb(), thp_probe(h));
+		CU_ASSERT(anon_huge_kb() < before + 2048);
+		CU_ASSERT_EQUAL(thp_probe(h), 1);
+		c = h[300 * PG]; /* a read */
+		(void)c;
+		h[301 * PG] = 3; /* a write */
+		CU_ASSERT_EQUAL(hy_track_harvest(t, (uintptr_t)h, hl, w), 2);
+		CU_ASSERT(bit(w, 300) && bit(w, 301));
+		CU_ASSERT_EQUAL(hy_track_harvest(t, (uintptr_t)h, hl, w), 0);
+		CU_ASSERT_EQUAL(h[301 * PG], 3);
+	} else {
+		CU_ASSERT_EQUAL(hy_track_harvest(t, (uintptr_t)h, hl, w), 1);
+		CU_ASSERT(bit(w, 77));
+		printf("\n    (AnonHugePages %ld kB once populated, %ld kB after one write) ",
+		       before + 2048, anon_huge_kb());
+	}
 	CU_ASSERT_EQUAL(h[77 * PG + 5], 2);
 	CU_ASSERT_EQUAL(h[78 * PG], 1);
 	hy_track_close(t);
@@ -468,6 +503,129 @@ static void t_fork(void)
 	CU_ASSERT(bit(w, 2));
 	hy_track_close(t);
 	munmap(p, LEN);
+}
+
+/* ---- rwp only: reads, zaps, the kernel reading armed pages ---- */
+
+/* Reads are seen exactly, like writes; the data is untouched. */
+static void t_reads(void)
+{
+	struct hy_stats st = {0};
+	struct hy_track *t = open_b(backend, &st);
+	char *p = map(LEN, true), *sh = shadow_of(p, LEN);
+	uint64_t w[WORDS], sum = 0;
+	const size_t pages[] = {3, 100, 2000, 4095};
+
+	CU_ASSERT_FATAL(p && sh);
+	CU_ASSERT_EQUAL(hy_track_add(t, (uintptr_t)p, LEN), 0);
+	CU_ASSERT_EQUAL(hy_track_arm(t, (uintptr_t)p, LEN, NULL), 0);
+	for (size_t k = 0; k < 4; k++)
+		sum += *(volatile uint64_t *)(p + pages[k] * PG + 64 * k);
+	CU_ASSERT_EQUAL(hy_track_harvest(t, (uintptr_t)p, LEN, w), 4);
+	CU_ASSERT_EQUAL(count_bits(w, WORDS), 4);
+	for (size_t k = 0; k < 4; k++)
+		CU_ASSERT(bit(w, pages[k]));
+	CU_ASSERT_EQUAL(hy_track_harvest(t, (uintptr_t)p, LEN, w), 0);
+	/* a read and a write of the same page: one page */
+	sum += *(volatile uint64_t *)(p + 9 * PG);
+	poke(p, sh, 9, 5);
+	CU_ASSERT_EQUAL(hy_track_harvest(t, (uintptr_t)p, LEN, w), 1);
+	CU_ASSERT(bit(w, 9));
+	CU_ASSERT(sum != 0);
+	hy_track_close(t);
+	CU_ASSERT(memcmp(p, sh, LEN) == 0);
+	munmap(p, LEN);
+	free(sh);
+}
+
+/*
+ * Zaps drop the protection (userfaultfd.rst): an armed page discarded with
+ * MADV_DONTNEED and not touched again reads as not accessed; touched again
+ * it comes back unprotected, reads as accessed, and the harvest re-arms
+ * it.  MADV_FREE'd pages written again before reclaim: seen, data right.
+ */
+static void t_zap(void)
+{
+	struct hy_track *t = open_b(backend, NULL);
+	char *p = map(LEN, true);
+	uint64_t w[WORDS];
+	volatile uint64_t v;
+
+	CU_ASSERT_FATAL(p != NULL);
+	CU_ASSERT_EQUAL(hy_track_add(t, (uintptr_t)p, LEN), 0);
+	CU_ASSERT_EQUAL(hy_track_arm(t, (uintptr_t)p, LEN, NULL), 0);
+	CU_ASSERT_EQUAL(madvise(p + 10 * PG, 10 * PG, MADV_DONTNEED), 0);
+	CU_ASSERT_EQUAL(hy_track_harvest(t, (uintptr_t)p, LEN, w), 0);
+	v = *(volatile uint64_t *)(p + 12 * PG); /* the zero page now */
+	CU_ASSERT_EQUAL(v, 0);
+	poke(p, NULL, 13, 7);
+	CU_ASSERT_EQUAL(hy_track_harvest(t, (uintptr_t)p, LEN, w), 2);
+	CU_ASSERT(bit(w, 12) && bit(w, 13));
+	/* re-armed by that harvest: seen again */
+	v = *(volatile uint64_t *)(p + 13 * PG + (7 % (PG / 8)) * 8);
+	CU_ASSERT_EQUAL(v, 7);
+	CU_ASSERT_EQUAL(hy_track_harvest(t, (uintptr_t)p, LEN, w), 1);
+	CU_ASSERT(bit(w, 13));
+	/* MADV_FREE, then reuse before any reclaim */
+	CU_ASSERT_EQUAL(madvise(p + 30 * PG, 10 * PG, MADV_FREE), 0);
+	poke(p, NULL, 31, 9);
+	CU_ASSERT_EQUAL(hy_track_harvest(t, (uintptr_t)p, LEN, w), 1);
+	CU_ASSERT(bit(w, 31));
+	v = *(volatile uint64_t *)(p + 31 * PG + (9 % (PG / 8)) * 8);
+	CU_ASSERT_EQUAL(v, 9);
+	hy_track_close(t);
+	munmap(p, LEN);
+}
+
+/*
+ * The kernel reading armed pages (write(2) from them, process_vm_readv,
+ * O_DIRECT from a file into them and out of them): each works exactly as
+ * without tracking, and the pages are reported as accessed.
+ */
+static void t_kernel_reads(void)
+{
+	struct hy_track *t = open_b(backend, NULL);
+	static const char *const dirs[] = {"/tmp", "/dev/shm", "/var/tmp"};
+	char *p = map(LEN, true), *sh = shadow_of(p, LEN), buf[PG];
+	struct iovec local = {.iov_base = buf, .iov_len = PG}, remote;
+	uint64_t w[WORDS];
+	int fd[2], f;
+
+	CU_ASSERT_FATAL(p && sh && pipe(fd) == 0);
+	CU_ASSERT_EQUAL(hy_track_add(t, (uintptr_t)p, LEN), 0);
+	CU_ASSERT_EQUAL(hy_track_arm(t, (uintptr_t)p, LEN, NULL), 0);
+	/* write(2) out of an armed page */
+	CU_ASSERT_EQUAL(write(fd[1], p + 50 * PG, PG), (ssize_t)PG);
+	CU_ASSERT_EQUAL(read(fd[0], buf, PG), (ssize_t)PG);
+	CU_ASSERT(memcmp(buf, sh + 50 * PG, PG) == 0);
+	/* process_vm_readv of our own armed page */
+	remote.iov_base = p + 60 * PG;
+	remote.iov_len = PG;
+	CU_ASSERT_EQUAL(process_vm_readv(getpid(), &local, 1, &remote, 1, 0), (ssize_t)PG);
+	CU_ASSERT(memcmp(buf, sh + 60 * PG, PG) == 0);
+	CU_ASSERT_EQUAL(hy_track_harvest(t, (uintptr_t)p, LEN, w), 2);
+	CU_ASSERT(bit(w, 50) && bit(w, 60));
+	/* O_DIRECT: out of page 70 into a file, back into page 80 (GUP both ways) */
+	f = -1;
+	for (size_t k = 0; f < 0 && k < sizeof(dirs) / sizeof(dirs[0]); k++)
+		f = open(dirs[k], O_TMPFILE | O_RDWR | O_DIRECT, 0600);
+	if (f < 0) {
+		printf("\n    (no file system here takes O_DIRECT (%s): that part not tried) ",
+		       strerror(errno));
+	} else {
+		CU_ASSERT_EQUAL(pwrite(f, p + 70 * PG, PG, 0), (ssize_t)PG);
+		CU_ASSERT_EQUAL(pread(f, p + 80 * PG, PG, 0), (ssize_t)PG);
+		memcpy(sh + 80 * PG, sh + 70 * PG, PG);
+		close(f);
+		CU_ASSERT_EQUAL(hy_track_harvest(t, (uintptr_t)p, LEN, w), 2);
+		CU_ASSERT(bit(w, 70) && bit(w, 80));
+	}
+	close(fd[0]);
+	close(fd[1]);
+	CU_ASSERT(memcmp(p, sh, LEN) == 0);
+	hy_track_close(t);
+	munmap(p, LEN);
+	free(sh);
 }
 
 /* ---- sync only: threads ---- */
@@ -604,6 +762,25 @@ static void t_choice(void)
 	CU_ASSERT(!strcmp(expect, "off") ? err.msg[0] != 0 : err.msg[0] == 0);
 	hy_track_close(t);
 
+	/* RWP: auto takes rwp where the kernel has it (7.3); without, async */
+	if (hy_kfeat_rwp(&kf)) {
+		CU_ASSERT_STRING_EQUAL(expect, "rwp");
+		k.rwp = false;
+		CU_ASSERT_EQUAL(hy_track_open_with(&t, HY_BACKEND_AUTO, &k, NULL, &err), 0);
+		CU_ASSERT_STRING_EQUAL(hy_track_name(t), kf.wp_async ? "async" : "sync");
+		CU_ASSERT_EQUAL(err.msg[0], 0);
+		hy_track_close(t);
+	}
+	k.rwp = false;
+	CU_ASSERT_EQUAL(hy_track_open_with(&t, HY_BACKEND_RWP, &k, NULL, &err), -ENOTSUP);
+	CU_ASSERT_PTR_NULL(t);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "7.3"));
+	printf("\n    (rwp refused: %s) ", err.msg);
+	k.rwp = kf.rwp;
+	k.pagemap_accessed = false;
+	CU_ASSERT_EQUAL(hy_track_open_with(&t, HY_BACKEND_RWP, &k, NULL, &err), -ENOTSUP);
+	k.rwp = false;
+
 	/* no WP_ASYNC: explicit async refused, auto takes sync */
 	k.wp_async = false;
 	CU_ASSERT_EQUAL(hy_track_open_with(&t, HY_BACKEND_ASYNC, &k, NULL, &err), -ENOTSUP);
@@ -641,7 +818,7 @@ static void t_choice(void)
  * For real, not by masking features: an unprivileged process (nobody,
  * vm.unprivileged_userfaultfd=0, no access to /dev/userfaultfd) has only a
  * user-mode-only userfaultfd.  Explicit sync must fail with -ENOTSUP;
- * auto falls back (async where the kernel has it, else off).
+ * auto falls back (rwp or async where the kernel has it, else off).
  */
 static void t_unprivileged(void)
 {
@@ -674,7 +851,9 @@ static void t_unprivileged(void)
 		rc = hy_track_open(&t, HY_BACKEND_AUTO, NULL, &err);
 		if (rc || !t)
 			_exit(13);
-		if (strcmp(hy_track_name(t), k.wp_async && k.pagemap_scan ? "async" : "off"))
+		if (strcmp(hy_track_name(t), hy_kfeat_rwp(&k)			? "rwp"
+					      : k.wp_async && k.pagemap_scan ? "async"
+									     : "off"))
 			_exit(14);
 		fprintf(stderr, "(auto: %s) ", hy_track_name(t));
 		hy_track_close(t);
@@ -736,6 +915,11 @@ static const struct hy_test backend_tests[] = {
     HY_TEST(t_remove), HY_TEST(t_unpopulated), HY_TEST(t_syscall_write), HY_TEST(t_thp),
     HY_TEST(t_cost),   HY_TEST(t_fork),
 };
+static const struct hy_test rwp_tests[] = {
+    HY_TEST(t_reads),
+    HY_TEST(t_zap),
+    HY_TEST(t_kernel_reads),
+};
 static const struct hy_test sync_tests[] = {
     HY_TEST(t_blocked_released),
     HY_TEST(t_many_threads),
@@ -765,6 +949,12 @@ static const char *set_async(void)
 	return cannot(backend);
 }
 
+static const char *set_rwp(void)
+{
+	backend = HY_BACKEND_RWP;
+	return cannot(backend);
+}
+
 static const char *set_sync(void)
 {
 	backend = HY_BACKEND_SYNC;
@@ -775,6 +965,8 @@ static const char *set_sync(void)
  * has its cases skipped, with the reason. */
 static const struct hy_suite suites[] = {
 	HY_SUITE("common", common_tests, NULL),
+	HY_SUITE("rwp", backend_tests, set_rwp),
+	HY_SUITE("rwp", rwp_tests, set_rwp),
 	HY_SUITE("async", backend_tests, set_async),
 	HY_SUITE("sync", backend_tests, set_sync),
 	HY_SUITE("sync", sync_tests, set_sync),
