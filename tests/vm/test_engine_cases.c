@@ -2,8 +2,10 @@
 /*
  * The engine's rules on real tiers, one case per run (inside tests/vm/tiered-vm):
  *
- *   test_engine_cases CASE [BACKEND]     CASE: limit pin shared chain balloon thp
- *                                        BACKEND: async (default) or sync
+ *   test_engine_cases CASE [BACKEND [reads]]   CASE: limit pin shared chain balloon thp
+ *                                        BACKEND: async (default), sync or rwp
+ *                                        reads: the feed reads its pages instead of
+ *                                        writing them (rwp, Linux 7.3, sees reads)
  *
  *   limit    HYBRID_DRAM_LIMIT below the hot set: our bytes on DRAM stay within the
  *            limit (plus one migration batch) after every epoch; when the limit is
@@ -55,6 +57,8 @@
 
 static const char *backend = "async";
 static bool sync_be;
+static bool reads;	/* the feed reads instead of writing (rwp sees reads) */
+static uint64_t read_sum; /* what the reads saw, so that they are done */
 static struct fixture fx; /* the configuration every case starts from, the topology */
 static struct hy_topo *topo;
 static int fast, mid, slow; /* first node of tier 0, tier 1, last tier */
@@ -102,9 +106,13 @@ static void fill(struct area *a)
 		*(uint64_t *)(a->p + off) = pattern(a, off);
 }
 
-/* The feed: one write to page i. */
+/* The feed: one write to page i, or with `reads` one read of it. */
 static inline void touch(struct area *a, size_t i)
 {
+	if (reads) {
+		read_sum += *(volatile uint64_t *)(a->p + i * PG + 8);
+		return;
+	}
 	(*(volatile uint64_t *)(a->p + i * PG + 8))++;
 	a->writes[i]++;
 }
@@ -1040,6 +1048,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc > 2)
 		backend = argv[2];
+	reads = argc > 3 && !strcmp(argv[3], "reads");
 	sync_be = !strcmp(backend, "sync");
 	/* two tiers, or the program skips */
 	fixture_config(&fx, "backend=%s promote_rate=0 track_overhead=100", backend);
@@ -1047,8 +1056,8 @@ int main(int argc, char **argv)
 	fast = hy_nm_next(&topo->tier[0].nodes, -1);
 	mid = hy_nm_next(&topo->tier[1].nodes, -1);
 	slow = hy_nm_next(&topo->tier[topo->ntiers - 1].nodes, -1);
-	printf("case %s, backend %s, kernel %s, %d tiers (fast node %d, slow node %d)\n", name,
-	       backend, getenv("TIERED_VM_KERNEL") ? getenv("TIERED_VM_KERNEL") : "?",
+	printf("case %s, backend %s, feed %s, kernel %s, %d tiers (fast node %d, slow node %d)\n",
+	       name, backend, reads ? "reads" : "writes", getenv("TIERED_VM_KERNEL") ? getenv("TIERED_VM_KERNEL") : "?",
 	       topo->ntiers, fast, slow);
 	if (!strcmp(name, "limit"))
 		rc = case_limit();
@@ -1063,7 +1072,8 @@ int main(int argc, char **argv)
 	else if (!strcmp(name, "thp"))
 		rc = case_thp();
 	else {
-		printf("usage: test_engine_cases limit|pin|shared|chain|balloon|thp [async|sync]\n");
+		printf("usage: test_engine_cases limit|pin|shared|chain|balloon|thp "
+		       "[async|sync|rwp [reads]]\n");
 		return 2;
 	}
 	if (rc) {
