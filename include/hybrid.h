@@ -183,7 +183,7 @@ enum hybrid_state {
 struct hybrid_stats {
 	size_t size;			       /* in: sizeof; out: bytes filled */
 	uint32_t state;			       /* enum hybrid_state */
-	char backend[12];		       /* access tracking: "async", "sync", "off", "" */
+	char backend[12];		       /* tracking: "rwp", "async", "sync", "off", "" */
 	uint64_t managed_bytes;		       /* managed now, all tiers */
 	uint64_t tier_bytes[HYBRID_MAX_TIERS]; /* managed bytes last seen on each tier */
 	uint64_t promote_pages, promote_bytes;
@@ -196,7 +196,7 @@ struct hybrid_stats {
 	uint64_t thrash_pages;	/* moves refused because the page just moved the other way */
 	uint64_t epochs;	/* tracking epochs completed */
 	uint64_t wp_faults;	/* sync backend: write faults handled */
-	uint64_t pages_scanned; /* async backend: pages scanned */
+	uint64_t pages_scanned; /* rwp, async backends: pages scanned */
 	uint64_t pages_armed;	/* pages write-protected for tracking, all epochs */
 	uint64_t policy_ns;	/* CPU time of the background thread */
 	uint64_t thp_splits;	/* transparent huge pages split so that only their hot

@@ -45,7 +45,7 @@ struct hy_export_page {
 	uint64_t epoch_us;	/* configured epoch length, 0 = unknown */
 	char comm[16];		/* /proc/PID/comm at publication */
 	char lib_version[16];	/* "0.1.0" */
-	char backend[16];	/* "async", "sync", "off" */
+	char backend[16];	/* "rwp", "async", "sync", "off" */
 	int32_t ntiers;		/* 0 = unknown: count from tier_bytes */
 	uint32_t loopback;	/* the same nodes play several tiers */
 	char tier_nodes[HY_MAX_TIERS][32]; /* node list of each tier, "" = unknown */

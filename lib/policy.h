@@ -5,14 +5,15 @@
  * the tiers; no system calls, so every rule is unit-tested from a synthetic
  * access feed.  The epoch loop (engine) feeds it and executes the plan.
  *
- *  - Promotion (the twice-accessed rule): a page on a slower tier written in
- *    at least `threshold` of the last `window` epochs, or hinted HOT, moves
+ *  - Promotion (the twice-accessed rule): a page on a slower tier accessed
+ *    ("written": the tracker's signal, reads too with rwp) in at least
+ *    `threshold` of the last `window` epochs, or hinted HOT, moves
  *    to the fastest faster tier with room; hottest first; only while that
  *    tier's free memory is above its high watermark, within the DRAM limit
  *    (tier 0) and within the promotion budget of this epoch.
  *  - Demotion (in lieu of discard): when a tier's free memory is under its
  *    low watermark, or tier 0 holds more of ours than the DRAM limit, its
- *    coldest pages (longest since the last observed write) move one tier
+ *    coldest pages (longest since the last observed access) move one tier
  *    down until the high watermark / limit is met.  COLD-hinted pages go to
  *    the slowest tier.
  *  - Never: pinned pages; a page back the way it just came, within its

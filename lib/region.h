@@ -39,7 +39,10 @@ enum hy_hint {
 
 /*
  * hy_pstate — 16 bits per page:
- *   0-7   access history: bit i set = written in the epoch i epochs ago
+ *   0-7   access history: bit i set = seen accessed in the epoch i epochs ago
+ *         (the tracker's signal: written for async and sync, read or
+ *         written for rwp; "written" in the policy and the sampler means
+ *         this signal, whichever backend gives it)
  *   8-10  tier the page was last seen on, plus one (0 = not known yet)
  *   11    pinned: never migrate
  *   12-13 back-off level after failed migrations (retry every 4^level epochs);
