@@ -8,13 +8,15 @@
 #     and mmap checksums, a read(2) into its heap);
 #   - still gets hybrid placement: its heap and mapping on the slow node 1
 #     (move_pages queries), where the plain run has them on node 0;
-#   - tracks with what the kernel permits (DESIGN.md §3, §5: "async backend
-#     only, else off"): 6.12 (WP_ASYNC + PAGEMAP_SCAN) the async backend on a
+#   - tracks with what the kernel permits (DESIGN.md §3, §5: "rwp or async
+#     backend only, else off"): 7.3 the rwp backend (read-write protection) on
+#     a user-mode-only userfaultfd, silently, and pages the program only reads
+#     are promoted too; 6.12 (WP_ASYNC + PAGEMAP_SCAN) the async backend on a
 #     user-mode-only userfaultfd, silently; 6.1 (no WP_ASYNC) tracking off with
 #     exactly one "libhybrid:" line saying why — the sync backend is never used
 #     with a user-mode-only userfaultfd (a read(2) into an armed page would fail);
 #     HYBRID_BACKEND=sync asked for by name is refused with one line, never run.
-# Controls as root (same boot): 6.12 async, 6.1 sync, no message.
+# Controls as root (same boot): 7.3 rwp, 6.12 async, 6.1 sync, no message.
 #
 #   test_unpriv_uffd.sh host BUILD_DIR SOURCE_DIR KERNEL     boots the VM
 #   test_unpriv_uffd.sh guest BUILD_DIR SOURCE_DIR           inside the VM
@@ -60,9 +62,9 @@ if [ "$role" = guest ]; then
 		sed -nE 's/^where \(end\): heap (([0-9]+) on node 0,)?.*; mmap (([0-9]+) on node 0,)?.*/\2 \4/p' "$1" |
 			awk '{ print $1 + $2 }'
 	}
-	if [ "$k" = 6.1 ]; then want=off; else want=async; fi
+	case $k in 6.1) want=off ;; 6.12) want=async ;; *) want=rwp ;; esac
 	# where tracking runs: write until something is promoted, at most 60 s
-	if [ "$want" = async ]; then until_fast="4 60"; else until_fast=""; fi
+	if [ "$want" != off ]; then until_fast="4 60"; else until_fast=""; fi
 	for how in hybridctl preload; do
 		rm -f "$tmp/u/report"
 		if [ $how = hybridctl ]; then
@@ -94,13 +96,29 @@ if [ "$role" = guest ]; then
 				&& ok "$k, nobody, $how: exactly one libhybrid: line, tracking off because the userfaultfd is user-mode-only" \
 				|| bad "$k, nobody, $how: $msgs libhybrid: lines, want one explaining tracking off"
 		else
-			[ "$msgs" -eq 0 ] && ok "$k, nobody, $how: no libhybrid: line (async works unprivileged)" \
+			[ "$msgs" -eq 0 ] && ok "$k, nobody, $how: no libhybrid: line ($want works unprivileged)" \
 				|| bad "$k, nobody, $how: $msgs libhybrid: lines"
 			scanned=$(awk '$1 == "pages" && $2 == "scanned" { print $(NF - 1) }' "$tmp/u/report")
 			[ "${scanned:-0}" -gt 0 ] && ok "$k, nobody, $how: tracking ran ($scanned pages scanned)" \
 				|| bad "$k, nobody, $how: no pages scanned"
 		fi
 	done
+
+	# reads only: promoted where the kernel has read-write protection
+	if [ "$want" = rwp ]; then
+		rm -f "$tmp/u/report"
+		run as_nobody "$CTL" --epoch=200ms --stats="$tmp/u/report" -- "$PROBE" 4 60 read
+		last="hybridctl, nobody, reads"
+		expect_status 0 "$k, nobody, reads: runs"
+		cmp -s "$OUT" "$tmp/plain.out" && ok "$k, nobody, reads: stdout identical to the plain run" \
+			|| bad "$k, nobody, reads: stdout differs"
+		grep '^where' "$ERR" | sed 's/^/     /'
+		up=$(promoted "$ERR")
+		[ "${up:-0}" -gt 0 ] && ok "$k, nobody, reads: $up pages only read promoted to node 0" \
+			|| bad "$k, nobody, reads: nothing promoted"
+		[ "$(grep -c '^libhybrid:' "$ERR")" -eq 0 ] && ok "$k, nobody, reads: no libhybrid: line" \
+			|| bad "$k, nobody, reads: libhybrid: lines"
+	fi
 
 	# the sync backend by name, unprivileged: refused (one line), never used
 	run as_nobody env LD_PRELOAD="$LIB" HYBRID_BACKEND=sync HYBRID_STATS="$tmp/u/report.sync" "$PROBE"
@@ -116,7 +134,7 @@ if [ "$role" = guest ]; then
 		|| bad "$k, nobody, HYBRID_BACKEND=sync: the sync backend ran"
 
 	# controls as root: what privilege gives on this kernel
-	if [ "$k" = 6.1 ]; then rwant=sync; else rwant=async; fi
+	case $k in 6.1) rwant=sync ;; 6.12) rwant=async ;; *) rwant=rwp ;; esac
 	run "$CTL" --epoch=200ms --stats="$tmp/report.root" -- "$PROBE"
 	last="root, hybridctl"
 	expect_status 0 "$k, root, hybridctl: runs"

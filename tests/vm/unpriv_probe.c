@@ -4,7 +4,7 @@
  * test_unpriv_uffd.sh: run with and without the preload, as root and as an
  * unprivileged user, in the tiered VM.
  *
- *   unpriv_probe [SECONDS]
+ *   unpriv_probe [SECONDS [UNTIL_FAST_MAX [read]]]
  *
  * stdout (identical with and without the library):
  *   heap: <checksum>, mmap: <checksum>
@@ -17,7 +17,8 @@
  *
  * Memory: 16 MiB from malloc and a 16 MiB private anonymous mapping (both
  * above the 64 KiB minimum managed size), written, then written again for
- * SECONDS (default 2) so that tracking epochs pass over written pages; a
+ * SECONDS (default 4) so that tracking epochs pass over written pages (with
+ * "read": read again instead, one byte a page, for the rwp backend); a
  * 60 KiB read(2) from a pipe into the heap block (a system call writing into
  * tracked memory: with a user-mode-only userfaultfd and a write-protected
  * page, the sync backend would make it fail with EFAULT).  Placement is
@@ -129,6 +130,9 @@ int main(int argc, char **argv)
 	 * long to find this program, which writes all its memory alike), at
 	 * most this long */
 	double until_fast = argc > 2 ? atof(argv[2]) : 0;
+	/* read instead of writing: what only read-write protection sees */
+	int reads = argc > 3 && !strcmp(argv[3], "read");
+	volatile unsigned sink = 0;
 	size_t len = 16 * MIB;
 	unsigned char *h = malloc(len), *m, src[PIPE_BYTES];
 	double t0;
@@ -154,10 +158,14 @@ int main(int argc, char **argv)
 	t0 = now_s();
 	do {
 		for (size_t i = 0; i < len; i += PG) {
+			if (reads) {
+				sink += h[i] + m[i];
+				continue;
+			}
 			h[i] = (unsigned char)(h[i] + 1);
 			m[i] = (unsigned char)(m[i] + 1);
 		}
-		rounds++;
+		rounds += !reads;
 		usleep(50000);
 	} while (now_s() - t0 < secs || (now_s() - t0 < until_fast && !on_node0(h, m, len)));
 	for (size_t i = 0; i < len; i += PG) { /* the count of rounds must not show in the output */
