@@ -35,9 +35,11 @@
  * (placement checks the policy of every new range).
  */
 #include <errno.h>
+#include <linux/userfaultfd.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -283,6 +285,38 @@ HY_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 		errno = saved;
 	}
 	return p;
+}
+
+/*
+ * ioctl(2), for one request: a range can be registered with one userfaultfd
+ * only, and the library tracks its ranges with its own, so a program that
+ * registers a managed range with a userfaultfd of its own (a lazy loader, a
+ * garbage collector) would get EBUSY.  The program comes first: the engine
+ * lets go of the range, as for mbind, and the registration is tried again.
+ * Every other request is the system call itself (glibc's x86-64 ioctl is
+ * nothing more).
+ */
+HY_EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	void *arg;
+	long rc;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	rc = syscall(SYS_ioctl, fd, req, arg);
+	if (unlikely(rc < 0 && req == UFFDIO_REGISTER && errno == EBUSY && arg)) {
+		const struct uffdio_register *r = arg;
+		uintptr_t a = (uintptr_t)r->range.start & ~(uintptr_t)(HY_PAGE_SIZE - 1);
+
+		if (r->range.len && hy_rt_unmanage((void *)a, hy_page_round_up(
+								    (uintptr_t)r->range.start + r->range.len - a)) >= 0)
+			rc = syscall(SYS_ioctl, fd, req, arg);
+		if (rc < 0)
+			errno = EBUSY;
+	}
+	return (int)rc;
 }
 
 /* libnuma's mbind(2) wrapper, taken over: the program places this range
