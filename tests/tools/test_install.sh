@@ -20,7 +20,7 @@ lib=$(dirname "$(find "$prefix" -name 'libhybrid.so' | head -1)")
 # The public symbols are hybrid_* (versioned HYBRID_1.0) and the symbols the
 # preload layer interposes (unversioned, so they stand in for glibc's).
 run sh -c "nm -D --defined-only '$lib/libhybrid.so' | awk '\$2 ~ /[TDBWVR]/ {print \$3}'"
-interposed='malloc free calloc realloc reallocarray posix_memalign aligned_alloc memalign valloc pvalloc malloc_usable_size mmap mmap64 munmap mremap mbind malloc_conf'
+interposed='malloc free calloc realloc reallocarray posix_memalign aligned_alloc memalign valloc pvalloc malloc_usable_size mmap mmap64 munmap mremap mbind ioctl malloc_conf'
 extra=$(grep -v '^hybrid_.*@@HYBRID_1\.0$' "$OUT" | grep -vxF "$(printf '%s\n' $interposed)")
 [ -z "$extra" ] && ok "exports only hybrid_* and the interposed symbols" || { last="nm"; bad "exports something else: $extra"; }
 for s in $interposed; do
