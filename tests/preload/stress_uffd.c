@@ -169,7 +169,11 @@ static uint64_t one_round(int n)
 		pthread_join(rt[i], NULL);
 		sum += rd[i].sum;
 	}
-	/* every page was served once, by the program's handler */
+	/* Every page is present now, so no more faults come: stop the handler
+	 * before counting (UFFDIO_COPY wakes the reader before the handler
+	 * counts the page). Every page was served once, by the program's handler. */
+	CHECK(write(r.stopfd[1], "x", 1) == 1, "stop");
+	pthread_join(th, NULL);
 	CHECK(atomic_load(&r.served) == NPAGES, "round %d: %zu of %d pages served", n,
 	      atomic_load(&r.served), NPAGES);
 	CHECK(r.handler_err == 0, "round %d: handler: %s", n, strerror(r.handler_err));
@@ -182,8 +186,6 @@ static uint64_t one_round(int n)
 		CHECK(pat_check(r.p + i * PG, n_ok, tag) == n_ok, "round %d: page %zu differs", n, i);
 		sum = sum * 31 + (uint8_t)r.p[i * PG + 100];
 	}
-	CHECK(write(r.stopfd[1], "x", 1) == 1, "stop");
-	pthread_join(th, NULL);
 	CHECK(ioctl(r.uffd, UFFDIO_UNREGISTER, &reg.range) == 0, "UFFDIO_UNREGISTER: %s",
 	      strerror(errno));
 	close(r.uffd);
