@@ -7,14 +7,16 @@ target_include_directories(test_engine_cases PRIVATE ${PROJECT_SOURCE_DIR}/lib $
 target_link_libraries(test_engine_cases PRIVATE PkgConfig::NUMA)
 set_target_properties(test_engine_cases PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 
-# kernel/topology/backend/case: async needs 6.7+ (6.12); 6.1 has the sync backend only.
+# kernel/topology/backend/case: async needs 6.7+ (6.12, 7.3); 6.1 has the sync backend only.
 # Sync runs use smaller sizes (a fault round trip costs milliseconds under TCG).
 foreach(run 6.12/2tier/async/limit 6.1/2tier/sync/limit
             6.12/2tier/async/pin 6.1/2tier/sync/pin
             6.12/2tier/async/shared 6.1/2tier/sync/shared
             6.12/3tier/async/chain
             6.12/2tier/async/balloon 6.1/2tier/sync/balloon
-            6.12/2tier/async/thp)
+            6.12/2tier/async/thp
+            7.3/2tier/async/limit 7.3/2tier/async/pin 7.3/2tier/async/shared
+            7.3/3tier/async/chain 7.3/2tier/async/balloon 7.3/2tier/async/thp)
   string(REPLACE "/" ";" run ${run})
   list(GET run 0 kernel)
   list(GET run 1 topology)

@@ -2,7 +2,8 @@
 # is set.
 #   vm.unpriv_uffd.KERNEL.2tier  an unprivileged user with vm.unprivileged_userfaultfd=0
 #                                (test_unpriv_uffd.sh, unpriv_probe.c): placement works,
-#                                tracking is what the kernel permits (6.12 async, 6.1 off),
+#                                tracking is what the kernel permits (6.12 and 7.3 async,
+#                                6.1 off),
 #                                never the sync backend on a user-mode-only userfaultfd
 #   vm.shm_kill.6.12.2tier       a MAP_SHARED memfd migrated while another process reads
 #                                it, the migrating process killed inside move_pages
@@ -13,7 +14,7 @@ add_executable(shm_migrate shm_migrate.c)
 target_link_libraries(shm_migrate PRIVATE hybrid)
 set_target_properties(shm_migrate PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 if(TARGET hybridctl)
-  foreach(kernel 6.12 6.1)
+  foreach(kernel 6.12 6.1 7.3)
     add_test(NAME vm.unpriv_uffd.${kernel}.2tier
              COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/test_unpriv_uffd.sh host ${CMAKE_BINARY_DIR} ${PROJECT_SOURCE_DIR} ${kernel})
     set_tests_properties(vm.unpriv_uffd.${kernel}.2tier PROPERTIES LABELS vm SKIP_RETURN_CODE 77 TIMEOUT 300 PROCESSORS 2)

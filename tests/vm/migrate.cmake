@@ -6,7 +6,7 @@ target_include_directories(test_migrate PRIVATE ${PROJECT_SOURCE_DIR}/lib ${PROJ
 target_link_libraries(test_migrate PRIVATE PkgConfig::CUNIT PkgConfig::NUMA)
 set_target_properties(test_migrate PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 
-foreach(pair 6.1/2tier 6.12/2tier 6.12/3tier)
+foreach(pair 6.1/2tier 6.12/2tier 6.12/3tier 7.3/2tier)
   string(REPLACE "/" ";" pair ${pair})
   list(GET pair 0 kernel)
   list(GET pair 1 topology)
