@@ -7,7 +7,8 @@ target_include_directories(test_engine_cases PRIVATE ${PROJECT_SOURCE_DIR}/lib $
 target_link_libraries(test_engine_cases PRIVATE PkgConfig::NUMA)
 set_target_properties(test_engine_cases PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 
-# kernel/topology/backend/case: async needs 6.7+ (6.12, 7.3); 6.1 has the sync backend only.
+# kernel/topology/backend/case: async needs 6.7+ (6.12, 7.3); 6.1 has the sync backend only;
+# rwp needs 7.3 and runs with a feed that only reads (what only it can see).
 # Sync runs use smaller sizes (a fault round trip costs milliseconds under TCG).
 foreach(run 6.12/2tier/async/limit 6.1/2tier/sync/limit
             6.12/2tier/async/pin 6.1/2tier/sync/pin
@@ -15,8 +16,8 @@ foreach(run 6.12/2tier/async/limit 6.1/2tier/sync/limit
             6.12/3tier/async/chain
             6.12/2tier/async/balloon 6.1/2tier/sync/balloon
             6.12/2tier/async/thp
-            7.3/2tier/async/limit 7.3/2tier/async/pin 7.3/2tier/async/shared
-            7.3/3tier/async/chain 7.3/2tier/async/balloon 7.3/2tier/async/thp)
+            7.3/2tier/rwp/limit 7.3/2tier/rwp/pin 7.3/2tier/rwp/shared
+            7.3/3tier/rwp/chain 7.3/2tier/rwp/balloon 7.3/2tier/rwp/thp)
   string(REPLACE "/" ";" run ${run})
   list(GET run 0 kernel)
   list(GET run 1 topology)
@@ -28,9 +29,13 @@ foreach(run 6.12/2tier/async/limit 6.1/2tier/sync/limit
   if(case STREQUAL "pin")
     set(extra --sysctl kernel.numa_balancing=0)
   endif()
+  set(feed)
+  if(backend STREQUAL "rwp")
+    set(feed reads)
+  endif()
   set(name vm.engine_cases.${case}.${kernel}.${topology}.${backend})
   add_test(NAME ${name}
            COMMAND ${TIERED_VM} --kernel ${kernel} --topology ${topology} ${extra} ${VM_COMMON}
-                   -- $<TARGET_FILE:test_engine_cases> ${case} ${backend})
+                   -- $<TARGET_FILE:test_engine_cases> ${case} ${backend} ${feed})
   set_tests_properties(${name} PROPERTIES LABELS vm SKIP_RETURN_CODE 77 TIMEOUT 300 PROCESSORS 2)
 endforeach()

@@ -2,7 +2,7 @@
 # is set.
 #   vm.unpriv_uffd.KERNEL.2tier  an unprivileged user with vm.unprivileged_userfaultfd=0
 #                                (test_unpriv_uffd.sh, unpriv_probe.c): placement works,
-#                                tracking is what the kernel permits (6.12 and 7.3 async,
+#                                tracking is what the kernel permits (7.3 rwp, 6.12 async,
 #                                6.1 off),
 #                                never the sync backend on a user-mode-only userfaultfd
 #   vm.shm_kill.6.12.2tier       a MAP_SHARED memfd migrated while another process reads
