@@ -3,7 +3,11 @@
  * track_cost — what access tracking costs on this machine (DESIGN.md §3,
  * §7): the figures the overhead governor and the issue note rely on.
  *
- *   track_cost [CSV-PATH] [GIB]
+ *   track_cost [CSV-PATH] [GIB] [BACKENDS]
+ *
+ * BACKENDS (comma-separated, default async,sync,rwp): which backends to
+ * measure; without sync, no bare round trip either (under emulation each
+ * sync round trip takes milliseconds: 2 x 10240 of them are minutes).
  *
  * 1. async epoch cost: one hy_track_harvest (PAGEMAP_SCAN + re-protect)
  *    over GIB GiB (default 1) of populated base pages, all armed, with
@@ -16,6 +20,16 @@
  * 3. a minimal userfaultfd round trip in the same run: a bare uffd and a
  *    thread doing nothing but poll + read + UFFDIO_WRITEPROTECT(0), so the
  *    sync figure can be told apart from the kernel's own cost.
+ *
+ * Where the kernel has userfaultfd read-write protection (Linux 7.3), the
+ * rwp backend is measured the same way beside async, in the same run, so
+ * that rwp / async ratios can be taken (the host kernel has none: run it in
+ * the 7.3 VM): its epoch harvest with ~10% of the pages written, and with
+ * ~10% only read (async does not see reads: its harvest of that epoch is
+ * measured too); arming; and the first read and the first write to an
+ * armed page (async: a read of an armed page is not tracked, it is timed
+ * for reference), beside a read and a write of a page that is not armed
+ * (the library off).
  *
  * Figures go to stdout (stderr when the CSV goes to stdout); CSV rows
  * "metric,backend,stat,value,unit" to CSV-PATH or stdout.  Exit 77 if no
@@ -88,22 +102,39 @@ static bool chosen(size_t pg, int round)
 
 /* ---- 1. async epoch ---- */
 
-static int epoch_cost(double gib)
+/* Touch about one page in ten of p[0..n) for round r: write, or only read. */
+static void touch_tenth(char *p, size_t n, int r, bool rd)
+{
+	for (size_t pg = 0; pg < n; pg++)
+		if (chosen(pg, r)) {
+			if (rd)
+				(void)*(volatile char *)(p + pg * PG);
+			else
+				p[pg * PG] = (char)r;
+		}
+}
+
+/*
+ * One backend's epoch: arming all, harvests with ~10% written / read /
+ * nothing, every other page armed.  name: the backend column.
+ */
+static int epoch_cost(double gib, int backend, const char *name)
 {
 	size_t len = (size_t)(gib * (1u << 30)) & ~(PG - 1), n = len / PG, words = (n + 63) / 64;
 	struct hy_track *t;
 	struct hy_err err;
-	uint64_t *w = calloc(words, 8), *arm = calloc(words, 8), tw[ROUNDS], t0[ROUNDS], ts[ROUNDS];
-	uint64_t a0, a1, a2, a3, written = 0;
+	uint64_t *w = calloc(words, 8), *arm = calloc(words, 8), tw[ROUNDS], t0[ROUNDS], ts[ROUNDS],
+		 tr[ROUNDS];
+	uint64_t a0, a1, a2, a3, written = 0, readseen = 0;
 	char *p;
 
-	if (hy_track_open(&t, HY_BACKEND_ASYNC, NULL, &err)) {
-		fprintf(out, "async epoch: not measured (%s)\n", err.msg);
+	if (hy_track_open(&t, backend, NULL, &err)) {
+		fprintf(out, "%s epoch: not measured (%s)\n", name, err.msg);
 		return -1;
 	}
 	p = map_populated(len);
 	if (!p || !w || !arm || hy_track_add(t, (uintptr_t)p, len)) {
-		fprintf(out, "async epoch: cannot map/register %.2f GiB\n", gib);
+		fprintf(out, "%s epoch: cannot map/register %.2f GiB\n", name, gib);
 		hy_track_close(t);
 		return -1;
 	}
@@ -115,9 +146,7 @@ static int epoch_cost(double gib)
 		uint64_t s;
 		long k;
 
-		for (size_t pg = 0; pg < n; pg++)
-			if (chosen(pg, r))
-				p[pg * PG] = (char)r;
+		touch_tenth(p, n, r, false);
 		s = now_ns();
 		k = hy_track_harvest(t, (uintptr_t)p, len, w);
 		tw[r] = now_ns() - s;
@@ -125,6 +154,12 @@ static int epoch_cost(double gib)
 		s = now_ns();
 		hy_track_harvest(t, (uintptr_t)p, len, w);
 		t0[r] = now_ns() - s;
+		/* reads only: rwp sees (and re-arms) them, async finds nothing */
+		touch_tenth(p, n, r + ROUNDS, true);
+		s = now_ns();
+		k = hy_track_harvest(t, (uintptr_t)p, len, w);
+		tr[r] = now_ns() - s;
+		readseen += (uint64_t)(k > 0 ? k : 0);
 	}
 	/* every other page armed: 50% of the pages, one run each */
 	for (size_t i = 0; i < words; i++)
@@ -135,9 +170,7 @@ static int epoch_cost(double gib)
 	for (int r = 0; r < ROUNDS; r++) {
 		uint64_t s;
 
-		for (size_t pg = 0; pg < n; pg++)
-			if (chosen(pg, r))
-				p[pg * PG] = (char)r;
+		touch_tenth(p, n, r, false);
 		s = now_ns();
 		hy_track_harvest(t, (uintptr_t)p, len, w);
 		ts[r] = now_ns() - s;
@@ -146,26 +179,30 @@ static int epoch_cost(double gib)
 	munmap(p, len);
 
 	double per_gib = 1.0 / gib, mw = (double)median(tw, ROUNDS),
-	       m0 = (double)median(t0, ROUNDS);
+	       m0 = (double)median(t0, ROUNDS), mr = (double)median(tr, ROUNDS);
 	double msc = (double)median(ts, ROUNDS);
-	fprintf(out, "async epoch, %.2f GiB of base pages, all armed (%llu pages):\n", gib,
+	fprintf(out, "%s epoch, %.2f GiB of base pages, all armed (%llu pages):\n", name, gib,
 		(unsigned long long)n);
 	fprintf(out, "  harvest with %.1f%% written   %8.2f ms per GiB  (%.1f ns/page)\n",
 		100.0 * (double)written / ROUNDS / (double)n, mw / 1e6 * per_gib, mw / (double)n);
+	fprintf(out, "  harvest with %.1f%% seen read %8.2f ms per GiB  (%.1f ns/page)\n",
+		100.0 * (double)readseen / ROUNDS / (double)n, mr / 1e6 * per_gib, mr / (double)n);
 	fprintf(out, "  harvest with nothing written %8.2f ms per GiB  (%.1f ns/page)\n",
 		m0 / 1e6 * per_gib, m0 / (double)n);
 	fprintf(out, "  every other page armed, ~10%% written %8.2f ms per GiB\n",
 		msc / 1e6 * per_gib);
-	fprintf(out, "  arming all (UFFDIO_WRITEPROTECT)  %8.2f ms per GiB\n",
-		(double)(a1 - a0) / 1e6 * per_gib);
+	fprintf(out, "  arming all                         %8.2f ms per GiB  (%.1f ns/page)\n",
+		(double)(a1 - a0) / 1e6 * per_gib, (double)(a1 - a0) / (double)n);
 	fprintf(out, "  re-arming as every other page      %8.2f ms per GiB\n",
 		(double)(a3 - a2) / 1e6 * per_gib);
-	row("epoch_harvest_10pct_written", "async", "median5", mw / 1e6 * per_gib, "ms/GiB");
-	row("epoch_harvest_nothing_written", "async", "median5", m0 / 1e6 * per_gib, "ms/GiB");
-	row("epoch_harvest_alternate_armed", "async", "median5", msc / 1e6 * per_gib, "ms/GiB");
-	row("arm_all", "async", "once", (double)(a1 - a0) / 1e6 * per_gib, "ms/GiB");
-	row("arm_alternate", "async", "once", (double)(a3 - a2) / 1e6 * per_gib, "ms/GiB");
-	row("written_share", "async", "mean5", 100.0 * (double)written / ROUNDS / (double)n, "%");
+	row("epoch_harvest_10pct_written", name, "median5", mw / 1e6 * per_gib, "ms/GiB");
+	row("epoch_harvest_10pct_read", name, "median5", mr / 1e6 * per_gib, "ms/GiB");
+	row("epoch_harvest_nothing_written", name, "median5", m0 / 1e6 * per_gib, "ms/GiB");
+	row("epoch_harvest_alternate_armed", name, "median5", msc / 1e6 * per_gib, "ms/GiB");
+	row("arm_all", name, "once", (double)(a1 - a0) / 1e6 * per_gib, "ms/GiB");
+	row("arm_alternate", name, "once", (double)(a3 - a2) / 1e6 * per_gib, "ms/GiB");
+	row("written_share", name, "mean5", 100.0 * (double)written / ROUNDS / (double)n, "%");
+	row("read_seen_share", name, "mean5", 100.0 * (double)readseen / ROUNDS / (double)n, "%");
 	free(w);
 	free(arm);
 	return 0;
@@ -196,18 +233,26 @@ static void report(const char *what, const char *backend, struct lat *l)
 	row(what, backend, "p99", (double)p99, "ns");
 }
 
-/* Time each first write to NFAULTS armed pages, ROUNDS times. */
-static void time_writes(char *p, struct lat *l, int (*arm)(void *ctx), void *ctx)
+/* Time each first write (rd: read) to NFAULTS armed pages, ROUNDS times. */
+static void time_access(char *p, struct lat *l, int (*arm)(void *ctx), void *ctx, bool rd)
 {
 	for (int r = 0; r < ROUNDS; r++) {
 		if (arm && arm(ctx))
 			return;
 		for (size_t i = 0; i < NFAULTS; i++) {
 			uint64_t s = now_ns();
-			*(volatile char *)(p + i * PG) = (char)(r + 2);
+			if (rd)
+				(void)*(volatile char *)(p + i * PG);
+			else
+				*(volatile char *)(p + i * PG) = (char)(r + 2);
 			l->v[l->n++] = now_ns() - s;
 		}
 	}
+}
+
+static void time_writes(char *p, struct lat *l, int (*arm)(void *ctx), void *ctx)
+{
+	time_access(p, l, arm, ctx, false);
 }
 
 struct arm_ctx {
@@ -224,7 +269,8 @@ static int arm_track(void *c)
 	return hy_track_harvest(a->t, (uintptr_t)a->p, NFAULTS * PG, a->w) < 0;
 }
 
-static int track_fault(int backend, const char *name, struct lat *l)
+/* First write (rd: read) to an armed page; the calibration rows with the writes. */
+static int track_fault(int backend, const char *name, struct lat *l, bool rd)
 {
 	uint64_t w[NFAULTS / 64];
 	struct hy_track_cost c;
@@ -244,10 +290,12 @@ static int track_fault(int backend, const char *name, struct lat *l)
 		return -1;
 	}
 	hy_track_cost(a.t, &c);
-	time_writes(p, l, arm_track, &a);
+	time_access(p, l, arm_track, &a, rd);
 	hy_track_close(a.t);
 	munmap(p, NFAULTS * PG);
-	report("first_write_armed_page", name, l);
+	report(rd ? "first_read_armed_page" : "first_write_armed_page", name, l);
+	if (rd)
+		return 0;
 	fprintf(out, "  %-34s %-6s %llu ns fault, %llu ns/page harvest\n", "(calibration at open)",
 		name, (unsigned long long)c.fault_ns, (unsigned long long)c.harvest_ns_per_page);
 	row("calibration_fault", name, "median3", (double)c.fault_ns, "ns");
@@ -330,16 +378,27 @@ static int bare_round_trip(struct lat *l)
 	return 0;
 }
 
-static void plain_write(struct lat *l)
+static void plain_access(struct lat *l, bool rd)
 {
 	char *p = map_populated(NFAULTS * PG);
 
 	l->n = 0;
 	if (!p)
 		return;
-	time_writes(p, l, NULL, NULL);
+	time_access(p, l, NULL, NULL, rd);
 	munmap(p, NFAULTS * PG);
-	report("write_unarmed_page", "none", l);
+	report(rd ? "read_unarmed_page" : "write_unarmed_page", "none", l);
+}
+
+/* Is name in the comma-separated list? */
+static bool listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; (p = strstr(p, name)); p += n)
+		if ((p == list || p[-1] == ',') && (p[n] == ',' || !p[n]))
+			return true;
+	return false;
 }
 
 int main(int argc, char **argv)
@@ -349,6 +408,7 @@ int main(int argc, char **argv)
 	struct utsname u;
 	const char *why;
 	double gib = argc > 2 ? atof(argv[2]) : 1.0;
+	const char *which = argc > 3 ? argv[3] : "async,sync,rwp";
 
 	csv = stdout;
 	out = stdout;
@@ -362,7 +422,7 @@ int main(int argc, char **argv)
 		out = stderr;
 	}
 	if (gib <= 0 || gib > 64) {
-		fprintf(stderr, "usage: track_cost [CSV-PATH|-] [GIB]\n");
+		fprintf(stderr, "usage: track_cost [CSV-PATH|-] [GIB] [async,sync,rwp]\n");
 		return 2;
 	}
 	hy_kfeat_probe(&k);
@@ -375,12 +435,31 @@ int main(int argc, char **argv)
 		fprintf(out, "no tracking backend here: %s\n", why);
 		return 77;
 	}
-	epoch_cost(gib);
+	/* rwp only where the kernel has it (7.3): no line, no row elsewhere */
+	bool async = listed(which, "async"), sync = listed(which, "sync"),
+	     rwp = listed(which, "rwp") && hy_kfeat_rwp(&k);
+
+	if (async)
+		epoch_cost(gib, HY_BACKEND_ASYNC, "async");
+	if (rwp)
+		epoch_cost(gib, HY_BACKEND_RWP, "rwp");
 	fprintf(out, "first write to a page, each timed alone (clock_gettime included):\n");
-	plain_write(&l);
-	track_fault(HY_BACKEND_ASYNC, "async", &l);
-	track_fault(HY_BACKEND_SYNC, "sync", &l);
-	bare_round_trip(&l);
+	plain_access(&l, false);
+	if (async)
+		track_fault(HY_BACKEND_ASYNC, "async", &l, false);
+	if (rwp)
+		track_fault(HY_BACKEND_RWP, "rwp", &l, false);
+	if (sync) {
+		track_fault(HY_BACKEND_SYNC, "sync", &l, false);
+		bare_round_trip(&l);
+	}
+	if (rwp) {
+		fprintf(out, "first read of a page (async: not tracked, for reference):\n");
+		plain_access(&l, true);
+		if (async)
+			track_fault(HY_BACKEND_ASYNC, "async", &l, true);
+		track_fault(HY_BACKEND_RWP, "rwp", &l, true);
+	}
 	if (csv != stdout)
 		fclose(csv);
 	return 0;
