@@ -131,6 +131,12 @@ static inline void trk_set(uint64_t *b, size_t i)
 	b[i / 64] |= (uint64_t)1 << (i % 64);
 }
 
+/* The low n bits (0..64) set. */
+static inline uint64_t trk_mask_upto(size_t n)
+{
+	return n >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1;
+}
+
 /* The first i in [from, to) whose bit equals `set`, or to. */
 static inline size_t trk_next(const uint64_t *b, size_t from, size_t to, bool set)
 {
@@ -145,6 +151,22 @@ static inline size_t trk_next(const uint64_t *b, size_t from, size_t to, bool se
 			return i < to ? i : to;
 		}
 		i = (i & ~(size_t)63) + 64;
+	}
+	return to;
+}
+
+/* The last set bit in [from, to), or to when there is none. */
+static inline size_t trk_last_set(const uint64_t *b, size_t from, size_t to)
+{
+	size_t i = to;
+
+	while (i > from) {
+		size_t w = (i - 1) / 64, lo = w * 64 > from ? w * 64 : from;
+		uint64_t v = b[w] & trk_mask_upto(i - w * 64) & ~(((uint64_t)1 << (lo - w * 64)) - 1);
+
+		if (v)
+			return w * 64 + 63 - (size_t)__builtin_clzll(v);
+		i = lo;
 	}
 	return to;
 }

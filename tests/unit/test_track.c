@@ -29,6 +29,7 @@
 #include "../support.h"
 #include "kfeat.h"
 #include "track.h"
+#include "track_impl.h"
 
 #define PG     ((size_t)4096)
 #define NPAGES 4096 /* 16 MiB */
@@ -925,10 +926,45 @@ static const struct hy_test sync_tests[] = {
     HY_TEST(t_many_threads),
     HY_TEST(t_close_under_writers),
 };
+/* The bitmap searches the harvest uses (trk_next, trk_last_set), against
+ * a bit-by-bit reading, on random maps of every density and all bounds. */
+static void t_bits(void)
+{
+	uint64_t b[4], seed = 12345;
+	int bad = 0;
+
+	for (int round = 0; round < 200; round++) {
+		for (int w = 0; w < 4; w++) {
+			seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+			b[w] = round % 3 == 0 ? seed : round % 3 == 1 ? seed & (seed >> 7) & (seed >> 13) : 0;
+		}
+		for (size_t from = 0; from <= 256; from += 7)
+			for (size_t to = from; to <= 256; to += 5) {
+				size_t next1 = to, next0 = to, last = to;
+
+				for (size_t i = from; i < to; i++) {
+					bool v = trk_bit(b, i);
+
+					if (v && next1 == to)
+						next1 = i;
+					if (!v && next0 == to)
+						next0 = i;
+					if (v)
+						last = i;
+				}
+				bad += trk_next(b, from, to, true) != next1;
+				bad += trk_next(b, from, to, false) != next0;
+				bad += trk_last_set(b, from, to) != last;
+			}
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+}
+
 static const struct hy_test common_tests[] = {
     HY_TEST(t_choice),
     HY_TEST(t_unprivileged),
     HY_TEST(t_off_and_args),
+    HY_TEST(t_bits),
 };
 
 /* Can backend b run here?  NULL if yes, else why not. */
