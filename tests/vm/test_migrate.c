@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <inttypes.h>
 #include <numa.h>
 #include <numaif.h>
@@ -904,17 +905,47 @@ static long node_pcp_kb(int node)
  * pcp_shrink empties node's per-CPU free lists as far as the kernel lets
  * us: the smallest list size (a large vm.percpu_pagelist_high_fraction; the old
  * value saved in old), then wait for the lists to be trimmed to it (on
- * frees, and on 6.7+ by the vmstat worker every second; pcp_wait, until
- * they hold at most limit_kb or 20 s have passed).
+ * frees, pcp_stir, and on 6.7+ by the vmstat worker every second;
+ * pcp_wait, until they hold at most limit_kb or 20 s have passed).
  * A fill stops at the node's watermark with these lists untouched (their
  * pages are not in MemFree), and an allocation with direct reclaim drains
  * them: on 7.3 they held ~20 MiB after a fill.  Returns the kB left.
  */
+/* On each CPU of node: take 64 pages of node and give them back; a free to
+ * a per-CPU list above its size trims the list (before 6.7 the only way
+ * besides a drain). */
+static void pcp_stir(int node)
+{
+	struct bitmask *cpus = numa_allocate_cpumask();
+	cpu_set_t old, one;
+
+	if (sched_getaffinity(0, sizeof old, &old) == 0 && numa_node_to_cpus(node, cpus) == 0)
+		for (unsigned c = 0; c < cpus->size && c < CPU_SETSIZE; c++) {
+			char *p;
+
+			if (!numa_bitmask_isbitset(cpus, c))
+				continue;
+			CPU_ZERO(&one);
+			CPU_SET(c, &one);
+			if (sched_setaffinity(0, sizeof one, &one) != 0)
+				continue;
+			p = map_aligned(64 * PG, node, MPOL_BIND, false);
+			if (p) {
+				for (size_t o = 0; o < 64 * PG; o += PG)
+					p[o] = 1;
+				munmap(p, 64 * PG);
+			}
+		}
+	sched_setaffinity(0, sizeof old, &old);
+	numa_free_cpumask(cpus);
+}
+
 static long pcp_wait(int node, long limit_kb)
 {
 	long kb = node_pcp_kb(node);
 
 	for (int i = 0; i < 200 && kb > limit_kb; i++) {
+		pcp_stir(node);
 		usleep(100 * 1000);
 		kb = node_pcp_kb(node);
 	}
@@ -1051,7 +1082,9 @@ static void sysctls_restore(struct sysctl_save *s, size_t n)
  * ranges bound to the fast node: a THP if a block is free, else one page);
  * and keeping compaction away (vm.extfrag_threshold=1000: no compaction
  * for costly orders; vm.compact_unevictable_allowed=0: mlocked pages are
- * not moved).  Expected: the kernel splits the THP, moves its base pages.
+ * not moved); and keeping the per-CPU free lists small
+ * (vm.percpu_pagelist_high_fraction), as they can hold free 2 MiB blocks.
+ * Expected: the kernel splits the THP, moves its base pages.
  */
 #define EATERS 64
 
@@ -1061,8 +1094,9 @@ static void test_thp_no_free_block(void)
 	    {"/proc/sys/vm/min_free_kbytes", ""},
 	    {"/proc/sys/vm/extfrag_threshold", ""},
 	    {"/proc/sys/vm/compact_unevictable_allowed", ""},
+	    {PCP_FRACTION, ""},
 	};
-	const char *val[] = {"4096", "1000", "0"};
+	const char *val[] = {"4096", "1000", "0", "100000"};
 	const char *why = NULL;
 	static char msg[160];
 	char *t, *f = NULL, *eater[EATERS] = {0};
@@ -1083,7 +1117,7 @@ static void test_thp_no_free_block(void)
 		return;
 	}
 	sum = checksum(t, HP);
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < 4; i++)
 		if (read_file(sv[i].path, sv[i].old, sizeof sv[i].old) != 0 ||
 		    write_file(sv[i].path, val[i]) != 0) {
 			sysctls_restore(sv, i);
@@ -1091,6 +1125,7 @@ static void test_thp_no_free_block(void)
 			munmap(t, HP);
 			return;
 		}
+	pcp_wait(fast_node, 4096); /* a 2 MiB block left in a per-CPU list is a free block */
 	f = fill_fast(&flen, true);
 	if (!f) {
 		why = "cannot fill the fast node with mlocked pages";
@@ -1157,7 +1192,7 @@ out:
 		munmap(f, flen); /* holes included: munmap of a range with gaps is fine */
 	for (size_t i = 0; i < eaten; i++)
 		munmap(eater[i], HP);
-	sysctls_restore(sv, 3);
+	sysctls_restore(sv, 4);
 	munmap(t, HP);
 	if (why)
 		skip("thp_no_free_block", why);
