@@ -26,7 +26,7 @@ static int dev_uffd_open(struct hy_kfeat *k)
 	if (dev < 0)
 		return -1;
 	k->dev_userfaultfd_ok = true;
-	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+	fd = hy_sys_ioctl(dev, USERFAULTFD_IOC_NEW, (void *)(long)(O_CLOEXEC | O_NONBLOCK));
 	close(dev);
 	return fd;
 }
@@ -62,7 +62,7 @@ static void probe_uffd(struct hy_kfeat *k)
 		return;
 	}
 	/* UFFDIO_API with no features requested reports all it supports. */
-	if (ioctl(fd, UFFDIO_API, &api) == 0) {
+	if (hy_sys_ioctl(fd, UFFDIO_API, &api) == 0) {
 		k->uffd = true;
 		k->uffd_features = api.features;
 		k->wp = api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP;
@@ -107,12 +107,12 @@ static void probe_pagemap_scan(struct hy_kfeat *k)
 		};
 		/* Kernels without the ioctl answer ENOTTY; anything else means
 		 * the ioctl exists. */
-		k->pagemap_scan = ioctl(fd, PAGEMAP_SCAN, &arg) >= 0 || errno != ENOTTY;
+		k->pagemap_scan = hy_sys_ioctl(fd, PAGEMAP_SCAN, &arg) >= 0 || errno != ENOTTY;
 		/* A category the kernel does not know is EINVAL (7.3 added
 		 * PAGE_IS_ACCESSED). */
 		arg.category_anyof_mask = PAGE_IS_ACCESSED;
 		arg.return_mask = PAGE_IS_ACCESSED;
-		k->pagemap_accessed = k->pagemap_scan && ioctl(fd, PAGEMAP_SCAN, &arg) >= 0;
+		k->pagemap_accessed = k->pagemap_scan && hy_sys_ioctl(fd, PAGEMAP_SCAN, &arg) >= 0;
 		hy_sys_munmap(p, (size_t)psz);
 	}
 	close(fd);

@@ -63,6 +63,14 @@ static inline void *hy_sys_map(void *addr, size_t len, int prot, int flags, int 
 	return p < 0 && p > -4096 ? NULL : (void *)p;
 }
 
+/* ioctl(2) without libc: the library's own requests must not go through
+ * its interposed ioctl (lib/preload.c), which could let go of a range on
+ * the library's behalf. */
+static inline int hy_sys_ioctl(int fd, unsigned long req, void *arg)
+{
+	return (int)syscall(SYS_ioctl, fd, req, arg);
+}
+
 static inline int hy_sys_munmap(void *addr, size_t len)
 {
 	HY_TSAN_UNMAPPED();

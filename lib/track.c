@@ -72,7 +72,7 @@ int hy_trk_uffd_open(struct hy_track *t, bool kernel_faults, uint64_t features, 
 		e = errno;
 		dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
 		if (dev >= 0) {
-			fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+			fd = hy_sys_ioctl(dev, USERFAULTFD_IOC_NEW, (void *)(long)(O_CLOEXEC | O_NONBLOCK));
 			e = fd < 0 ? errno : 0;
 			close(dev);
 		}
@@ -81,7 +81,7 @@ int hy_trk_uffd_open(struct hy_track *t, bool kernel_faults, uint64_t features, 
 		hy_err_set(err, "cannot create a userfaultfd: %s", strerror(e));
 		return -(e ? e : EPERM);
 	}
-	if ((e = hy_fault(HY_FAULT_UFFD_IOCTL)) || ioctl(fd, UFFDIO_API, &api) < 0) {
+	if ((e = hy_fault(HY_FAULT_UFFD_IOCTL)) || hy_sys_ioctl(fd, UFFDIO_API, &api) < 0) {
 		e = e ? e : errno;
 		close(fd);
 		hy_err_set(err, "UFFDIO_API with features %#llx refused: %s",
@@ -163,7 +163,7 @@ static void release(struct hy_track *t, struct trk_range *r, uintptr_t start, ui
 
 	if (trk_next(r->armed, a, b, true) < b)
 		trk_prot(t, start, end, false);
-	ioctl(t->uffd, UFFDIO_UNREGISTER, &rg);
+	hy_sys_ioctl(t->uffd, UFFDIO_UNREGISTER, &rg);
 }
 
 /* Free the bitmaps of dead ranges and close the gaps (after publish). */
@@ -301,13 +301,13 @@ static int add_locked(struct hy_track *t, uintptr_t start, uintptr_t end)
 		goto fail;
 	if (!fd_is(t->uffd, "anon_inode:[userfaultfd]", NULL))
 		return -EBADF; /* the engine's next epoch notices and says so */
-	if ((errno = hy_fault(HY_FAULT_UFFD_IOCTL)) || ioctl(t->uffd, UFFDIO_REGISTER, &reg) < 0) {
+	if ((errno = hy_fault(HY_FAULT_UFFD_IOCTL)) || hy_sys_ioctl(t->uffd, UFFDIO_REGISTER, &reg) < 0) {
 		rc = -errno;
 		goto fail;
 	}
 	if (!(reg.ioctls & prot_ioctl)) {
 		/* e.g. a file mapping the kernel cannot protect */
-		ioctl(t->uffd, UFFDIO_UNREGISTER, &reg.range);
+		hy_sys_ioctl(t->uffd, UFFDIO_UNREGISTER, &reg.range);
 		rc = -ENOTSUP;
 		goto fail;
 	}

@@ -140,7 +140,7 @@ static long scan(struct hy_track *t, struct trk_range *r, uintptr_t a, uintptr_t
 		    .return_mask = cat | (t->ops->rwp ? PAGE_IS_HUGE : 0),
 		};
 		int err = hy_fault(HY_FAULT_PAGEMAP_SCAN);
-		long k = err ? -1 : ioctl(t->pagemap, PAGEMAP_SCAN, &arg);
+		long k = err ? -1 : hy_sys_ioctl(t->pagemap, PAGEMAP_SCAN, &arg);
 
 		if (k < 0)
 			return err ? -err : -errno;

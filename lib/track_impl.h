@@ -243,8 +243,8 @@ static inline int trk_prot(const struct hy_track *t, uintptr_t start, uintptr_t 
 	if (err)
 		return -err;
 	for (int tries = 0;; tries++) {
-		if ((t->ops->rwp ? ioctl(t->uffd, UFFDIO_RWPROTECT, &rw)
-				 : ioctl(t->uffd, UFFDIO_WRITEPROTECT, &w)) == 0)
+		if ((t->ops->rwp ? hy_sys_ioctl(t->uffd, UFFDIO_RWPROTECT, &rw)
+				 : hy_sys_ioctl(t->uffd, UFFDIO_WRITEPROTECT, &w)) == 0)
 			return 0;
 		if (errno != EAGAIN || tries == 100)
 			return -errno;

@@ -136,7 +136,7 @@ static void *handler(void *arg)
 					continue;
 			}
 			/* never leave a thread blocked: at worst it faults again */
-			if (ioctl(t->uffd, UFFDIO_WAKE, &rg) && errno != ENOENT)
+			if (hy_sys_ioctl(t->uffd, UFFDIO_WAKE, &rg) && errno != ENOENT)
 				__atomic_store_n(&t->handler_errno, errno, __ATOMIC_RELAXED);
 		}
 		__atomic_add_fetch(&t->hseq, 1, __ATOMIC_RELEASE);
