@@ -12,7 +12,8 @@ trap 'rm -f "$OUT" "$ERR"' EXIT
 run() { "$@" >"$OUT" 2>"$ERR"; status=$?; last="$*"; }
 ok() { pass=$((pass + 1)); echo "ok   $1"; }
 bad() {
-	fail=$((fail + 1)); echo "FAIL $1 (command: $last; status $status)"
+	# ${..:-}: a check may fail before any command ran (set -u scripts)
+	fail=$((fail + 1)); echo "FAIL $1 (command: ${last:-none run yet}; status ${status:-none})"
 	sed 's/^/     stdout: /' "$OUT" | head -20; sed 's/^/     stderr: /' "$ERR" | head -20
 }
 expect_status() { [ "$status" -eq "$1" ] && ok "$2" || bad "$2: want status $1"; }
