@@ -162,7 +162,7 @@ static inline size_t trk_last_set(const uint64_t *b, size_t from, size_t to)
 
 	while (i > from) {
 		size_t w = (i - 1) / 64, lo = w * 64 > from ? w * 64 : from;
-		uint64_t v = b[w] & trk_mask_upto(i - w * 64) & ~(((uint64_t)1 << (lo - w * 64)) - 1);
+		uint64_t v = b[w] & trk_mask_upto(i - w * 64) & ~trk_mask_upto(lo - w * 64);
 
 		if (v)
 			return w * 64 + 63 - (size_t)__builtin_clzll(v);
