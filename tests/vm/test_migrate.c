@@ -18,10 +18,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <inttypes.h>
 #include <numa.h>
 #include <numaif.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -899,18 +899,22 @@ static long node_pcp_kb(int node)
 	return f ? n * (long)(PG / 1024) : -1;
 }
 
+/* vm.* sysctls a case changes, with their values before (restored in
+ * reverse order; an empty old value was never changed). */
+struct sysctl_save {
+	const char *path;
+	char old[64];
+};
+
+static void sysctls_restore(struct sysctl_save *s, size_t n)
+{
+	for (size_t i = n; i-- > 0;)
+		if (s[i].old[0])
+			write_file(s[i].path, s[i].old);
+}
+
 #define PCP_FRACTION "/proc/sys/vm/percpu_pagelist_high_fraction"
 
-/*
- * pcp_shrink empties node's per-CPU free lists as far as the kernel lets
- * us: the smallest list size (a large vm.percpu_pagelist_high_fraction; the old
- * value saved in old), then wait for the lists to be trimmed to it (on
- * frees, pcp_stir, and on 6.7+ by the vmstat worker every second;
- * pcp_wait, until they hold at most limit_kb or 20 s have passed).
- * A fill stops at the node's watermark with these lists untouched (their
- * pages are not in MemFree), and an allocation with direct reclaim drains
- * them: on 7.3 they held ~20 MiB after a fill.  Returns the kB left.
- */
 /* On each CPU of node: take 64 pages of node and give them back; a free to
  * a per-CPU list above its size trims the list (before 6.7 the only way
  * besides a drain). */
@@ -940,6 +944,8 @@ static void pcp_stir(int node)
 	numa_free_cpumask(cpus);
 }
 
+/* Until node's per-CPU lists hold at most limit_kb, or 20 s have passed
+ * (stirred every 0.1 s); the kB left. */
 static long pcp_wait(int node, long limit_kb)
 {
 	long kb = node_pcp_kb(node);
@@ -952,11 +958,21 @@ static long pcp_wait(int node, long limit_kb)
 	return kb;
 }
 
-static long pcp_shrink(int node, char *old, size_t len)
+/*
+ * Empty node's per-CPU free lists as far as the kernel lets us: the
+ * smallest list size (a large vm.percpu_pagelist_high_fraction, the old
+ * value kept in *sv), then wait for the lists to be trimmed to it (on
+ * frees, pcp_stir, and on 6.7+ by the vmstat worker every second).  A fill
+ * stops at the node's watermark with these lists untouched (their pages
+ * are not in MemFree), and an allocation with direct reclaim drains them:
+ * on 7.3 they held ~20 MiB after a fill.  Returns the kB left.
+ */
+static long pcp_shrink(int node, struct sysctl_save *sv)
 {
-	old[0] = 0;
-	if (read_file(PCP_FRACTION, old, len) != 0 || write_file(PCP_FRACTION, "100000") != 0) {
-		old[0] = 0;
+	sv->path = PCP_FRACTION;
+	sv->old[0] = 0;
+	if (read_file(sv->path, sv->old, sizeof sv->old) != 0 || write_file(sv->path, "100000") != 0) {
+		sv->old[0] = 0;
 		return node_pcp_kb(node);
 	}
 	return pcp_wait(node, 4096);
@@ -996,12 +1012,14 @@ static void test_target_full(void)
 	 * filler meanwhile (a loaded CI machine gave kswapd the time to) */
 	char *f;
 	long rc, freekb, rkb, pkb, steal0;
-	char fraction[64];
+	struct sysctl_save fraction;
 
 	sync();
 	write_file("/proc/sys/vm/drop_caches", "3");
-	pcp_shrink(fast_node, fraction, sizeof fraction);
+	pcp_shrink(fast_node, &fraction);
 	f = fill_fast(&flen, true);
+	if (!b || !f)
+		sysctls_restore(&fraction, 1);
 	CU_ASSERT_FATAL(b && f);
 	freekb = node_free_kb(fast_node);
 	rkb = node_reclaimable_kb(fast_node);
@@ -1052,24 +1070,11 @@ static void test_target_full(void)
 		skip("target_full (THP part)", why);
 	}
 out:
-	if (fraction[0])
-		write_file(PCP_FRACTION, fraction);
+	sysctls_restore(&fraction, 1);
 	munmap(f, flen);
 	munmap(b, 32 * MIB);
 	if (t)
 		munmap(t, HP);
-}
-
-struct sysctl_save {
-	const char *path;
-	char old[64];
-};
-
-static void sysctls_restore(struct sysctl_save *s, size_t n)
-{
-	for (size_t i = n; i-- > 0;)
-		if (s[i].old[0])
-			write_file(s[i].path, s[i].old);
 }
 
 /*
