@@ -54,6 +54,7 @@ int hy_engine_create(struct hy_engine **ep, const struct hy_config *cfg, const s
 	}
 	pthread_mutex_init(&e->wait_lock, NULL);
 	pthread_cond_init(&e->wait_cond, NULL);
+	hy_res_init(&e->res);
 	rc = hy_track_open_lazy(&e->track, cfg->backend, &e->kf, &e->st, &why);
 	if (rc) {
 		hy_err_set(err, "%s", why.msg);
@@ -81,7 +82,14 @@ void hy_engine_destroy(struct hy_engine *e)
 		hy_track_close(e->track);
 	hy_reg_destroy(&e->reg);
 	hy_os_free(e->plan.items, PLAN_CAP * sizeof(*e->plan.items));
-	hy_os_free(e->bits, e->bits_pages / 8);
+	hy_os_free(e->bits, e->bits_cap);
+	hy_os_free(e->acc, e->acc_cap);
+	hy_os_free(e->pres, e->pres_cap);
+	hy_os_free(e->keep, e->keep_cap);
+	hy_os_free(e->huge, e->huge_cap);
+	hy_os_free(e->runs, e->runs_cap);
+	hy_os_free(e->nos, e->nos_cap);
+	hy_res_close(&e->res);
 	hy_os_free(e->moves, PLAN_CAP * sizeof(*e->moves));
 	pthread_cond_destroy(&e->wait_cond);
 	pthread_mutex_destroy(&e->wait_lock);
@@ -119,11 +127,9 @@ int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint h
 			hy_place_reset(addr, len);
 		goto out;
 	}
-	/* armed whole now only if the governor would arm every page anyway;
-	 * else it arms a sample from the next epoch on */
-	if (hint != HY_HINT_PIN && !windowed(e) && hy_gov_budget(&e->gov, e->reg.pages) >= e->reg.pages &&
-	    !hy_track_arm(e->track, a, len, NULL))
-		e->armed += len / PAGE;
+	/* nothing is armed now: the next epoch finds what the program has
+	 * populated by then (its first touches count as accesses) and arms
+	 * from there -- a reservation nobody touches costs nothing */
 	hy_stat_add(&e->st, tracked_bytes, len);
 out:
 	hy_reg_unlock(&e->reg);
@@ -274,14 +280,14 @@ void hy_engine_kept_tiers(struct hy_engine *e, const uintptr_t *addrs, size_t n,
 {
 	hy_reg_lock(&e->reg);
 	for (size_t i = 0; i < n; i++) {
-		const struct hy_region *g = hy_reg_find(&e->reg, addrs[i]);
+		struct hy_region *g = hy_reg_find(&e->reg, addrs[i]);
 		int kept;
 
 		if (!g) {
 			tier[i] = -1;
 			continue;
 		}
-		kept = hy_ps_tier(g->state[(addrs[i] - g->start) / PAGE]);
+		kept = hy_ps_tier(hy_reg_get(g, addrs[i]));
 		tier[i] = kept >= 0 ? kept : g->hint == HY_HINT_HOT ? 0 : e->place_tier;
 	}
 	hy_reg_unlock(&e->reg);

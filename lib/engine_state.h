@@ -18,6 +18,7 @@
 #include "migrate.h"
 #include "policy.h"
 #include "region.h"
+#include "resident.h"
 #include "sampler.h"
 #include "stats.h"
 #include "topology.h"
@@ -45,9 +46,17 @@ struct hy_engine {
 	uint64_t epoch;
 
 	struct hy_plan plan;	/* items in os memory */
-	uint64_t *bits;		/* scratch bitmap for harvests */
 	struct hy_move *moves;	/* the migrator's scratch: PLAN_CAP entries, lazily */
-	size_t bits_pages;	/* pages it covers */
+	struct hy_resident res;	/* which pages are populated (epoch) */
+	/* the epoch's scratch, os memory, grown as needed (caps in bytes):
+	 * a run's bitmap for the tracker, one word per chunk of a region
+	 * (accessed / present / any present / in a huge page), the present runs found and the
+	 * chunk numbers they touch */
+	uint64_t *bits, *acc, *pres, *keep, *huge;
+	size_t bits_cap, acc_cap, pres_cap, keep_cap, huge_cap;
+	uintptr_t *runs;
+	uint32_t *nos;
+	size_t runs_cap, nos_cap;
 
 	pthread_t thread;
 	bool running;

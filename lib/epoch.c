@@ -3,17 +3,24 @@
  * epoch — one epoch of the engine, and the policy thread that keeps the
  * epoch clock (see engine.h for the pipeline, engine_state.h for the state).
  *
- *   observe   harvest each region's accessed pages from the tracker; learn
- *             the tier of pages seen for the first time (move_pages query)
- *   decide    age the per-page history, let the sampler learn (governor,
- *             window), plan promotions and demotions (policy)
+ *   observe   per region: harvest the accessed pages from the tracker, find
+ *             the populated pages (chunks of state made for new ones, given
+ *             back where none is left: resident.h), learn the tier of pages
+ *             seen for the first time (move_pages query), age the history
+ *   decide    let the sampler learn (governor, window), plan promotions and
+ *             demotions (policy)
  *   move      hand the plan to the migrator (hy_mig_run), commit each
  *             outcome to the page's state; arm the next sample (sampler)
  *
+ * Cost follows use: every step goes over the populated chunks of state,
+ * never over a region's address space (region.h).
+ *
  * Lock order: registry lock, then nothing (the tracker and migrator take no
- * locks of ours).  The registry lock is held while harvesting and planning,
- * and again per migration batch, so that a program thread unmapping a range
- * never races a move of its pages; never across a sleep.
+ * locks of ours).  The registry lock is held one region at a time while
+ * observing and arming (each_region), once while planning, and per
+ * migration batch, so that a program thread unmapping a range never races
+ * a move of its pages and never waits for more than one step; never
+ * across a sleep.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,73 +31,384 @@
 #include "clock.h"
 #include "engine_state.h"
 
-/* Scratch bitmap for a region of n pages (grown as needed, os memory). */
-static uint64_t *scratch(struct hy_engine *e, size_t n)
+/* ---- scratch (os memory, grown as needed, kept) ---- */
+
+/* *p holding at least `bytes`; NULL if memory runs out (*p unchanged). */
+static void *grow(void **p, size_t *cap, size_t bytes)
 {
-	if (n > e->bits_pages) {
-		size_t want = (n + 4095) & ~(size_t)4095;
-		void *p = hy_os_realloc(e->bits, e->bits_pages / 8, want / 8);
-		if (!p)
+	if (bytes > *cap) {
+		size_t want = hy_page_round_up(bytes > 2 * *cap ? bytes : 2 * *cap);
+		void *q = hy_os_realloc(*p, *cap, want);
+
+		if (!q)
 			return NULL;
-		e->bits = p;
-		e->bits_pages = want;
+		*p = q;
+		*cap = want;
 	}
-	return e->bits;
+	return *p;
+}
+
+/* One word per chunk of g in each of acc (accessed, or to arm), pres
+ * (present, then unknown), keep (any page present) and huge (present in a
+ * huge mapping). */
+static bool words(struct hy_engine *e, const struct hy_region *g)
+{
+	size_t b = (g->nch ? g->nch : 1) * sizeof(uint64_t);
+
+	return grow((void **)&e->acc, &e->acc_cap, b) && grow((void **)&e->pres, &e->pres_cap, b) &&
+	       grow((void **)&e->keep, &e->keep_cap, b) && grow((void **)&e->huge, &e->huge_cap, b);
+}
+
+/* ---- runs: chunks with consecutive numbers, and the window they cover ---- */
+
+/* The end (exclusive) of the run of g's chunks that starts at k0. */
+static size_t run_end(const struct hy_region *g, size_t k0)
+{
+	size_t k = k0 + 1;
+
+	while (k < g->nch && g->ch[k].no == g->ch[k - 1].no + 1)
+		k++;
+	return k;
+}
+
+/* The part of g that chunks [k0, k1) cover: [*ws, *we). */
+static void run_window(const struct hy_region *g, size_t k0, size_t k1, uintptr_t *ws,
+		       uintptr_t *we)
+{
+	uintptr_t a = hy_chunk_addr(g, &g->ch[k0]), b = hy_chunk_addr(g, &g->ch[k1 - 1]) + HY_CHUNK_BYTES;
+
+	*ws = a > g->start ? a : g->start;
+	*we = b < g->end ? b : g->end;
+}
+
+/* Bit `bit` of dense onward, 64 of them (reads no word past nbits). */
+static uint64_t get64(const uint64_t *d, size_t bit, size_t nbits)
+{
+	size_t w = bit / 64, s = bit % 64;
+	uint64_t v = d[w] >> s;
+
+	if (s && bit - s + 64 < nbits)
+		v |= d[w + 1] << (64 - s);
+	return v;
+}
+
+/* The window's bitmap (bit 0 = page ws) for chunks [k0, k1), from their
+ * words (from[], one per chunk), or to them (to[]).  The first chunk may
+ * begin before ws. */
+static void convert(const struct hy_region *g, size_t k0, size_t k1, uintptr_t ws, uintptr_t we,
+		    uint64_t *dense, const uint64_t *from, uint64_t *to)
+{
+	size_t nbits = (we - ws) >> HY_PAGE_SHIFT;
+
+	if (from)
+		memset(dense, 0, (nbits + 63) / 64 * 8);
+	for (size_t k = k0; k < k1; k++) {
+		uintptr_t a = hy_chunk_addr(g, &g->ch[k]);
+		size_t lead = a < ws ? (ws - a) >> HY_PAGE_SHIFT : 0; /* pages before ws */
+		size_t bit = a < ws ? 0 : (a - ws) >> HY_PAGE_SHIFT;
+		uint64_t m = hy_chunk_mask(g, &g->ch[k]);
+
+		if (to) {
+			to[k] = (get64(dense, bit, nbits) << lead) & m;
+			continue;
+		}
+		uint64_t v = (from[k] & m) >> lead;
+		size_t s = bit % 64;
+
+		dense[bit / 64] |= v << s;
+		if (s && bit - s + 64 < nbits)
+			dense[bit / 64 + 1] |= v >> (64 - s);
+	}
+}
+
+/* The dense bitmap for a window of n pages. */
+static uint64_t *dense(struct hy_engine *e, size_t n)
+{
+	return grow((void **)&e->bits, &e->bits_cap, (n + 63) / 64 * 8 + 8);
 }
 
 /*
- * Pages whose tier we do not know yet: ask the kernel where they are (one
- * move_pages query per batch).  All such pages written this epoch, and a
- * rotating sweep of up to SWEEP others, so that pages never observed written
- * still become known (and demotable) in time.  Not-present pages stay
- * unknown.
+ * Arm g's chunks as w[] says (one word per chunk; NULL: none), run by run:
+ * what was armed and is not in w[] is released.  Returns pages armed.
  */
-#define SWEEP 16384
-
-static void learn_tiers(struct hy_engine *e, struct hy_region *g, const uint64_t *written,
-			size_t *sweep)
+static size_t arm_runs(struct hy_engine *e, struct hy_region *g, const uint64_t *w)
 {
-	size_t n = (g->end - g->start) / PAGE;
+	size_t armed = 0;
+
+	for (size_t k0 = 0, k1; k0 < g->nch; k0 = k1) {
+		uintptr_t ws, we;
+		uint64_t *d;
+
+		k1 = run_end(g, k0);
+		run_window(g, k0, k1, &ws, &we);
+		if (!(d = dense(e, (we - ws) >> HY_PAGE_SHIFT)))
+			continue;
+		if (w)
+			convert(g, k0, k1, ws, we, d, w, NULL);
+		else
+			memset(d, 0, ((we - ws) >> HY_PAGE_SHIFT) / 64 * 8 + 8);
+		if (!hy_track_arm(e->track, ws, we - ws, d) && w)
+			for (size_t k = k0; k < k1; k++)
+				armed += (size_t)hy_popcount64(w[k] & hy_chunk_mask(g, &g->ch[k]));
+	}
+	return armed;
+}
+
+/*
+ * What the tracker saw in g since the last harvest, run by run, into acc[]
+ * (one word per chunk).  Returns pages found, or -errno (the first error;
+ * acc[] then holds what the other runs gave).
+ */
+static long harvest_runs(struct hy_engine *e, struct hy_region *g, uint64_t *acc)
+{
+	long found = 0, err = 0;
+
+	memset(acc, 0, g->nch * sizeof(*acc));
+	for (size_t k0 = 0, k1; k0 < g->nch; k0 = k1) {
+		uintptr_t ws, we;
+		uint64_t *d;
+		long got;
+
+		k1 = run_end(g, k0);
+		run_window(g, k0, k1, &ws, &we);
+		if (!(d = dense(e, (we - ws) >> HY_PAGE_SHIFT)))
+			continue;
+		got = hy_track_harvest(e->track, ws, we - ws, d);
+		if (got < 0) {
+			err = err ? err : got;
+			continue;
+		}
+		found += got;
+		convert(g, k0, k1, ws, we, d, NULL, acc);
+	}
+	return err ? err : found;
+}
+
+/* ---- which memory is populated ---- */
+
+/*
+ * The present runs of a region, collected: the chunk numbers they touch
+ * (e->nos, for hy_reg_add_chunks) and the runs themselves (e->runs, to
+ * mark pages present once the chunks exist).
+ */
+struct collect {
+	struct hy_engine *e;
+	const struct hy_region *g;
+	size_t nnos, nruns;
+	bool short_of_memory;
+};
+
+static int collect_run(void *arg, uintptr_t a, uintptr_t b, bool huge)
+{
+	struct collect *c = arg;
+	struct hy_engine *e = c->e;
+	const struct hy_region *g = c->g;
+	uint32_t lo, hi;
+
+	if (a < g->start)
+		a = g->start;
+	if (b > g->end)
+		b = g->end;
+	if (a >= b)
+		return 0;
+	lo = (uint32_t)((a - g->cbase) >> HY_CHUNK_SHIFT);
+	hi = (uint32_t)((b - 1 - g->cbase) >> HY_CHUNK_SHIFT);
+	if (!grow((void **)&e->runs, &e->runs_cap, (c->nruns + 1) * 2 * sizeof(uintptr_t)) ||
+	    !grow((void **)&e->nos, &e->nos_cap, (c->nnos + hi - lo + 1) * sizeof(uint32_t))) {
+		c->short_of_memory = true;
+		return 1; /* what was found so far still counts */
+	}
+	e->runs[2 * c->nruns] = a | huge; /* page-aligned: the low bit is free */
+	e->runs[2 * c->nruns + 1] = b;
+	c->nruns++;
+	for (uint32_t no = lo;; no++) {
+		if (!c->nnos || e->nos[c->nnos - 1] != no)
+			e->nos[c->nnos++] = no;
+		if (no == hi)
+			break;
+	}
+	return 0;
+}
+
+/*
+ * Find g's populated pages: chunks are created for new ones
+ * (hy_reg_add_chunks; the words of acc[] move with their chunks) and
+ * pres[] gets one word per chunk, bit set = present.  Returns false when
+ * the kernel could not say, or not all of it (pres[] then calls every page
+ * of g's chunks present: nothing is forgotten on a failed scan), or when
+ * memory for the words ran out (nothing is to be done with g this epoch).
+ */
+static bool populated(struct hy_engine *e, struct hy_region *g, bool *known)
+{
+	struct collect c = {.e = e, .g = g};
+	int rc = hy_res_scan(&e->res, g->start, g->end, collect_run, &c);
+	size_t k = 0;
+
+	*known = rc == 0 && !c.short_of_memory;
+	if (c.nnos && (!grow((void **)&e->acc, &e->acc_cap, (g->nch + c.nnos) * sizeof(uint64_t)) ||
+		       hy_reg_add_chunks(&e->reg, g, e->nos, c.nnos, e->acc)))
+		c.short_of_memory = true;
+	if (c.short_of_memory)
+		hy_warn_once("out of memory for its own bookkeeping: some populated memory is not "
+			     "tracked");
+	if (!words(e, g))
+		return false;
+	memset(e->huge, 0, g->nch * sizeof(uint64_t));
+	if (!*known) {
+		for (size_t i = 0; i < g->nch; i++)
+			e->pres[i] = hy_chunk_mask(g, &g->ch[i]);
+		return true;
+	}
+	memset(e->pres, 0, g->nch * sizeof(uint64_t));
+	for (size_t i = 0; i < c.nruns; i++) {
+		bool huge = e->runs[2 * i] & 1;
+
+		for (uintptr_t a = e->runs[2 * i] & ~(uintptr_t)1, b = e->runs[2 * i + 1]; a < b;
+		     a += HY_PAGE_SIZE) {
+			uint32_t no = (uint32_t)((a - g->cbase) >> HY_CHUNK_SHIFT);
+
+			while (k < g->nch && g->ch[k].no < no)
+				k++;
+			if (k == g->nch)
+				break;
+			if (g->ch[k].no != no) {
+				/* no chunk here (out of memory): on to the next one */
+				a = hy_chunk_addr(g, &g->ch[k]) - HY_PAGE_SIZE;
+				continue;
+			}
+			e->pres[k] |= UINT64_C(1) << ((a >> HY_PAGE_SHIFT) % HY_CHUNK_PAGES);
+			if (huge)
+				e->huge[k] |= UINT64_C(1) << ((a >> HY_PAGE_SHIFT) % HY_CHUNK_PAGES);
+		}
+	}
+	return true;
+}
+
+/*
+ * Pages whose tier we do not know -- newly populated, or refilled after
+ * they went away -- are asked where they are (one move_pages query per
+ * batch).  A page that answers is known from now on, and counts as
+ * accessed this epoch (it was populated or refilled since the last one):
+ * acc[] gets its bit -- unless a huge page maps it (huge[]): the first
+ * touch of a THP says nothing of which of its 512 pages are used, and it
+ * is judged whole once already, by the first harvest that finds it armed
+ * and accessed (track_async.c), then page by page.  A page that does not
+ * answer (gone again, or the shared zero page, which nothing moves) stays
+ * unknown and uncounted.
+ */
+struct tier_batch {
 	uintptr_t addrs[BATCH];
 	int nodes[BATCH];
-	size_t idx[BATCH], k = 0;
+	uint32_t chunk[BATCH];
+	uint8_t page[BATCH];
+	size_t n;
+	const uint64_t *huge;
+};
+
+static void tier_flush(struct hy_engine *e, struct hy_region *g, struct tier_batch *b,
+		       uint64_t *acc)
+{
 	int intended = g->hint == HY_HINT_HOT ? 0 : e->place_tier;
 
-	for (size_t i = 0; i <= n; i++) {
-		if (i < n && hy_ps_tier(g->state[i]) < 0 &&
-		    ((written[i / 64] >> (i % 64) & 1) || (*sweep && (*sweep)--))) {
-			addrs[k] = g->start + i * PAGE;
-			idx[k++] = i;
+	if (b->n && !hy_mig_query(b->addrs, b->n, b->nodes))
+		for (size_t i = 0; i < b->n; i++) {
+			hy_pstate *st = &g->ch[b->chunk[i]].st[b->page[i]];
+
+			if (b->nodes[i] < 0)
+				continue;
+			*st = hy_ps_set_tier(*st, node_tier(e, b->nodes[i], intended));
+			if (!(b->huge[b->chunk[i]] >> b->page[i] & 1))
+				acc[b->chunk[i]] |= UINT64_C(1) << b->page[i];
 		}
-		if (k == BATCH || (i == n && k)) {
-			if (!hy_mig_query(addrs, k, nodes))
-				for (size_t j = 0; j < k; j++)
-					if (nodes[j] >= 0)
-						g->state[idx[j]] = hy_ps_set_tier(
-							g->state[idx[j]], node_tier(e, nodes[j], intended));
-			k = 0;
+	b->n = 0;
+}
+
+static void learn_tiers(struct hy_engine *e, struct hy_region *g, const uint64_t *want,
+			const uint64_t *huge, uint64_t *acc)
+{
+	struct tier_batch b;
+
+	b.n = 0;
+	b.huge = huge;
+	for (size_t c = 0; c < g->nch; c++)
+		for (uint64_t m = want[c]; m; m &= m - 1) {
+			size_t j = (size_t)__builtin_ctzll(m);
+
+			b.addrs[b.n] = hy_chunk_addr(g, &g->ch[c]) + j * PAGE;
+			b.chunk[b.n] = (uint32_t)c;
+			b.page[b.n++] = (uint8_t)j;
+			if (b.n == BATCH)
+				tier_flush(e, g, &b, acc);
 		}
+	tier_flush(e, g, &b, acc);
+}
+
+/*
+ * Give back g's chunks with no page present (keep[] is 0 for them): their
+ * pages are released first, so that nothing stays armed where no state is.
+ */
+static void drop_empty(struct hy_engine *e, struct hy_region *g, const uint64_t *keep)
+{
+	size_t empty = 0;
+
+	for (size_t k = 0; k < g->nch; k++) {
+		uintptr_t ws, we;
+		uint64_t none[2] = {0, 0};
+
+		if (keep[k])
+			continue;
+		empty++;
+		run_window(g, k, k + 1, &ws, &we);
+		hy_track_arm(e->track, ws, we - ws, none);
+	}
+	if (empty)
+		hy_reg_drop_chunks(&e->reg, g, keep);
+}
+
+/*
+ * fn on each region, under the registry lock one region at a time: a
+ * program thread mapping or unmapping waits for one region's step at most,
+ * never for the whole walk.  The table may change between steps, so the
+ * next region is found by address.  Returns false if the engine was
+ * quiesced meanwhile (the tracker is gone: the walk stops).
+ */
+static bool each_region(struct hy_engine *e, void (*fn)(struct hy_engine *, struct hy_region *, void *),
+			void *arg)
+{
+	uintptr_t next = 0;
+
+	for (;;) {
+		struct hy_region *g;
+
+		hy_reg_lock(&e->reg);
+		if (e->quiesced) {
+			hy_reg_unlock(&e->reg);
+			return false;
+		}
+		g = hy_reg_next(&e->reg, next);
+		if (!g) {
+			hy_reg_unlock(&e->reg);
+			return true;
+		}
+		fn(e, g, arg);
+		next = g->end;
+		hy_reg_unlock(&e->reg);
 	}
 }
 
-/* Arm this epoch's sample, region by region in proportion to size. */
+static void disarm_region(struct hy_engine *e, struct hy_region *g, void *arg)
+{
+	(void)arg;
+	arm_runs(e, g, NULL);
+}
+
 /* Release every armed page (windowed tracking, between epoch and window). */
 static void disarm(struct hy_engine *e)
 {
-	uint64_t t0;
+	uint64_t t0 = hy_mono_ns();
 
+	each_region(e, disarm_region, NULL);
 	hy_reg_lock(&e->reg);
-	t0 = hy_mono_ns();
-	for (size_t i = 0; i < e->reg.n; i++) {
-		struct hy_region *g = &e->reg.reg[i];
-		size_t n = (g->end - g->start) / PAGE;
-		uint64_t *none = scratch(e, n);
-
-		if (none) {
-			memset(none, 0, (n + 63) / 64 * 8);
-			hy_track_arm(e->track, g->start, n * PAGE, none);
-		}
-	}
 	e->disarm_ns = hy_mono_ns() - t0;
 	e->armed = 0;
 	hy_reg_unlock(&e->reg);
@@ -103,53 +421,65 @@ static void disarm(struct hy_engine *e)
  * (arming 12 000 pages takes 1-5 ms on the development host, 100 ms and
  * more under emulation).
  */
-static void open_window(struct hy_engine *e)
+static void window_region(struct hy_engine *e, struct hy_region *g, void *arg)
 {
-	hy_reg_lock(&e->reg);
-	for (size_t i = 0; i < e->reg.n; i++) {
-		struct hy_region *g = &e->reg.reg[i];
-		uint64_t *w = scratch(e, (g->end - g->start) / PAGE);
-
-		if (w)
-			hy_track_harvest(e->track, g->start, g->end - g->start, w);
-	}
-	hy_reg_unlock(&e->reg);
+	(void)arg;
+	if (words(e, g))
+		harvest_runs(e, g, e->acc);
 }
 
+static void open_window(struct hy_engine *e)
+{
+	each_region(e, window_region, NULL);
+}
+
+/* What arm() hands each region's step. */
+struct arming {
+	size_t budget, total, armed;
+	uint64_t ns;
+};
+
+/* Arm g's share of the sample, in proportion to its populated chunks. */
+static void arm_region(struct hy_engine *e, struct hy_region *g, void *arg)
+{
+	struct arming *a = arg;
+	size_t n = g->nch * HY_CHUNK_PAGES;
+	size_t share = a->total ? (size_t)((unsigned __int128)a->budget * n / a->total) : 0;
+	uint64_t t0;
+
+	if (!g->nch || !words(e, g))
+		return;
+	if (g->hint == HY_HINT_PIN) {
+		memset(e->acc, 0, g->nch * sizeof(uint64_t));
+	} else if (share >= n) {
+		/* every page: the whole region is the sampling window */
+		hy_sampler_took_all(g);
+		for (size_t k = 0; k < g->nch; k++)
+			e->acc[k] = hy_chunk_mask(g, &g->ch[k]);
+	} else {
+		hy_sampler_choose(e->par.window, g, share, e->acc, hy_win_bulk(&e->win));
+	}
+	/* only the arming itself is timed: choosing is the policy's cost */
+	t0 = hy_mono_ns();
+	a->armed += arm_runs(e, g, e->acc);
+	a->ns += hy_mono_ns() - t0;
+}
+
+/* Arm this epoch's sample, region by region in proportion to their
+ * populated chunks. */
 static void arm(struct hy_engine *e)
 {
-	size_t budget, total;
-	uint64_t ns = 0, t0;
+	struct arming a = {0};
 
 	hy_reg_lock(&e->reg);
-	total = e->reg.pages;
-	budget = hy_gov_budget(&e->gov, total);
-	e->armed = 0;
-	for (size_t i = 0; i < e->reg.n; i++) {
-		struct hy_region *g = &e->reg.reg[i];
-		size_t n = (g->end - g->start) / PAGE;
-		size_t share = total ? (size_t)((unsigned __int128)budget * n / total) : 0;
-		uint64_t *bits = scratch(e, n);
-
-		/* only the arming itself is timed: choosing is the policy's cost */
-		if (share >= n && g->hint != HY_HINT_PIN) {
-			/* every page: the whole region is the sampling window */
-			hy_sampler_took_all(g);
-			t0 = hy_mono_ns();
-			if (!hy_track_arm(e->track, g->start, n * PAGE, NULL))
-				e->armed += n;
-			ns += hy_mono_ns() - t0;
-		} else if (bits) {
-			size_t k = hy_sampler_choose(e->par.window, g, share, bits, hy_win_bulk(&e->win));
-
-			t0 = hy_mono_ns();
-			if (!hy_track_arm(e->track, g->start, n * PAGE, bits))
-				e->armed += k;
-			ns += hy_mono_ns() - t0;
-		}
-	}
+	a.total = e->reg.chunks * HY_CHUNK_PAGES;
+	a.budget = hy_gov_budget(&e->gov, a.total);
+	hy_reg_unlock(&e->reg);
+	each_region(e, arm_region, &a);
+	hy_reg_lock(&e->reg);
+	e->armed = a.armed;
 	/* a page armed for a window is disarmed after it: both are its cost */
-	hy_gov_learn_arm(&e->gov, e->armed, ns + e->disarm_ns);
+	hy_gov_learn_arm(&e->gov, e->armed, a.ns + e->disarm_ns);
 	e->disarm_ns = 0;
 	hy_reg_unlock(&e->reg);
 }
@@ -236,36 +566,80 @@ static void calibrate(struct hy_engine *e)
 }
 
 /*
- * Observe (registry lock held): each region's pages accessed since the last
- * harvest go into its history (policy) and the sampler's catch; pages seen
- * for the first time get their tier.  Returns the pages found accessed.
+ * Observe one region (registry lock held): what the tracker saw accessed
+ * (and, of that, what the sampler's sweep caught), the populated pages
+ * (chunks created for new ones, given back where none is left), the tier
+ * of pages seen for the first time -- which count as accessed -- and the
+ * history.  Work and memory follow g's populated chunks, never its size.
+ * Returns the armed pages found accessed (the governor's measure).
  */
-static size_t observe(struct hy_engine *e, struct hy_catch *caught)
+static size_t observe_region(struct hy_engine *e, struct hy_region *g, struct hy_catch *caught)
 {
-	size_t written = 0, sweep = SWEEP;
+	bool known;
+	long got = 0;
 
-	if (hy_track_check(e->track) == -EBADF)
+	if (!words(e, g))
+		return 0;
+	if (g->nch) {
+		got = harvest_runs(e, g, e->acc);
+		if (got >= 0)
+			hy_sampler_catch(g, e->acc, caught); /* the chunks as they were armed */
+		else
+			memset(e->acc, 0, g->nch * sizeof(uint64_t));
+	}
+	if (!populated(e, g, &known) || !g->nch)
+		return got > 0 ? (size_t)got : 0;
+	for (size_t k = 0; k < g->nch; k++) {
+		hy_pstate *st = g->ch[k].st;
+		uint64_t p = e->pres[k], unknown = 0;
+
+		e->acc[k] &= p; /* what went away since has nothing to move */
+		e->keep[k] = p;
+		for (size_t j = 0; j < HY_CHUNK_PAGES; j++) {
+			bool here = p >> j & 1;
+
+			if (here && hy_ps_tier(st[j]) < 0)
+				unknown |= UINT64_C(1) << j;
+			else if (!here && known && hy_ps_tier(st[j]) >= 0)
+				st[j] = hy_ps_set_tier(st[j], -1); /* gone: learnt again if refilled */
+		}
+		e->pres[k] = unknown; /* from here on: the pages to ask about */
+	}
+	learn_tiers(e, g, e->pres, e->huge, e->acc);
+	hy_policy_age(g, e->acc);
+	if (known)
+		drop_empty(e, g, e->keep);
+	return got > 0 ? (size_t)got : 0;
+}
+
+struct observing {
+	struct hy_catch *caught;
+	size_t written;
+};
+
+static void observe_step(struct hy_engine *e, struct hy_region *g, void *arg)
+{
+	struct observing *o = arg;
+
+	o->written += observe_region(e, g, o->caught);
+}
+
+/*
+ * Observe: each region (observe_region), one lock hold each.  Returns the
+ * armed pages found accessed, or -ESHUTDOWN if the engine was quiesced.
+ */
+static long observe(struct hy_engine *e, struct hy_catch *caught)
+{
+	struct observing o = {.caught = caught};
+	bool bad;
+
+	hy_reg_lock(&e->reg);
+	bad = !e->quiesced && hy_track_check(e->track) == -EBADF;
+	hy_reg_unlock(&e->reg);
+	if (bad)
 		hy_warn_once("the program closed or replaced libhybrid's file descriptors: access "
 			     "tracking stops (placement stays)");
-	for (size_t i = 0; i < e->reg.n; i++) {
-		struct hy_region *g = &e->reg.reg[i];
-		size_t n = (g->end - g->start) / PAGE;
-		uint64_t *w = scratch(e, n);
-		long got;
-
-		if (!w)
-			continue;
-		got = hy_track_harvest(e->track, g->start, g->end - g->start, w);
-		if (got < 0)
-			memset(w, 0, (n + 63) / 64 * 8);
-		else
-			written += (size_t)got;
-		learn_tiers(e, g, w, &sweep);
-		if (got >= 0)
-			hy_sampler_catch(g, w, caught);
-		hy_policy_age(g, w);
-	}
-	return written;
+	return each_region(e, observe_step, &o) ? (long)o.written : -ESHUTDOWN;
 }
 
 /*
@@ -329,18 +703,18 @@ int hy_epoch_run(struct hy_engine *e)
 {
 	uint64_t per_tier[HY_MAX_TIERS], t0 = thread_cpu_ns();
 	struct hy_catch caught = {{0}};
-	size_t written;
+	long written;
 
 	if (!e->calibrated)
 		calibrate(e);
+	e->epoch++; /* the policy thread's own (or the caller's, with no thread) */
+	written = observe(e, &caught);
 	hy_reg_lock(&e->reg);
-	if (e->quiesced) {
+	if (written < 0 || e->quiesced) {
 		hy_reg_unlock(&e->reg);
 		return -ESHUTDOWN;
 	}
-	e->epoch++;
-	written = observe(e, &caught);
-	learn(e, written, &caught);
+	learn(e, (size_t)written, &caught);
 	decide(e);
 	memcpy(per_tier, e->plan.tier_bytes, sizeof(per_tier));
 	hy_reg_unlock(&e->reg);

@@ -26,10 +26,15 @@ void hy_policy_params_from(struct hy_policy_params *p, const struct hy_config *c
 
 void hy_policy_age(struct hy_region *g, const uint64_t *written)
 {
-	size_t n = (g->end - g->start) / PAGE;
+	for (size_t k = 0; k < g->nch; k++) {
+		hy_pstate *st = g->ch[k].st;
+		uint64_t w = written ? written[k] : 0;
 
-	for (size_t i = 0; i < n; i++)
-		g->state[i] = hy_ps_age(g->state[i], written && (written[i / 64] >> (i % 64) & 1));
+		/* a page with no history, no hold-off and no access stays as it is */
+		for (size_t j = 0; j < HY_CHUNK_PAGES; j++)
+			if (st[j] & (HY_PS_HIST_MASK | HY_PS_HOLD_MASK) || w >> j & 1)
+				st[j] = hy_ps_age(st[j], w >> j & 1);
+	}
 }
 
 static bool backoff_allows(hy_pstate s, uint64_t epoch)
@@ -140,11 +145,17 @@ static void sort_by_score(struct hy_plan_item *a, size_t n)
 	}
 }
 
-/* Visit every page: fn(region, index, state) */
-#define for_each_page(r, g, i)                                                                     \
+/*
+ * Visit every page with state: region g, chunk c, page j of it (state
+ * c->st[j]).  Pages of no chunk are fresh, which no rule moves; pages of a
+ * chunk outside its region are fresh too (region.h), so none is masked.
+ */
+#define for_each_page(r, g, c, j)                                                                  \
 	for (size_t ri_ = 0; ri_ < (r)->n; ri_++)                                                  \
 		for (struct hy_region *g = &(r)->reg[ri_]; g; g = NULL)                            \
-			for (size_t i = 0; i < (g->end - g->start) / PAGE; i++)
+			for (size_t ci_ = 0; ci_ < g->nch; ci_++)                                  \
+				for (struct hy_chunk *c = &g->ch[ci_]; c; c = NULL)                \
+					for (size_t j = 0; j < HY_CHUNK_PAGES; j++)
 
 /*
  * One plan in the making: what each step of hy_policy_plan hands the next
@@ -176,9 +187,9 @@ static void plan_reset(struct planner *pl)
 	plan->promote_bytes = plan->demote_bytes = 0;
 	plan->waiting = plan->exchange = 0;
 	memset(plan->tier_bytes, 0, sizeof(plan->tier_bytes));
-	for_each_page(pl->r, g, i)
+	for_each_page(pl->r, g, c, j)
 	{
-		int t = hy_ps_tier(g->state[i]);
+		int t = hy_ps_tier(c->st[j]);
 		if (t >= 0 && t < HY_MAX_TIERS)
 			plan->tier_bytes[t] += PAGE;
 	}
@@ -214,10 +225,10 @@ static void plan_room(struct planner *pl, const struct hy_tier_view *tiers)
 /* Pass 1: score histograms of the candidates. */
 static void plan_scores(struct planner *pl)
 {
-	for_each_page(pl->r, g, i)
+	for_each_page(pl->r, g, c, j)
 	{
-		struct want w = judge(pl->p, g, g->state[i], pl->need, pl->epoch);
-		int t = hy_ps_tier(g->state[i]);
+		struct want w = judge(pl->p, g, c->st[j], pl->need, pl->epoch);
+		int t = hy_ps_tier(c->st[j]);
 
 		if (w.dir == HY_PLAN_DEMOTE)
 			pl->hist_d[t][w.score] += PAGE;
@@ -231,11 +242,11 @@ static uint64_t exchangeable(const struct planner *pl)
 {
 	uint64_t cold = 0;
 
-	for_each_page(pl->r, g, i)
+	for_each_page(pl->r, g, c, j)
 	{
-		struct want w = judge_x(pl->p, g, g->state[i], pl->need, pl->exch, pl->epoch);
+		struct want w = judge_x(pl->p, g, c->st[j], pl->need, pl->exch, pl->epoch);
 
-		if (hy_ps_tier(g->state[i]) == 0 && w.dir == HY_PLAN_DEMOTE && !w.held)
+		if (hy_ps_tier(c->st[j]) == 0 && w.dir == HY_PLAN_DEMOTE && !w.held)
 			cold += PAGE;
 	}
 	return cold;
@@ -245,11 +256,11 @@ static uint64_t exchangeable(const struct planner *pl)
 static void rescore_tier0(struct planner *pl)
 {
 	memset(pl->hist_d[0], 0, sizeof(pl->hist_d[0]));
-	for_each_page(pl->r, g, i)
+	for_each_page(pl->r, g, c, j)
 	{
-		struct want w = judge_x(pl->p, g, g->state[i], pl->need, pl->exch, pl->epoch);
+		struct want w = judge_x(pl->p, g, c->st[j], pl->need, pl->exch, pl->epoch);
 
-		if (hy_ps_tier(g->state[i]) == 0 && w.dir == HY_PLAN_DEMOTE)
+		if (hy_ps_tier(c->st[j]) == 0 && w.dir == HY_PLAN_DEMOTE)
 			pl->hist_d[0][w.score] += PAGE;
 	}
 }
@@ -349,11 +360,11 @@ static void plan_emit(struct planner *pl, int dir)
 	struct hy_plan *plan = pl->plan;
 	bool down = dir == HY_PLAN_DEMOTE;
 
-	for_each_page(pl->r, g, i)
+	for_each_page(pl->r, g, c, j)
 	{
-		struct want w = judge_x(pl->p, g, g->state[i], pl->need, pl->exch, pl->epoch);
-		int t = hy_ps_tier(g->state[i]);
-		struct hy_plan_item it = {g->start + i * PAGE, (uint8_t)t, 0, (uint8_t)dir,
+		struct want w = judge_x(pl->p, g, c->st[j], pl->need, pl->exch, pl->epoch);
+		int t = hy_ps_tier(c->st[j]);
+		struct hy_plan_item it = {hy_chunk_addr(g, c) + j * PAGE, (uint8_t)t, 0, (uint8_t)dir,
 					  w.score};
 
 		if (plan->n == plan->cap)
@@ -431,7 +442,9 @@ void hy_policy_commit(const struct hy_policy_params *p, struct hy_registry *r,
 
 	if (!g)
 		return; /* unmapped meanwhile */
-	s = &g->state[(it->addr - g->start) / PAGE];
+	s = hy_reg_at(r, g, it->addr);
+	if (!s)
+		return; /* out of bookkeeping memory: it is learnt again */
 	if (result >= 0) {
 		*s = hy_ps_set_tier(*s, result);
 		*s = hy_ps_set_moved(*s, it->dir == HY_PLAN_PROMOTE ? HY_DIR_UP : HY_DIR_DOWN,
@@ -445,8 +458,7 @@ void hy_policy_commit(const struct hy_policy_params *p, struct hy_registry *r,
 
 void hy_policy_forget_last(struct hy_region *g)
 {
-	size_t n = (g->end - g->start) / PAGE;
-
-	for (size_t i = 0; i < n; i++)
-		g->state[i] &= (hy_pstate)~1u;
+	for (size_t k = 0; k < g->nch; k++)
+		for (size_t j = 0; j < HY_CHUNK_PAGES; j++)
+			g->ch[k].st[j] &= (hy_pstate)~1u;
 }

@@ -21,7 +21,7 @@
  *    onward moves are allowed); pages in back-off after a failure, which are
  *    retried only every 4^level epochs; pages whose tier is not known.
  *
- * Selection is O(pages) without sorting all pages: a histogram of scores
+ * Selection is O(pages with state) without sorting them: a histogram of scores
  * finds the cut (hist.h), then only the chosen (bounded) plan is sorted.
  *
  * What the policy owns: the promotion and demotion rules, and what they
@@ -75,7 +75,8 @@ struct hy_plan {
 /* Params from the options (budget = promote_rate x epoch). */
 void hy_policy_params_from(struct hy_policy_params *p, const struct hy_config *cfg, int ntiers);
 
-/* End of epoch for region g: history shifts in written[] (bit per page). */
+/* End of epoch for region g: history shifts in written[] (one word per
+ * chunk of g, bit j = its page j; NULL = nothing written). */
 void hy_policy_age(struct hy_region *g, const uint64_t *written);
 
 /*

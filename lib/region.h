@@ -4,10 +4,16 @@
  *
  * A region is a page-aligned range [start, end) that libhybrid manages,
  * with a hint (hybrid, hot, cold, pin) and two bytes of state per 4 KiB
- * page (hy_pstate below).  Regions never overlap; the table is sorted by
- * start.  Adding a range that overlaps managed ones replaces the overlap;
- * removing part of a region trims or splits it; a move (mremap) carries the
- * state of the pages that move.
+ * page (hy_pstate below) -- kept only where memory is populated.  State
+ * lives in chunks of HY_CHUNK_PAGES pages (256 KiB, aligned to the address,
+ * not to the region), each created when the epoch first finds one of its
+ * pages present and given back when it finds none: a region nobody touched
+ * holds no state and costs an epoch nothing, however large (issue 17).  A
+ * page without a chunk has the state a fresh page of its hint has
+ * (hy_reg_get).  Regions never overlap; the table is sorted by start.
+ * Adding a range that overlaps managed ones replaces the overlap; removing
+ * part of a region trims or splits it; a move (mremap) carries the state of
+ * the pages that move.
  *
  * Locking: one mutex per registry.  Every function here but init/destroy
  * expects the caller to hold it (hy_reg_lock), so that a caller can look up
@@ -146,6 +152,15 @@ static inline unsigned hy_popcount8(unsigned x)
 	return (x + (x >> 4)) & 0x0fu;
 }
 
+/* Bits set in a 64-bit word, inline for the same reason. */
+static inline unsigned hy_popcount64(uint64_t x)
+{
+	x = x - ((x >> 1) & 0x5555555555555555u);
+	x = (x & 0x3333333333333333u) + ((x >> 2) & 0x3333333333333333u);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fu;
+	return (unsigned)((x * 0x0101010101010101u) >> 56);
+}
+
 /* Distinct epochs with a write among the last `window` (1-8). */
 static inline unsigned hy_ps_seen(hy_pstate s, unsigned window)
 {
@@ -153,12 +168,30 @@ static inline unsigned hy_ps_seen(hy_pstate s, unsigned window)
 	return hy_popcount8(hy_ps_hist(s) & mask);
 }
 
+/*
+ * A chunk of state: HY_CHUNK_PAGES pages from an address aligned to
+ * HY_CHUNK_BYTES.  `no` counts chunks from the region's chunk base (cbase,
+ * which trimming or splitting never changes), so a region may span 2^32
+ * chunks (1 PiB).  A region's first and last chunks may hold pages outside
+ * it: their state stays that of a fresh page and nothing uses it
+ * (hy_chunk_mask says which pages are the region's).
+ */
+#define HY_CHUNK_PAGES 64
+#define HY_CHUNK_SHIFT (HY_PAGE_SHIFT + 6)
+#define HY_CHUNK_BYTES ((uintptr_t)1 << HY_CHUNK_SHIFT)
+
+struct hy_chunk {
+	uint32_t no;
+	hy_pstate st[HY_CHUNK_PAGES];
+};
+
 struct hy_region {
 	uintptr_t start, end;	/* page-aligned, start < end */
 	enum hy_hint hint;
 	uint64_t id;		/* unique per registry; a split or moved part gets a new one */
-	hy_pstate *state;	/* (end - start) / 4 KiB entries */
-	size_t state_cap;	/* bytes mapped for state */
+	uintptr_t cbase;	/* address of chunk 0 (HY_CHUNK_BYTES-aligned, <= start) */
+	struct hy_chunk *ch;	/* the populated chunks, sorted by no */
+	size_t nch, ch_cap;	/* used and mapped entries */
 	size_t arm_cursor;	/* sampler: the sweep's next step (hy_sampler_choose) */
 	size_t sweep_from, sweep_n; /* the last sweep: its first step, chunks gone over */
 };
@@ -169,7 +202,27 @@ struct hy_registry {
 	size_t n, cap;		/* used and mapped entries */
 	uint64_t next_id;
 	size_t pages;		/* managed pages, all regions */
+	size_t chunks;		/* chunks of state, all regions */
 };
+
+/* The address of chunk c's first page (which may lie before g->start). */
+static inline uintptr_t hy_chunk_addr(const struct hy_region *g, const struct hy_chunk *c)
+{
+	return g->cbase + ((uintptr_t)c->no << HY_CHUNK_SHIFT);
+}
+
+/* The pages of chunk c inside g: bit j = page j. */
+static inline uint64_t hy_chunk_mask(const struct hy_region *g, const struct hy_chunk *c)
+{
+	uintptr_t a = hy_chunk_addr(g, c);
+	uint64_t m = ~(uint64_t)0;
+
+	if (g->start > a)
+		m &= ~(uint64_t)0 << ((g->start - a) >> HY_PAGE_SHIFT);
+	if (g->end < a + HY_CHUNK_BYTES)
+		m &= ~(uint64_t)0 >> (HY_CHUNK_PAGES - ((g->end - a) >> HY_PAGE_SHIFT));
+	return m;
+}
 
 int hy_reg_init(struct hy_registry *r);
 /* Frees all bookkeeping; the managed memory itself is untouched. */
@@ -207,10 +260,44 @@ int hy_reg_move(struct hy_registry *r, uintptr_t old, size_t oldlen, uintptr_t n
 /* The region holding addr, or NULL. */
 struct hy_region *hy_reg_find(struct hy_registry *r, uintptr_t addr);
 
-/* Bytes of bookkeeping per managed byte ... for the counters. */
+/* The first region ending above addr (holding it, or after it), or NULL:
+ * a walk that lets go of the lock between regions goes on from there. */
+struct hy_region *hy_reg_next(struct hy_registry *r, uintptr_t addr);
+
+/* The state of a fresh page of g (nothing seen; pinned with the PIN hint). */
+static inline hy_pstate hy_reg_fresh(const struct hy_region *g)
+{
+	return g->hint == HY_HINT_PIN ? HY_PS_PIN : 0;
+}
+
+/* The chunk of g holding addr (inside g), or NULL when it has none. */
+struct hy_chunk *hy_reg_chunk(struct hy_region *g, uintptr_t addr);
+
+/* The state of the page at addr (inside g): its chunk's, or a fresh one. */
+hy_pstate hy_reg_get(struct hy_region *g, uintptr_t addr);
+
+/* The state of the page at addr (inside g), its chunk created if needed;
+ * NULL if bookkeeping memory runs out. */
+hy_pstate *hy_reg_at(struct hy_registry *r, struct hy_region *g, uintptr_t addr);
+
+/*
+ * Chunks for the chunk numbers nos[0..k) (sorted, ascending; numbers g
+ * has already are skipped), fresh.  One merge, O(nch + k).  carry, if not
+ * NULL, holds one word per chunk of g and room for nch + k: each word
+ * moves with its chunk, new chunks get 0.  0, or -ENOMEM with g unchanged.
+ */
+int hy_reg_add_chunks(struct hy_registry *r, struct hy_region *g, const uint32_t *nos, size_t k,
+		      uint64_t *carry);
+
+/* Give back the chunks of g whose keep[] entry (one per chunk, in order)
+ * is 0; the others keep their order.  Returns the chunks given back. */
+size_t hy_reg_drop_chunks(struct hy_registry *r, struct hy_region *g, const uint64_t *keep);
+
+/* Bytes of bookkeeping (the table and the chunks), for the counters. */
 size_t hy_reg_state_bytes(const struct hy_registry *r);
 
-/* Internal consistency (sorted, disjoint, aligned, page count); 0 or -EFAULT. */
+/* Internal consistency (sorted, disjoint, aligned, page and chunk counts,
+ * chunks sorted and inside their region); 0 or -EFAULT. */
 int hy_reg_check(const struct hy_registry *r);
 
 #endif

@@ -237,30 +237,36 @@ static size_t sweep_next(size_t s, unsigned b, size_t nch, size_t *c)
 	}
 }
 
-/* Pages in chunk c of a region of n pages (the last chunk may be short). */
-static size_t chunk_pages(size_t c, size_t n)
+/* g's pages in its chunk c (an end chunk may hold fewer). */
+static uint64_t chunk_mask(const struct hy_region *g, size_t c)
 {
-	return (c + 1) * HY_ARM_CHUNK < n ? HY_ARM_CHUNK : n - c * HY_ARM_CHUNK;
+	return hy_chunk_mask(g, &g->ch[c]);
+}
+
+static size_t chunk_pages(const struct hy_region *g, size_t c)
+{
+	return (size_t)hy_popcount64(chunk_mask(g, c));
 }
 
 void hy_sampler_catch(const struct hy_region *g, const uint64_t *written, struct hy_catch *c)
 {
-	size_t n = (g->end - g->start) / PAGE, nch = (n + HY_ARM_CHUNK - 1) / HY_ARM_CHUNK;
+	size_t nch = g->nch;
 	unsigned b = sweep_bits(nch);
 	size_t s = g->sweep_from, ch;
 
 	for (size_t k = 0; k < g->sweep_n && k < nch; k++, s++) {
-		size_t fresh = 0, caught = 0, end;
+		size_t fresh = 0, caught = 0;
+		uint64_t m;
 
 		s = sweep_next(s, b, nch, &ch);
-		end = ch * HY_ARM_CHUNK + chunk_pages(ch, n);
-		for (size_t i = ch * HY_ARM_CHUNK; i < end; i++) {
-			hy_pstate st = g->state[i];
+		m = chunk_mask(g, ch);
+		for (size_t j = 0; j < HY_CHUNK_PAGES; j++) {
+			hy_pstate st = g->ch[ch].st[j];
 
-			if (hy_ps_hist(st) || hy_ps_pinned(st))
+			if (!(m >> j & 1) || hy_ps_hist(st) || hy_ps_pinned(st))
 				continue;
 			fresh++;
-			caught += written[i / 64] >> (i % 64) & 1;
+			caught += written[ch] >> j & 1;
 		}
 		if (fresh >= 32)
 			c->chunks[caught * 64 / fresh]++;
@@ -273,19 +279,17 @@ static bool wants_watching(hy_pstate s)
 	return hy_ps_hist(s) && !hy_ps_pinned(s) && hy_ps_tier(s) != 0;
 }
 
-/* Arm chunk c of g (pages [c*HY_ARM_CHUNK, ...) up to n), pinned pages
- * left out; returns the pages armed. */
-static size_t arm_chunk(const struct hy_region *g, size_t c, size_t n, uint64_t *bits)
+/* Arm g's pages of its chunk c, pinned pages left out; returns the pages
+ * armed. */
+static size_t arm_chunk(const struct hy_region *g, size_t c, uint64_t *bits)
 {
-	size_t k = 0, end = c * HY_ARM_CHUNK + chunk_pages(c, n);
+	uint64_t m = chunk_mask(g, c);
 
-	for (size_t i = c * HY_ARM_CHUNK; i < end; i++) {
-		if (hy_ps_pinned(g->state[i]))
-			continue;
-		bits[i / 64] |= UINT64_C(1) << (i % 64);
-		k++;
-	}
-	return k;
+	for (size_t j = 0; j < HY_CHUNK_PAGES; j++)
+		if (hy_ps_pinned(g->ch[c].st[j]))
+			m &= ~(UINT64_C(1) << j);
+	bits[c] = m;
+	return (size_t)hy_popcount64(m);
 }
 
 /*
@@ -296,16 +300,17 @@ static size_t arm_chunk(const struct hy_region *g, size_t c, size_t n, uint64_t 
  * chance (the window's share of it), and re-watching it would crowd out the
  * sweep that finds hot pages elsewhere.
  */
-static unsigned chunk_score(unsigned window, const struct hy_region *g, size_t c, size_t n,
+static unsigned chunk_score(unsigned window, const struct hy_region *g, size_t c,
 			    unsigned min_recent)
 {
-	size_t end = c * HY_ARM_CHUNK + chunk_pages(c, n);
+	const hy_pstate *st = g->ch[c].st;
 	unsigned sum = 0, recent = 0;
 
-	for (size_t i = c * HY_ARM_CHUNK; i < end; i++)
-		if (wants_watching(g->state[i])) {
-			sum += hy_ps_seen(g->state[i], window);
-			recent += hy_ps_hist(g->state[i]) & 1;
+	/* pages outside g are fresh: never wanted (region.h) */
+	for (size_t j = 0; j < HY_CHUNK_PAGES; j++)
+		if (wants_watching(st[j])) {
+			sum += hy_ps_seen(st[j], window);
+			recent += hy_ps_hist(st[j]) & 1;
 		}
 	if (recent < min_recent)
 		return 0;
@@ -319,22 +324,21 @@ enum { CH_DENSE = 1, CH_SLOW = 2, CH_NEAR = 4 };
 #define HY_NEAR_MAX 64     /* chunks: how far a dense run reaches at most (16 MiB) */
 #define NEAR_MAX_BULK 250 /* permille the bulk yields by chance: above, no exploring */
 
-static uint64_t chunk_code(const struct hy_region *g, size_t c, size_t n)
+static uint64_t chunk_code(const struct hy_region *g, size_t c)
 {
-	size_t end = c * HY_ARM_CHUNK + chunk_pages(c, n);
+	uint64_t m = chunk_mask(g, c), code = 0;
 	unsigned caught = 0;
-	uint64_t code = 0;
 
-	for (size_t i = c * HY_ARM_CHUNK; i < end; i++) {
-		hy_pstate st = g->state[i];
+	for (size_t j = 0; j < HY_CHUNK_PAGES; j++) {
+		hy_pstate st = g->ch[c].st[j];
 
-		if (hy_ps_pinned(st))
+		if (!(m >> j & 1) || hy_ps_pinned(st))
 			continue;
 		caught += hy_ps_hist(st) & 1;
 		if (hy_ps_tier(st) != 0)
 			code |= CH_SLOW;
 	}
-	return code | (caught * 2 >= chunk_pages(c, n) ? CH_DENSE : 0);
+	return code | (caught * 2 >= chunk_pages(g, c) ? CH_DENSE : 0);
 }
 
 /*
@@ -371,10 +375,10 @@ static void mark_near(uint64_t *code, size_t nch)
 
 /* The chunk's rank in the choice: watched chunks by score (2-255), then
  * chunks near a dense run with pages to promote (1); 0: left to the sweep. */
-static unsigned chunk_rank(unsigned window, const struct hy_region *g, size_t c, size_t n,
+static unsigned chunk_rank(unsigned window, const struct hy_region *g, size_t c,
 			   unsigned min_recent, uint64_t code)
 {
-	unsigned sc = chunk_score(window, g, c, n, min_recent);
+	unsigned sc = chunk_score(window, g, c, min_recent);
 
 	if (sc)
 		return sc < 254 ? sc + 1 : 255;
@@ -384,8 +388,7 @@ static unsigned chunk_rank(unsigned window, const struct hy_region *g, size_t c,
 size_t hy_sampler_choose(unsigned window, struct hy_region *g, size_t budget, uint64_t *bits,
 			 unsigned bulk_permille)
 {
-	size_t n = (g->end - g->start) / PAGE, nch = (n + HY_ARM_CHUNK - 1) / HY_ARM_CHUNK;
-	size_t chosen = 0, first, k, s, c;
+	size_t nch = g->nch, chosen = 0, first, k, s, c;
 	uint64_t hist[256] = {0}, left;
 	unsigned b = sweep_bits(nch);
 	/* twice what the bulk of memory has caught by chance, two at least --
@@ -402,8 +405,9 @@ size_t hy_sampler_choose(unsigned window, struct hy_region *g, size_t budget, ui
 		min_recent = 2;
 	if (min_recent > HY_ARM_CHUNK * 3 / 4)
 		min_recent = HY_ARM_CHUNK * 3 / 4;
-	_Static_assert(HY_ARM_CHUNK == 64, "one bitmap word per chunk");
-	memset(bits, 0, (n + 63) / 64 * sizeof(uint64_t));
+	_Static_assert(HY_ARM_CHUNK == HY_CHUNK_PAGES && HY_ARM_CHUNK == 64,
+		       "one bitmap word per chunk of state");
+	memset(bits, 0, nch * sizeof(uint64_t));
 	g->sweep_n = 0;
 	if (g->hint == HY_HINT_PIN || !budget)
 		return 0;
@@ -420,7 +424,7 @@ size_t hy_sampler_choose(unsigned window, struct hy_region *g, size_t budget, ui
 	 * each chunk's code until the chunk's turn comes (one word per chunk).
 	 */
 	for (c = 0; c < nch; c++)
-		bits[c] = chunk_code(g, c, n);
+		bits[c] = chunk_code(g, c);
 	/* only while the window tells hot from the bulk: with over 1/4 of the
 	 * bulk caught (a window still too long), half a chunk caught is no
 	 * sign, and exploring from there would promote cold pages */
@@ -428,9 +432,9 @@ size_t hy_sampler_choose(unsigned window, struct hy_region *g, size_t budget, ui
 		mark_near(bits, nch);
 	first = budget - budget / 4;
 	for (c = 0; c < nch; c++) {
-		unsigned r = chunk_rank(window, g, c, n, min_recent, bits[c]);
+		unsigned r = chunk_rank(window, g, c, min_recent, bits[c]);
 		if (r)
-			hist[r] += chunk_pages(c, n);
+			hist[r] += chunk_pages(g, c);
 	}
 	cut = hy_hist_cut(hist, first, &left);
 	for (c = 0; c < nch; c++) {
@@ -440,12 +444,12 @@ size_t hy_sampler_choose(unsigned window, struct hy_region *g, size_t budget, ui
 		bits[c] = 0;
 		if (cut >= 256 || chosen >= first) /* the rest only clears its code */
 			continue;
-		r = chunk_rank(window, g, c, n, min_recent, code);
+		r = chunk_rank(window, g, c, min_recent, code);
 		if (!r || (int)r < cut || ((int)r == cut && !left))
 			continue;
 		if ((int)r == cut)
 			left = left > HY_ARM_CHUNK ? left - HY_ARM_CHUNK : 0;
-		chosen += arm_chunk(g, c, n, bits);
+		chosen += arm_chunk(g, c, bits);
 	}
 	/* 2. the sweep over the rest, in the spread order of sweep_chunk(),
 	 * moving on every epoch; what it goes over is kept for hy_sampler_catch */
@@ -454,7 +458,7 @@ size_t hy_sampler_choose(unsigned window, struct hy_region *g, size_t budget, ui
 		s = sweep_next(s, b, nch, &c) + 1;
 		if (bits[c]) /* chosen above */
 			continue;
-		chosen += arm_chunk(g, c, n, bits);
+		chosen += arm_chunk(g, c, bits);
 	}
 	g->sweep_n = k;
 	g->arm_cursor = sweep_next(s, b, nch, &c);
@@ -464,7 +468,7 @@ size_t hy_sampler_choose(unsigned window, struct hy_region *g, size_t budget, ui
 void hy_sampler_took_all(struct hy_region *g)
 {
 	g->sweep_from = 0;
-	g->sweep_n = ((g->end - g->start) / PAGE + HY_ARM_CHUNK - 1) / HY_ARM_CHUNK;
+	g->sweep_n = g->nch;
 }
 
 void hy_sampler_rewind(struct hy_region *g)

@@ -38,7 +38,7 @@ static int tier_of(struct hy_engine *e, void *addr)
 	hy_reg_lock(r);
 	struct hy_region *g = hy_reg_find(r, (uintptr_t)addr);
 	if (g)
-		t = hy_ps_tier(g->state[((uintptr_t)addr - g->start) / PG]);
+		t = hy_ps_tier(hy_reg_get(g, (uintptr_t)addr));
 	hy_reg_unlock(r);
 	return t;
 }

@@ -24,14 +24,25 @@ static struct hy_plan_item items[1024];
 static struct hy_plan plan;
 static uint64_t epoch;
 
+/* Every page of the region populated (its chunks of state exist), all
+ * seen on tier `tier`: chunk k is then the region's k-th 64 pages. */
+static void populate(int pages, int tier)
+{
+	for (int i = 0; i < pages; i++) {
+		hy_pstate *s = hy_reg_at(&reg, &reg.reg[0], BASE + (uintptr_t)i * PG);
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+		*s = hy_ps_set_tier(*s, tier);
+	}
+}
+
 /* A fresh world: NP pages (region hint `hint`), all on tier `tier`, roomy tiers. */
 static void world(int ntiers, int tier, enum hy_hint hint)
 {
 	hy_reg_destroy(&reg);
 	hy_reg_init(&reg);
 	hy_reg_add(&reg, BASE, NP * PG, hint);
-	for (int i = 0; i < NP; i++)
-		reg.reg[0].state[i] = hy_ps_set_tier(reg.reg[0].state[i], tier);
+	populate(NP, tier);
 	memset(&par, 0, sizeof(par));
 	par.threshold = 2;
 	par.window = 4;
@@ -45,7 +56,7 @@ static void world(int ntiers, int tier, enum hy_hint hint)
 
 static hy_pstate *st(int page)
 {
-	return &reg.reg[0].state[page];
+	return hy_reg_at(&reg, &reg.reg[0], BASE + (uintptr_t)page * PG);
 }
 
 /* One epoch: the listed pages (-1 ends) were written; age, plan, commit all. */
@@ -671,8 +682,7 @@ static void big_world(void)
 	hy_reg_destroy(&reg);
 	hy_reg_init(&reg);
 	hy_reg_add(&reg, BASE, (size_t)BIGCH * HY_ARM_CHUNK * PG, HY_HINT_HYBRID);
-	for (int i = 0; i < BIGCH * HY_ARM_CHUNK; i++)
-		reg.reg[0].state[i] = hy_ps_set_tier(reg.reg[0].state[i], 1);
+	populate(BIGCH * HY_ARM_CHUNK, 1);
 }
 
 /* Which chunks bits[] arms whole: a 64-bit mask of chunks. */
@@ -717,6 +727,7 @@ static void test_sweep_spread(void)
 	hy_reg_destroy(&reg);
 	hy_reg_init(&reg);
 	hy_reg_add(&reg, BASE, (size_t)24 * HY_ARM_CHUNK * PG, HY_HINT_HYBRID);
+	populate(24 * HY_ARM_CHUNK, -1);
 	memset(bits, 0, sizeof(bits));
 	hy_sampler_choose(par.window, &reg.reg[0], 16 * HY_ARM_CHUNK, bits, 0);
 	CU_ASSERT_EQUAL(chunks_armed(bits), 0xffULL | 0xffULL << 16);

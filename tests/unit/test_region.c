@@ -90,7 +90,10 @@ static void scribble(struct hy_registry *r)
 			continue;
 		hy_pstate v = (hy_pstate)(rnd(0x10000) & ~HY_PS_PIN) |
 			      (model[p].hint == HY_HINT_PIN ? HY_PS_PIN : 0);
-		g->state[(addr_of(p) - g->start) / PG] = v;
+		hy_pstate *st = hy_reg_at(r, g, addr_of(p));
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+		*st = v;
 		model[p].state = v;
 	}
 }
@@ -108,7 +111,7 @@ static int compare(struct hy_registry *r)
 			continue;
 		}
 		if (g && (g->hint != model[p].hint ||
-			  g->state[(addr_of(p) - g->start) / PG] != model[p].state))
+			  hy_reg_get(g, addr_of(p)) != model[p].state))
 			bad++;
 	}
 	return bad;
@@ -188,7 +191,7 @@ static void test_split_keeps_state(void)
 	CU_ASSERT_EQUAL(hy_reg_add(&r, BASE, 10 * PG, HY_HINT_HYBRID), 0);
 	g = hy_reg_find(&r, BASE);
 	for (int k = 0; k < 10; k++)
-		g->state[k] = (hy_pstate)(k + 1);
+		*hy_reg_at(&r, g, BASE + k * PG) = (hy_pstate)(k + 1);
 	CU_ASSERT_EQUAL(hy_reg_remove(&r, BASE + 3 * PG, 2 * PG), 0); /* punch a hole */
 	CU_ASSERT_EQUAL(r.n, 2);
 	CU_ASSERT_EQUAL(r.pages, 8);
@@ -196,10 +199,12 @@ static void test_split_keeps_state(void)
 	g = hy_reg_find(&r, BASE + 5 * PG);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(g);
 	CU_ASSERT_EQUAL(g->start, BASE + 5 * PG);
-	CU_ASSERT_EQUAL(g->state[0], 6);
-	CU_ASSERT_EQUAL(g->state[4], 10);
+	CU_ASSERT_EQUAL(hy_reg_get(g, BASE + 5 * PG), 6);
+	CU_ASSERT_EQUAL(hy_reg_get(g, BASE + 9 * PG), 10);
 	CU_ASSERT_NOT_EQUAL(g->id, hy_reg_find(&r, BASE)->id);
-	CU_ASSERT_EQUAL(hy_reg_find(&r, BASE + 2 * PG)->state[2], 3);
+	CU_ASSERT_EQUAL(hy_reg_get(hy_reg_find(&r, BASE + 2 * PG), BASE + 2 * PG), 3);
+	/* both halves hold the chunk they share: pages of the other half fresh */
+	CU_ASSERT_EQUAL(r.chunks, 2);
 	CU_ASSERT_EQUAL(hy_reg_check(&r), 0);
 	hy_reg_destroy(&r);
 }
@@ -240,19 +245,90 @@ static void test_model_random(void)
 	hy_reg_destroy(&r);
 }
 
+/*
+ * State follows populated memory, not address space: a terabyte managed
+ * holds nothing until chunks are added; 64 populated chunks take about
+ * 2 bytes per page of them; given back, nothing again.
+ */
 static void test_state_budget(void)
 {
 	struct hy_registry r;
-	size_t gib = (size_t)1 << 30;
+	size_t gib = (size_t)1 << 30, tib = gib << 10, table;
+	uint32_t nos[64];
+	uint64_t keep[64] = {0};
+	struct hy_region *g;
 
 	CU_ASSERT_EQUAL_FATAL(hy_reg_init(&r), 0);
-	CU_ASSERT_EQUAL(hy_reg_add(&r, BASE, gib, HY_HINT_HYBRID), 0);
-	/* 262144 pages x 2 bytes, plus one page of table */
-	CU_ASSERT(hy_reg_state_bytes(&r) <= gib / PG * 2 + PG);
-	printf("\n  per-page state: %zu bytes per GiB managed\n", hy_reg_state_bytes(&r));
+	CU_ASSERT_EQUAL(hy_reg_add(&r, BASE, tib, HY_HINT_HYBRID), 0);
+	table = hy_reg_state_bytes(&r);
+	CU_ASSERT(table <= PG); /* the table only */
+	g = hy_reg_find(&r, BASE);
+	for (unsigned i = 0; i < 64; i++)
+		nos[i] = i * 65536; /* one every 16 GiB */
+	CU_ASSERT_EQUAL(hy_reg_add_chunks(&r, g, nos, 64, NULL), 0);
+	CU_ASSERT_EQUAL(r.chunks, 64);
+	/* 64 x 132 bytes for 64 x 64 pages: 2.06 bytes per populated page */
+	CU_ASSERT(hy_reg_state_bytes(&r) - table <= 3 * PG);
+	printf("\n  state: %zu bytes for 1 TiB managed, %zu with 16 MiB populated\n", table,
+	       hy_reg_state_bytes(&r));
+	CU_ASSERT_EQUAL(hy_reg_drop_chunks(&r, g, keep), 64);
+	CU_ASSERT_EQUAL(hy_reg_state_bytes(&r), table);
+	CU_ASSERT_EQUAL(hy_reg_check(&r), 0);
 	for (unsigned i = 0; i < 2000; i++) /* many regions: the table grows */
-		CU_ASSERT_EQUAL(hy_reg_add(&r, BASE + gib + 2 * i * PG, PG, HY_HINT_HOT), 0);
+		CU_ASSERT_EQUAL(hy_reg_add(&r, BASE + tib + 2 * i * PG, PG, HY_HINT_HOT), 0);
 	CU_ASSERT_EQUAL(r.n, 2001);
+	CU_ASSERT_EQUAL(hy_reg_check(&r), 0);
+	hy_reg_destroy(&r);
+}
+
+/* Chunks are merged in order (duplicates and known ones skipped), given
+ * back on request, and trimming a region clips its end chunks. */
+static void test_chunks(void)
+{
+	struct hy_registry r;
+	struct hy_region *g;
+	uint32_t a[] = {1, 3, 5}, b[] = {0, 1, 1, 2, 4, 6};
+	uint64_t keep[7] = {1, 0, 1, 0, 1, 0, 1};
+
+	CU_ASSERT_EQUAL_FATAL(hy_reg_init(&r), 0);
+	/* from the middle of chunk 0 to the middle of chunk 6 */
+	CU_ASSERT_EQUAL(hy_reg_add(&r, BASE + 32 * PG, (6 * 64) * PG, HY_HINT_HYBRID), 0);
+	g = hy_reg_find(&r, BASE + 32 * PG);
+	CU_ASSERT_EQUAL(g->cbase, BASE);
+	CU_ASSERT_EQUAL(hy_chunk_mask(g, &(struct hy_chunk){.no = 0}), ~0ULL << 32);
+	CU_ASSERT_EQUAL(hy_chunk_mask(g, &(struct hy_chunk){.no = 6}), ~0ULL >> 32);
+	uint64_t carry[16] = {0x11, 0x33, 0x55};
+
+	CU_ASSERT_EQUAL(hy_reg_add_chunks(&r, g, a, 3, NULL), 0);
+	*hy_reg_at(&r, g, BASE + 5 * 64 * PG + 7 * PG) = 0x1234 & ~HY_PS_PIN;
+	CU_ASSERT_EQUAL(hy_reg_add_chunks(&r, g, b, 6, carry), 0);
+	CU_ASSERT_EQUAL_FATAL(g->nch, 7);
+	/* each word went with its chunk (1, 3, 5), the new ones got 0 */
+	CU_ASSERT_EQUAL(carry[0], 0);
+	CU_ASSERT_EQUAL(carry[1], 0x11);
+	CU_ASSERT_EQUAL(carry[2], 0);
+	CU_ASSERT_EQUAL(carry[3], 0x33);
+	CU_ASSERT_EQUAL(carry[5], 0x55);
+	CU_ASSERT_EQUAL(carry[6], 0);
+	for (uint32_t k = 0; k < 7; k++)
+		CU_ASSERT_EQUAL(g->ch[k].no, k);
+	CU_ASSERT_EQUAL(r.chunks, 7);
+	CU_ASSERT_EQUAL(hy_reg_get(g, BASE + 5 * 64 * PG + 7 * PG), 0x1234 & ~HY_PS_PIN);
+	CU_ASSERT_EQUAL(hy_reg_check(&r), 0);
+	CU_ASSERT_EQUAL(hy_reg_drop_chunks(&r, g, keep), 3);
+	CU_ASSERT_EQUAL(g->nch, 4);
+	CU_ASSERT_PTR_NULL(hy_reg_chunk(g, BASE + 64 * PG + 40 * PG));
+	CU_ASSERT_PTR_NOT_NULL(hy_reg_chunk(g, BASE + 2 * 64 * PG));
+	/* trim the head into chunk 2: chunk 0 goes, chunk 2's first pages turn fresh */
+	*hy_reg_at(&r, g, BASE + 2 * 64 * PG + 3 * PG) = 5;
+	*hy_reg_at(&r, g, BASE + 2 * 64 * PG + 20 * PG) = 6;
+	CU_ASSERT_EQUAL(hy_reg_remove(&r, BASE, (2 * 64 + 10) * PG), 0);
+	g = hy_reg_find(&r, BASE + 2 * 64 * PG + 20 * PG);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+	CU_ASSERT_EQUAL(g->ch[0].no, 2);
+	CU_ASSERT_EQUAL(g->ch[0].st[3], 0);
+	CU_ASSERT_EQUAL(hy_reg_get(g, BASE + 2 * 64 * PG + 20 * PG), 6);
+	CU_ASSERT_EQUAL(r.chunks, 3);
 	CU_ASSERT_EQUAL(hy_reg_check(&r), 0);
 	hy_reg_destroy(&r);
 }
@@ -284,10 +360,15 @@ static void *walker(void *arg)
 	long *bad = arg;
 	while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
 		hy_reg_lock(&shared_reg);
-		for (size_t i = 0; i < shared_reg.n; i++)
-			for (uintptr_t a = shared_reg.reg[i].start; a < shared_reg.reg[i].end; a += PG)
-				shared_reg.reg[i].state[(a - shared_reg.reg[i].start) / PG] =
-					hy_ps_age(shared_reg.reg[i].state[(a - shared_reg.reg[i].start) / PG], true);
+		for (size_t i = 0; i < shared_reg.n; i++) {
+			struct hy_region *g = &shared_reg.reg[i];
+
+			for (uintptr_t a = g->start; a < g->end; a += PG) {
+				hy_pstate *st = hy_reg_at(&shared_reg, g, a);
+				if (st)
+					*st = hy_ps_age(*st, true);
+			}
+		}
 		*bad += hy_reg_check(&shared_reg) != 0;
 		hy_reg_unlock(&shared_reg);
 	}
@@ -315,7 +396,7 @@ static void test_threads(void)
 
 static const struct hy_test tests[] = {
 	HY_TEST(test_pstate_bits),	 HY_TEST(test_bad_arguments), HY_TEST(test_split_keeps_state),
-	HY_TEST(test_model_random), HY_TEST(test_state_budget),  HY_TEST(test_threads),
+	HY_TEST(test_model_random), HY_TEST(test_state_budget), HY_TEST(test_chunks),  HY_TEST(test_threads),
 };
 
 HY_CUNIT_MAIN("region", tests)
