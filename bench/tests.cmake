@@ -6,7 +6,7 @@
 # what a benchmark needs is missing here (the VM's kernels, redis, a tracking backend).
 # About 10 s each on the host, 10-30 s in the VM.
 set(BENCH_RUN ${CMAKE_CURRENT_SOURCE_DIR}/run)
-foreach(name overhead roundtrip malloc startup redis capture tradeoff migrate cost73 capture73)
+foreach(name overhead roundtrip malloc startup redis scale capture tradeoff migrate cost73 capture73)
   add_test(NAME bench.smoke.${name}
            COMMAND ${BENCH_RUN} -B ${CMAKE_BINARY_DIR} --smoke --no-build
                    -o ${CMAKE_CURRENT_BINARY_DIR}/smoke/${name} ${name})

@@ -201,6 +201,9 @@ struct hybrid_stats {
 	uint64_t policy_ns;	/* CPU time of the background thread */
 	uint64_t thp_splits;	/* transparent huge pages split so that only their hot
 				 * (or cold) base pages moved, not 2 MiB (since 0.1) */
+	uint64_t self_bytes;	/* the library's own memory for managing: per-page state
+				 * and tracking tables, bytes mapped as of the last epoch
+				 * (since 0.1) */
 };
 
 /*

@@ -515,6 +515,7 @@ HY_EXPORT int hybrid_get_stats(struct hybrid_stats *st)
 		s.pages_armed = in.pages_armed;
 		s.policy_ns = in.policy_ns;
 		s.thp_splits = in.thp_splits;
+		s.self_bytes = in.self_bytes;
 	}
 	copy_out(st, &s, sizeof(s));
 	errno = saved;

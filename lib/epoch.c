@@ -717,6 +717,7 @@ int hy_epoch_run(struct hy_engine *e)
 	learn(e, (size_t)written, &caught);
 	decide(e);
 	memcpy(per_tier, e->plan.tier_bytes, sizeof(per_tier));
+	hy_stat_set(&e->st, self_bytes, hy_reg_state_bytes(&e->reg) + hy_track_bytes(e->track));
 	hy_reg_unlock(&e->reg);
 
 	execute(e); /* move: the registry lock per batch */

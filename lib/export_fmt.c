@@ -204,9 +204,10 @@ static void json_process(struct out *o, const struct view *v)
 	put_json_str(o, p->backend, sizeof(p->backend));
 	put(o,
 	    ", \"state\": \"%s\", \"epoch_us\": %llu, \"uptime_s\": %.3f, "
-	    "\"loopback\": %s, \"tracked_bytes\": %llu",
+	    "\"loopback\": %s, \"tracked_bytes\": %llu, \"self_bytes\": %llu",
 	    p->state == HY_EXPORT_ENDED ? "ended" : "live", (unsigned long long)p->epoch_us, v->up,
-	    p->loopback ? "true" : "false", (unsigned long long)v->st->tracked_bytes);
+	    p->loopback ? "true" : "false", (unsigned long long)v->st->tracked_bytes,
+	    (unsigned long long)v->st->self_bytes);
 }
 
 /* "tiers": each tier's nodes and bytes. */
@@ -247,7 +248,8 @@ static void json_rates(struct out *o, const struct view *v)
 
 /* ---- text: a header, bytes per tier, then counters with their rates ------ */
 
-/* Two lines: the process and its library, then uptime and the policy's CPU. */
+/* Two lines: the process and its library, then what the library costs it:
+ * the policy thread's CPU and the library's own memory (self_bytes). */
 static void text_process(struct out *o, const struct view *v)
 {
 	const struct hy_export_page *p = v->p;
@@ -263,7 +265,7 @@ static void text_process(struct out *o, const struct view *v)
 	    (unsigned long long)v->st->epochs, (double)v->st->policy_ns / 1e6);
 	if (v->up >= 0.05)
 		put(o, " (%.2f%%)", (double)v->st->policy_ns / 1e9 / v->up * 100);
-	put(o, "\n");
+	put(o, ", library memory %s\n", hy_human_bytes((double)v->st->self_bytes, b, sizeof(b)));
 }
 
 /* A column per tier and a total: the tiers' nodes (if known), their bytes. */

@@ -30,6 +30,9 @@ struct hy_stats {
 	uint64_t policy_ns;			/* CPU time of the policy thread */
 	uint64_t thp_splits;			/* huge pages split so that only their
 						 * planned pages move (migrate.c) */
+	uint64_t self_bytes;			/* the library's own bookkeeping: the
+						 * registry's state and the tracker's
+						 * tables, mapped bytes; set per epoch */
 };
 
 #define hy_stat_add(st, field, n) __atomic_fetch_add(&(st)->field, (uint64_t)(n), __ATOMIC_RELAXED)

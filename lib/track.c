@@ -459,6 +459,28 @@ const char *hy_track_name(const struct hy_track *t)
 	return t ? t->ops->name : "off";
 }
 
+size_t hy_track_bytes(const struct hy_track *t)
+{
+	/* the lock only keeps the table still while it is summed: const to the
+	 * caller, who changes nothing */
+	pthread_mutex_t *lock;
+	size_t b;
+
+	if (!t)
+		return 0;
+	lock = (pthread_mutex_t *)&t->lock;
+	pthread_mutex_lock(lock);
+	b = sizeof(*t) + t->cap * sizeof(*t->r) + t->scratch_len;
+	for (size_t i = 0; i < t->n; i++)
+		b += t->r[i].mem_len; /* removed ones too, until the handler lets them go */
+	if (t->vec)
+		b += TRK_VEC * sizeof(*t->vec);
+	if (t->snap)
+		b += t->snap->bytes;
+	pthread_mutex_unlock(lock);
+	return b;
+}
+
 void hy_track_cost(const struct hy_track *t, struct hy_track_cost *c)
 {
 	if (t)

@@ -149,4 +149,12 @@ struct hy_track_cost {
 };
 void hy_track_cost(const struct hy_track *t, struct hy_track_cost *c);
 
+/*
+ * The bytes of bookkeeping the tracker holds (all from os.h, mapped, not
+ * necessarily resident): itself, the range table, each range's bitmaps,
+ * arm()'s scratch, the PAGEMAP_SCAN buffer and the sync handler's snapshot.
+ * For the counters (self_bytes); takes the tracker's lock.  0 for NULL.
+ */
+size_t hy_track_bytes(const struct hy_track *t);
+
 #endif

@@ -61,6 +61,7 @@ run "$CTL" stat "$ppid"
 expect_status 0 "stat PID"
 expect_out "^pid $ppid \\(export_probe\\), libhybrid [0-9.]+, backend (async|sync|off), 2 tiers \\(loopback\\), epoch 50ms$" "stat PID: header"
 expect_out '^up [0-9.]+ s, [0-9]+ epochs, policy thread CPU [0-9.]+ ms' "stat PID: epochs, policy CPU"
+expect_out ', library memory [0-9.]+ [KMGT]?i?B$' "stat PID: the library's own memory"
 expect_out '^ +tier 0 +tier 1 +total$' "stat PID: a column per tier"
 expect_out '^nodes +0 +0$' "stat PID: nodes of each tier"
 expect_out '^managed +[0-9.]+ [KMG]?i?B +[0-9.]+ [KMG]?i?B +16.0 MiB$' "stat PID: bytes per tier"
@@ -82,6 +83,16 @@ run "$CTL" stat "$ppid" -j
 e2=$(json '["counters"]["epochs"]' <"$OUT") a2=$(json '["counters"]["pages_armed"]' <"$OUT")
 [ "$e2" -gt "$e1" ] && ok "counters grow: epochs $e1 -> $e2" || bad "epochs did not grow: $e1 -> $e2"
 [ "$a2" -gt "$a1" ] && ok "counters grow: pages armed $a1 -> $a2" || bad "pages armed did not grow: $a1 -> $a2"
+# self_bytes: set by every epoch; once one has ended (a second began), at least the
+# tracker's bitmap of the 16 MiB managed (a bit a page) -- waited for, 30 s at most
+for _ in $(seq 300); do
+	run "$CTL" stat "$ppid" -j
+	[ "$(json '["counters"]["epochs"]' <"$OUT")" -ge 2 ] && break
+	sleep 0.1
+done
+self=$(json '["self_bytes"]' <"$OUT")
+[ "$self" -ge $((16 << 20 >> 12 >> 3)) ] && ok "--json: self_bytes $self" \
+	|| bad "--json: self_bytes $self, less than the 16 MiB's tracking bitmap"
 
 run "$CTL" stat "$ppid" --interval=0.2 --count=3
 expect_status 0 "stat PID -i -c"

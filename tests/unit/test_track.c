@@ -909,12 +909,34 @@ static void t_off_and_args(void)
 	munmap(p, 64 * PG);
 }
 
+/* hy_track_bytes: a range's bitmaps (a bit per page, sync two) are counted
+ * while it is tracked and no longer once it is removed. */
+static void t_bytes(void)
+{
+	struct hy_track *t = open_b(backend, NULL);
+	const size_t len = 64 << 20, bitmap = len / PG / 8;
+	char *p = map(len, false);
+	size_t b0 = hy_track_bytes(t), b1, b2;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT(b0 > 0);
+	CU_ASSERT_EQUAL(hy_track_add(t, (uintptr_t)p, len), 0);
+	b1 = hy_track_bytes(t);
+	CU_ASSERT(b1 >= b0 + bitmap);
+	CU_ASSERT_EQUAL(hy_track_remove(t, (uintptr_t)p, len), 0);
+	b2 = hy_track_bytes(t);
+	CU_ASSERT(b2 + bitmap <= b1);
+	CU_ASSERT_EQUAL(hy_track_bytes(NULL), 0);
+	hy_track_close(t);
+	munmap(p, len);
+}
+
 /* ---- main: suites by argument ---- */
 
 static const struct hy_test backend_tests[] = {
     HY_TEST(t_exact),  HY_TEST(t_subset),      HY_TEST(t_unarmed),	 HY_TEST(t_rearm_window),
     HY_TEST(t_remove), HY_TEST(t_unpopulated), HY_TEST(t_syscall_write), HY_TEST(t_thp),
-    HY_TEST(t_cost),   HY_TEST(t_fork),
+    HY_TEST(t_cost),   HY_TEST(t_fork),        HY_TEST(t_bytes),
 };
 static const struct hy_test rwp_tests[] = {
     HY_TEST(t_reads),
