@@ -371,6 +371,11 @@ void hy_engine_fork_parent(struct hy_engine *e)
  * threads that might have held the others do not exist here). */
 void hy_engine_fork_child_locks(struct hy_engine *e)
 {
+	/* the registry lock was taken by this very thread (prepare): released
+	 * the regular way first, so that its count of registry locks held
+	 * (hy_reg_held) is 0 again -- else runtime would take the child's first
+	 * thread for one inside the library, and manage nothing for it */
+	hy_reg_unlock(&e->reg);
 	pthread_mutex_init(&e->reg.lock, NULL);
 	pthread_mutex_init(&e->wait_lock, NULL);
 	pthread_cond_init(&e->wait_cond, NULL);
