@@ -762,6 +762,20 @@ int hy_track_reopen(struct hy_track **tp, struct hy_err *err)
 	return 0;
 }
 
+void hy_track_fork_child(struct hy_track *t)
+{
+	if (!t || !forked(t))
+		return;
+	/* the sync handler thread was not copied: nothing reads these */
+	if (t->uffd >= 0)
+		close(t->uffd);
+	if (t->pagemap >= 0)
+		close(t->pagemap);
+	if (t->stopfd >= 0)
+		close(t->stopfd);
+	t->uffd = t->pagemap = t->stopfd = -1;
+}
+
 void hy_track_close(struct hy_track *t)
 {
 	if (!t)
