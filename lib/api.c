@@ -231,6 +231,11 @@ HY_EXPORT int hybrid_init(const struct hybrid_options *opts)
 {
 	int saved = errno, rc = init(opts);
 
+	/* an explicit start: the engine's thread and tracker now, not at the
+	 * first managed range (runtime.c's lazy start is for the preload) */
+	if (!rc)
+		hy_rt_engine();
+
 	errno = saved;
 	return rc;
 }

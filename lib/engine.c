@@ -18,11 +18,41 @@
 #include "engine_state.h"
 #include "placement.h"
 
-int hy_engine_create(struct hy_engine **ep, const struct hy_config *cfg, const struct hy_topo *topo,
-		     struct hy_err *err)
+/*
+ * The tracker and the governor that sizes its samples from its costs.  With
+ * auto, a backend that cannot work here falls back to off, said once.
+ */
+static int open_tracker(struct hy_engine *e, struct hy_err *err)
+{
+	struct hy_err why = {""};
+	struct hy_track_cost c;
+	int rc;
+
+	rc = hy_track_open_lazy(&e->track, e->cfg.backend, &e->kf, &e->st, &why);
+	if (rc) {
+		hy_err_set(err, "%s", why.msg);
+		return rc;
+	}
+	if (why.msg[0])
+		hy_warn_once("access tracking off: %s; placement only", why.msg);
+	hy_track_cost(e->track, &c);
+	hy_gov_init(&e->gov, &e->cfg, c.fault_ns, !strcmp(hy_track_name(e->track), "sync"));
+	return 0;
+}
+
+/* The kernel's features, once: what placement and the tracker use. */
+static void probe(struct hy_engine *e)
+{
+	if (!e->kf.probed)
+		hy_kfeat_probe(&e->kf);
+}
+
+static int start_tracking(struct hy_engine *e, struct hy_err *err);
+
+static int create(struct hy_engine **ep, const struct hy_config *cfg, const struct hy_topo *topo,
+		  bool lazy, struct hy_err *err)
 {
 	struct hy_engine *e;
-	struct hy_err why = {""};
 	int rc;
 
 	if (topo->ntiers < 2 || topo->ntiers > HY_PS_MAX_TIERS) {
@@ -37,7 +67,6 @@ int hy_engine_create(struct hy_engine **ep, const struct hy_config *cfg, const s
 	}
 	e->cfg = *cfg;
 	e->topo = *topo;
-	hy_kfeat_probe(&e->kf);
 	hy_policy_params_from(&e->par, cfg, topo->ntiers);
 	for (int t = 0; t < topo->ntiers; t++) {
 		hy_place_nodes(&e->topo, t, &e->tier_nodes[t]);
@@ -55,22 +84,31 @@ int hy_engine_create(struct hy_engine **ep, const struct hy_config *cfg, const s
 	pthread_mutex_init(&e->wait_lock, NULL);
 	pthread_cond_init(&e->wait_cond, NULL);
 	hy_res_init(&e->res);
-	rc = hy_track_open_lazy(&e->track, cfg->backend, &e->kf, &e->st, &why);
-	if (rc) {
-		hy_err_set(err, "%s", why.msg);
-		hy_engine_destroy(e);
-		return rc;
-	}
-	if (why.msg[0])
-		hy_warn_once("access tracking off: %s; placement only", why.msg);
-	{
-		struct hy_track_cost c;
-		hy_track_cost(e->track, &c);
-		hy_gov_init(&e->gov, cfg, c.fault_ns, !strcmp(hy_track_name(e->track), "sync"));
-	}
 	hy_win_init(&e->win, cfg);
+	/* a backend named explicitly must be usable, and is said so now */
+	if (!lazy || cfg->backend != HY_BACKEND_AUTO) {
+		probe(e);
+		rc = open_tracker(e, err);
+		if (rc) {
+			hy_engine_destroy(e);
+			return rc;
+		}
+		e->tracking = true;
+	}
 	*ep = e;
 	return 0;
+}
+
+int hy_engine_create(struct hy_engine **ep, const struct hy_config *cfg, const struct hy_topo *topo,
+		     struct hy_err *err)
+{
+	return create(ep, cfg, topo, false, err);
+}
+
+int hy_engine_create_lazy(struct hy_engine **ep, const struct hy_config *cfg,
+			  const struct hy_topo *topo, struct hy_err *err)
+{
+	return create(ep, cfg, topo, true, err);
 }
 
 void hy_engine_destroy(struct hy_engine *e)
@@ -109,6 +147,7 @@ int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint h
 		hy_reg_unlock(&e->reg);
 		return -ESHUTDOWN;
 	}
+	probe(e); /* placement needs MPOL_PREFERRED_MANY's answer */
 	if (hy_place_foreign_policy(addr, &e->tier_nodes[tier])) {
 		hy_reg_unlock(&e->reg);
 		return -EPERM; /* the program placed it itself */
@@ -119,7 +158,8 @@ int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint h
 	if (rc)
 		goto out;
 	rc = hy_reg_add(&e->reg, a, len, hint);
-	if (!rc && (rc = hy_track_add(e->track, a, len)))
+	/* not tracking yet: hy_engine_go_live registers it with the rest */
+	if (!rc && e->tracking && (rc = hy_track_add(e->track, a, len)))
 		hy_reg_remove(&e->reg, a, len); /* exactly what was added: cannot fail */
 	if (rc) {
 		/* not managed after all: give the range its default policy back */
@@ -148,7 +188,7 @@ int hy_engine_unmanage(struct hy_engine *e, void *addr, size_t len)
 	before = e->reg.pages;
 	rc = hy_reg_remove(&e->reg, a, len);
 	if (!rc) {
-		if (e->track)
+		if (e->tracking)
 			hy_track_remove(e->track, a, len);
 		__atomic_fetch_sub(&e->st.tracked_bytes, (before - e->reg.pages) * PAGE,
 				   __ATOMIC_RELAXED);
@@ -172,10 +212,12 @@ int hy_engine_remap(struct hy_engine *e, void *old, size_t oldlen, void *new, si
 	managed = hy_reg_find(&e->reg, o) != NULL;
 	/* the kernel dropped the userfaultfd registration of the moved pages
 	 * (no EVENT_REMAP asked): register afresh where they are now */
-	hy_track_remove(e->track, o, oldlen);
-	hy_track_remove(e->track, n, newlen);
+	if (e->tracking) {
+		hy_track_remove(e->track, o, oldlen);
+		hy_track_remove(e->track, n, newlen);
+	}
 	rc = hy_reg_move(&e->reg, o, oldlen, n, newlen);
-	if (!rc && managed && hy_track_add(e->track, n, newlen))
+	if (!rc && managed && e->tracking && hy_track_add(e->track, n, newlen))
 		hy_reg_remove(&e->reg, n, newlen);
 	if (e->reg.pages >= before)
 		hy_stat_add(&e->st, tracked_bytes, (e->reg.pages - before) * PAGE);
@@ -313,7 +355,10 @@ void hy_engine_set_dram_limit(struct hy_engine *e, uint64_t bytes)
 
 int hy_engine_epoch(struct hy_engine *e)
 {
-	return hy_epoch_run(e);
+	struct hy_err err;
+	int rc = e->tracking ? 0 : start_tracking(e, &err);
+
+	return rc ? rc : hy_epoch_run(e);
 }
 
 void hy_engine_set_epoch_hook(struct hy_engine *e, hy_stats_hook *fn, void *arg)
@@ -334,7 +379,9 @@ void hy_engine_stats(struct hy_engine *e, struct hy_stats *out)
 
 const char *hy_engine_backend(const struct hy_engine *e)
 {
-	return e->track ? hy_track_name(e->track) : "stopped";
+	if (e->quiesced)
+		return "stopped";
+	return e->track ? hy_track_name(e->track) : ""; /* "": not started yet */
 }
 
 struct hy_registry *hy_engine_registry(struct hy_engine *e)
@@ -351,6 +398,7 @@ void hy_engine_quiesce(struct hy_engine *e)
 		/* every page released and unregistered: writes never fault again */
 		hy_track_close(e->track);
 		e->track = NULL;
+		e->tracking = false;
 	}
 	hy_reg_unlock(&e->reg);
 }
@@ -377,6 +425,11 @@ void hy_engine_fork_parent(struct hy_engine *e)
  * threads that might have held the others do not exist here). */
 void hy_engine_fork_child_locks(struct hy_engine *e)
 {
+	/* the registry lock was taken by this very thread (prepare): released
+	 * the regular way first, so that its count of registry locks held
+	 * (hy_reg_held) is 0 again -- else runtime would take the child's first
+	 * thread for one inside the library, and manage nothing for it */
+	hy_reg_unlock(&e->reg);
 	pthread_mutex_init(&e->reg.lock, NULL);
 	pthread_mutex_init(&e->wait_lock, NULL);
 	pthread_cond_init(&e->wait_cond, NULL);
@@ -384,33 +437,70 @@ void hy_engine_fork_child_locks(struct hy_engine *e)
 }
 
 /*
- * Child, once the allocator is usable again: a fresh tracker (the inherited
- * userfaultfd belongs to the parent), every range registered with it (armed
- * from the next epoch on, by the governor), and a policy thread.  If any of
- * that fails the child keeps running unmanaged, said once.
+ * Child, once the allocator is usable again: nothing is tracked until the
+ * child's own start (hy_engine_go_live), so that a child that execs or
+ * exits at once pays for nothing.  Its copy of the tracker acts on the
+ * parent's memory: it lets go of the parent's descriptors now (the program
+ * may reuse their numbers) and is replaced at the start.  Until then the
+ * child's copies of the ranges carry no protection: the kernel drops the
+ * uffd-wp bits and markers of a child whose VMAs are not registered (no
+ * UFFD_FEATURE_EVENT_FORK), so they are plain memory, placed as before.
  */
 int hy_engine_fork_child(struct hy_engine *e)
 {
-	struct hy_err err = {""};
-	int rc;
-
 	if (e->quiesced)
 		return 0;
+	if (e->track)
+		hy_track_fork_child(e->track);
+	e->tracking = false;
+	e->armed = 0;
+	e->stop = false;
+	return 0;
+}
+
+/*
+ * The tracker, opened now if it was not (lazy create; the kernel's features
+ * probed first) or opened afresh in a forked child, with every managed
+ * range registered.  Opened outside the registry lock: the sync backend
+ * starts its handler thread, which may allocate.  A range managed in the
+ * meantime is in the registry, so the loop below registers it.
+ */
+static int start_tracking(struct hy_engine *e, struct hy_err *err)
+{
+	int rc;
+
 	hy_reg_lock(&e->reg);
-	rc = hy_track_reopen(&e->track, &err);
+	probe(e);
+	rc = e->quiesced ? -ESHUTDOWN : 0;
+	hy_reg_unlock(&e->reg);
+	if (rc || e->tracking)
+		return rc;
+	rc = e->track ? hy_track_reopen(&e->track, err) : open_tracker(e, err);
+	hy_reg_lock(&e->reg);
 	for (size_t i = 0; !rc && i < e->reg.n; i++) {
 		struct hy_region *g = &e->reg.reg[i];
 
 		rc = hy_track_add(e->track, g->start, g->end - g->start);
 	}
 	e->armed = 0;
+	e->tracking = !rc;
 	hy_reg_unlock(&e->reg);
-	e->stop = false;
+	return rc;
+}
+
+int hy_engine_go_live(struct hy_engine *e)
+{
+	struct hy_err err = {""};
+	int rc;
+
+	if (e->quiesced)
+		return -ESHUTDOWN;
+	rc = start_tracking(e, &err);
 	if (!rc)
 		rc = hy_engine_start_thread(e);
 	if (rc) {
-		hy_warn_once("forked child (pid %d): cannot track its memory (%s); it runs "
-			     "unmanaged", (int)getpid(), err.msg[0] ? err.msg : strerror(-rc));
+		hy_warn_once("process %d: cannot track its memory (%s); it runs unmanaged",
+			     (int)getpid(), err.msg[0] ? err.msg : strerror(-rc));
 		hy_engine_quiesce(e);
 	}
 	return rc;

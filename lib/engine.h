@@ -37,6 +37,25 @@ struct hy_engine;
  */
 int hy_engine_create(struct hy_engine **e, const struct hy_config *cfg, const struct hy_topo *topo,
 		     struct hy_err *err);
+/*
+ * The same, paying for nothing yet (runtime, at process start): the kernel's
+ * features are probed at the first manage, the tracker is opened and the
+ * policy thread started by hy_engine_go_live.  Until then managed ranges are
+ * placed and kept in the registry, untracked.  A backend named in cfg (not
+ * auto) is opened now all the same, so that one that cannot work here is an
+ * error at once.
+ */
+int hy_engine_create_lazy(struct hy_engine **e, const struct hy_config *cfg,
+			  const struct hy_topo *topo, struct hy_err *err);
+/*
+ * Start what a lazy engine (or a forked child's) put off: probe, open the
+ * tracker (in a child: a new one), register every managed range with it,
+ * start the policy thread.  Idempotent.  It may allocate (pthread_create):
+ * call it where the program could call malloc, never from inside the heap.
+ * On failure the engine is quiesced and says so once; returns 0 or a
+ * negative errno.
+ */
+int hy_engine_go_live(struct hy_engine *e);
 /* Stop the thread if any; free bookkeeping.  Managed memory stays valid. */
 void hy_engine_destroy(struct hy_engine *e);
 
@@ -60,7 +79,9 @@ void hy_engine_quiesce(struct hy_engine *e);
 
 /* fork, in the order runtime calls them: prepare (parent, registry lock
  * taken), then parent (unlocked) or, in the child, child_locks first thing
- * and child once the allocator works again (new tracker, ranges, thread). */
+ * and child once the allocator works again: the parent's tracker let go of,
+ * nothing tracked until the child's hy_engine_go_live (a new tracker, its
+ * ranges, a thread). */
 void hy_engine_fork_prepare(struct hy_engine *e);
 void hy_engine_fork_parent(struct hy_engine *e);
 void hy_engine_fork_child_locks(struct hy_engine *e);
@@ -108,7 +129,8 @@ void hy_engine_release(struct hy_engine *e);
  * epoch on; an overflow is then demoted, coldest first. */
 void hy_engine_set_dram_limit(struct hy_engine *e, uint64_t bytes);
 
-/* One epoch, synchronously (lock taken inside). */
+/* One epoch, synchronously (lock taken inside); a lazy engine's tracker is
+ * opened first (no thread). */
 int hy_engine_epoch(struct hy_engine *e);
 
 void hy_engine_stats(struct hy_engine *e, struct hy_stats *out);

@@ -33,6 +33,9 @@ struct hy_engine {
 	struct hy_topo topo;
 	struct hy_registry reg;
 	struct hy_track *track;
+	bool tracking;		/* track is this process's and holds every managed
+				 * range (false: lazy, not started yet; a forked
+				 * child before its start; quiesced) */
 	struct hy_stats st;
 	struct hy_policy_params par;
 	struct hy_governor gov;

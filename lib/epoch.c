@@ -691,6 +691,14 @@ static void decide(struct hy_engine *e)
 	hy_stat_add(&e->st, thrash_pages, e->plan.thrash);
 }
 
+/* The epoch's own memory: the plan, the migrator's list and the scratch. */
+static size_t scratch_bytes(const struct hy_engine *e)
+{
+	return PLAN_CAP * sizeof(*e->plan.items) + (e->moves ? PLAN_CAP * sizeof(*e->moves) : 0) +
+	       e->bits_cap + e->acc_cap + e->pres_cap + e->keep_cap + e->huge_cap + e->runs_cap +
+	       e->nos_cap;
+}
+
 static uint64_t thread_cpu_ns(void)
 {
 	struct timespec t;
@@ -717,7 +725,8 @@ int hy_epoch_run(struct hy_engine *e)
 	learn(e, (size_t)written, &caught);
 	decide(e);
 	memcpy(per_tier, e->plan.tier_bytes, sizeof(per_tier));
-	hy_stat_set(&e->st, self_bytes, hy_reg_state_bytes(&e->reg) + hy_track_bytes(e->track));
+	hy_stat_set(&e->st, self_bytes,
+		    hy_reg_state_bytes(&e->reg) + hy_track_bytes(e->track) + scratch_bytes(e));
 	hy_reg_unlock(&e->reg);
 
 	execute(e); /* move: the registry lock per batch */

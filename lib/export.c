@@ -279,20 +279,12 @@ void hy_export_stop(void)
 	retire(p);
 }
 
-void hy_export_fork_child(const struct hy_stats *st, const char *backend)
+void hy_export_fork_detach(void)
 {
-	struct hy_export_page *old = __atomic_exchange_n(&ex.page, NULL, __ATOMIC_ACQ_REL), *p;
-	struct hy_export_page keep = ex.tmpl;
+	struct hy_export_page *old = __atomic_exchange_n(&ex.page, NULL, __ATOMIC_ACQ_REL);
 
 	ex.path[0] = 0; /* the parent's entry: the parent removes it */
-	fill_template(st, backend);
-	/* what describe() said stays true in the child */
-	ex.tmpl.epoch_us = keep.epoch_us;
-	ex.tmpl.ntiers = keep.ntiers;
-	ex.tmpl.loopback = keep.loopback;
-	memcpy(ex.tmpl.tier_nodes, keep.tier_nodes, sizeof(keep.tier_nodes));
-	if (!publish(old, &p))
-		__atomic_store_n(&ex.page, p, __ATOMIC_RELEASE);
+	retire(old);	/* and the child's copy of its mapping writes nowhere */
 }
 
 /* ---- the final report -------------------------------------------------- */

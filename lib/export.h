@@ -3,7 +3,8 @@
  * export — the counters seen from outside the process: the writing side,
  * called by runtime only.
  *
- *   live      while a managed process runs, its counters are published
+ *   live      while a managed process runs (from its first use of managed
+ *             memory on: runtime's lazy start), its counters are published
  *             through a channel only the same user (or root) can read
  *             (export_chan.h), which costs the program nothing measurable
  *             and disappears with it (a stale entry left by a crash is
@@ -49,9 +50,10 @@ void hy_export_epoch(const struct hy_stats *st);
  * removed.  Call with the policy thread quiesced. */
 void hy_export_stop(void);
 
-/* In a forked child (atfork handler, before the child's policy thread
- * runs an epoch): the inherited view is the parent's; publish our own. */
-void hy_export_fork_child(const struct hy_stats *st, const char *backend);
+/* In a forked child (atfork handler): the inherited entry is the parent's;
+ * let go of it without touching it.  The child publishes its own with
+ * hy_export_start when it goes live (what hy_export_describe said stays). */
+void hy_export_fork_detach(void);
 
 /*
  * The final report to dest:

@@ -45,6 +45,8 @@ __attribute__((visibility("default"))) const char *malloc_conf = "tcache_max:655
 struct hy_heap_fn hy_heap_fn;
 __thread int hy_heap_thread_ready __attribute__((tls_model("initial-exec")));
 static __thread int in_settle __attribute__((tls_model("initial-exec")));
+/* settled once already: bound (or not) for good; a settle again only tells the owner */
+static __thread int settled_once __attribute__((tls_model("initial-exec")));
 
 enum { UNRESOLVED, RESOLVING, RESOLVED };
 static int resolve_state;
@@ -436,6 +438,15 @@ static unsigned arena(unsigned k)
 	return ind;
 }
 
+/* Tell the owner, if any, that this thread is about to allocate hybrid memory. */
+static void owner_use(void)
+{
+	const struct hy_heap_owner *own = __atomic_load_n(&owner, __ATOMIC_ACQUIRE);
+
+	if (own && own->use)
+		own->use();
+}
+
 static void bind_thread(void)
 {
 	unsigned k = __atomic_fetch_add(&next_thread, 1, __ATOMIC_RELAXED) % HY_HEAP_ARENAS;
@@ -457,11 +468,20 @@ void hy_heap_thread_settle(void)
 	if (!hy_heap_fn.jemalloc) {
 		hy_heap_thread_ready = 1;
 	} else if ((b = __atomic_load_n(&binding, __ATOMIC_ACQUIRE)) != BIND_UNDECIDED) {
-		if (b == BIND_YES)
-			bind_thread();
+		if (b == BIND_YES) {
+			owner_use(); /* before the first hybrid extent can be asked for */
+			if (!settled_once)
+				bind_thread();
+		}
+		settled_once = 1;
 		hy_heap_thread_ready = 1;
 	}
 	in_settle = 0;
+}
+
+void hy_heap_thread_unsettle(void)
+{
+	hy_heap_thread_ready = 0;
 }
 
 void hy_heap_set_binding(bool bind)

@@ -54,6 +54,11 @@ extern __thread int hy_heap_thread_ready __attribute__((tls_model("initial-exec"
  */
 void hy_heap_thread_settle(void);
 
+/* In a forked child (runtime's handler): the calling thread -- the child's
+ * only one -- settles again at its next interposed call, which then tells
+ * the owner (use) without binding anew. */
+void hy_heap_thread_unsettle(void);
+
 /* fork: the hooks' table lock, taken after jemalloc's locks (runtime's
  * early handlers call these; see heap.c). */
 void hy_heap_fork_prepare(void);
@@ -69,6 +74,10 @@ void hy_heap_fork_child(void);
 struct hy_heap_owner {
 	void (*manage)(void *addr, size_t len);
 	void (*unmanage)(void *addr, size_t len);
+	/* a thread is about to allocate from hybrid arenas (its first call, or
+	 * its first since hy_heap_thread_unsettle), outside jemalloc: the owner
+	 * may allocate here (runtime starts its engine's thread) */
+	void (*use)(void);
 };
 void hy_heap_set_owner(const struct hy_heap_owner *o);
 

@@ -158,6 +158,7 @@ void hy_kfeat_probe(struct hy_kfeat *k)
 	probe_pagemap_scan(k);
 	probe_preferred_many(k);
 	k->memory_tiers = access("/sys/devices/virtual/memory_tiering", F_OK) == 0;
+	k->probed = true;
 }
 
 const char *hy_kfeat_backend(const struct hy_kfeat *k, const char **why)

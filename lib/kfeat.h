@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 struct hy_kfeat {
+	bool probed;		/* hy_kfeat_probe has filled this in */
 	bool uffd;		/* a userfaultfd could be created */
 	bool uffd_kernel_faults; /* ... that also takes faults raised in system calls */
 	const char *uffd_how;	/* "userfaultfd(2)", "/dev/userfaultfd", "user-mode-only" */

@@ -2,10 +2,27 @@
 /*
  * runtime — the process's one libhybrid instance (see runtime.h).
  *
- * Lock: rt.lock serialises start and stop only.  Hot paths (the preload's
- * mmap wrappers, the heap's extent hooks) read rt.state with an acquire load
- * and never take rt.lock, so a thread that allocates while another starts
- * the engine (pthread_create allocates) never waits for it.
+ * Lock: rt.lock serialises start, going live and stop.  Hot paths (the
+ * preload's mmap wrappers, the heap's extent hooks) read rt.state and
+ * rt.live with acquire loads and take rt.lock only to go live, once.
+ *
+ * Lazy start.  Before main the instance decides (options, tiers: a bad
+ * configuration is said now, once) and creates its engine, which costs a
+ * few mappings.  What costs system calls -- the kernel probes, the
+ * userfaultfd, the policy thread, the live-view entry -- waits for the
+ * first use of managed memory: "going live" (go_live below).  Going live
+ * starts a thread, and pthread_create allocates, so it happens only where
+ * the program could call malloc itself: the first call of a thread into
+ * the interposed malloc family (before it enters jemalloc: the heap's
+ * owner.use), the first managed mmap, the API.  Never inside an extent hook
+ * (jemalloc's locks are held there): the hooks only manage; their thread
+ * went live on its way into malloc.  That reasoning needs our malloc to be
+ * the process's (rt.heap_ours): where the program brings its own (its
+ * mmap may then come from inside its allocator, with its lock held), the
+ * instance goes live before main, and a forked child at once, as before.
+ * A short-lived program that manages nothing pays for none of it; a forked
+ * child goes live at its own first use, so one that execs or exits at once
+ * pays nothing either.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -18,6 +35,7 @@
 #include "fault.h"
 #include "heap.h"
 #include "runtime.h"
+#include "symbol.h"
 
 static struct {
 	int state; /* enum hy_rt_state, atomic */
@@ -25,8 +43,12 @@ static struct {
 	struct hy_config cfg;
 	struct hy_topo topo;
 	struct hy_engine *engine;
+	int live;	 /* went live (or failed to: engine quiesced); atomic */
+	bool heap_ours;	 /* our malloc family is the process's */
 	pthread_mutex_t lock;
 } rt = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void use(void);
 
 enum hy_rt_state hy_rt_state(void)
 {
@@ -47,6 +69,7 @@ struct hy_engine *hy_rt_engine(void)
 {
 	if (hy_rt_state() == HY_RT_NONE)
 		hy_rt_start(NULL, NULL);
+	use();
 	return hy_rt_engine_if_running();
 }
 
@@ -55,10 +78,51 @@ bool hy_rt_managing(void)
 	return !hy_reg_held() && hy_rt_engine_if_running();
 }
 
+/*
+ * Go live once (see the top): the tracker, its ranges, the policy thread,
+ * the live entry.  Only where the program could call malloc.  A failure
+ * leaves the engine quiesced (said once): nothing managed from then on.
+ */
+static __thread int going_live __attribute__((tls_model("initial-exec")));
+
+static void go_live(void)
+{
+	struct hy_stats st;
+	int rc;
+
+	/* pthread_create's own calloc may be this thread's first malloc call:
+	 * it comes back here through the heap's owner.use */
+	if (__atomic_load_n(&rt.live, __ATOMIC_ACQUIRE) || going_live)
+		return;
+	going_live = 1;
+	pthread_mutex_lock(&rt.lock);
+	if (hy_rt_state() == HY_RT_RUNNING && !rt.live) {
+		if (!hy_engine_go_live(rt.engine)) {
+			hy_engine_stats(rt.engine, &st);
+			rc = hy_export_start(&st, hy_engine_backend(rt.engine));
+			if (rc)
+				hy_debug("no live statistics for this process: %s", strerror(-rc));
+			hy_debug("live: backend %s", hy_engine_backend(rt.engine));
+		}
+		__atomic_store_n(&rt.live, 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&rt.lock);
+	going_live = 0;
+}
+
+/* A way in is about to use managed memory, where it may allocate. */
+static void use(void)
+{
+	if (!__atomic_load_n(&rt.live, __ATOMIC_ACQUIRE) && rt.heap_ours && hy_rt_managing())
+		go_live();
+}
+
 int hy_rt_manage(void *addr, size_t len, enum hy_hint hint)
 {
-	struct hy_engine *e = hy_rt_managing() ? rt.engine : NULL;
+	struct hy_engine *e;
 
+	use();
+	e = hy_rt_managing() ? rt.engine : NULL;
 	return e ? hy_engine_manage(e, addr, len, hint) : -ENODEV;
 }
 
@@ -87,10 +151,14 @@ void hy_rt_remap_done(struct hy_engine *held, void *old, size_t oldlen, void *ne
 	hy_engine_release(held);
 }
 
-/* The heap's hooks hand their mappings to the engine through these. */
+/* The heap's hooks hand their mappings to the engine through these, inside
+ * jemalloc: they never go live (their thread did, through heap_use). */
 static void heap_manage(void *addr, size_t len)
 {
-	hy_rt_manage(addr, len, HY_HINT_HYBRID);
+	struct hy_engine *e = hy_rt_managing() ? rt.engine : NULL;
+
+	if (e)
+		hy_engine_manage(e, addr, len, HY_HINT_HYBRID);
 }
 
 static void heap_unmanage(void *addr, size_t len)
@@ -98,7 +166,14 @@ static void heap_unmanage(void *addr, size_t len)
 	hy_rt_unmanage(addr, len);
 }
 
-static const struct hy_heap_owner heap_owner = {heap_manage, heap_unmanage};
+/* A thread enters the malloc family for the first time (or first since
+ * fork), before jemalloc: a place where it may allocate. */
+static void heap_use(void)
+{
+	use();
+}
+
+static const struct hy_heap_owner heap_owner = {heap_manage, heap_unmanage, heap_use};
 
 bool hy_rt_whole_process(void)
 {
@@ -122,14 +197,17 @@ static bool preloaded(void)
 }
 
 /*
- * fork handlers, in two pairs.  The early pair is registered before jemalloc
+ * fork handlers, in two sets.  The early set is registered before jemalloc
  * registers its own (hy_rt_preinit, from the heap's first call), the late
  * one when the engine starts.  pthread_atfork runs prepare handlers in
  * reverse order of registration and child handlers in order, so:
- *   prepare: jemalloc's locks, then the registry lock (early) — the order
- *            the extent hooks take them in;
- *   child:   our locks reset (early), jemalloc's reset, then the new
- *            tracker and policy thread (late), which may allocate.
+ *   prepare: rt.lock (late: going live holds it while pthread_create
+ *            allocates, so before jemalloc's), jemalloc's locks, then the
+ *            registry lock (early) — the order the extent hooks take them in;
+ *   child:   our locks reset (early), jemalloc's reset, then (late) rt.lock
+ *            reset and the engine back to "not live": the child goes live
+ *            at its own first use (see the top), or at once where our malloc
+ *            is not the process's.
  */
 static void fork_prepare_early(void)
 {
@@ -158,17 +236,34 @@ static void fork_child_early(void)
 	hy_heap_fork_child();
 }
 
+static void fork_prepare_late(void)
+{
+	pthread_mutex_lock(&rt.lock);
+}
+
+static void fork_parent_late(void)
+{
+	pthread_mutex_unlock(&rt.lock);
+}
+
 static void fork_child_late(void)
 {
 	struct hy_engine *e = hy_rt_engine_if_running();
 
-	if (e) {
-		struct hy_stats st;
-
-		hy_engine_fork_child(e);
-		hy_engine_stats(e, &st);
-		hy_export_fork_child(&st, hy_engine_backend(e));
-	}
+	pthread_mutex_init(&rt.lock, NULL);
+	if (!e)
+		return;
+	/* the parent's entry is the parent's: the child makes its own when
+	 * it goes live */
+	hy_export_fork_detach();
+	if (!__atomic_load_n(&rt.live, __ATOMIC_ACQUIRE))
+		return; /* the parent never went live: nothing to undo */
+	hy_engine_fork_child(e);
+	__atomic_store_n(&rt.live, 0, __ATOMIC_RELEASE);
+	if (rt.heap_ours)
+		hy_heap_thread_unsettle(); /* its next malloc goes live */
+	else
+		go_live();
 }
 
 void hy_rt_preinit(void)
@@ -189,7 +284,6 @@ static void publish_epoch(const struct hy_stats *st, void *arg)
 /* Decide and start; rt.lock held, state STARTING.  Returns the final state. */
 static enum hy_rt_state start_locked(const struct hy_config *cfg, struct hy_err *err)
 {
-	struct hy_stats st;
 	char nodes[128];
 	int rc;
 
@@ -221,33 +315,24 @@ static enum hy_rt_state start_locked(const struct hy_config *cfg, struct hy_err 
 		hy_log(rt.cfg.mode == HY_MODE_HYBRID ? HY_LOG_WARN : HY_LOG_INFO, "%s", err->msg);
 		return HY_RT_UNMANAGED;
 	}
-	rc = hy_engine_create(&rt.engine, &rt.cfg, &rt.topo, err);
+	/* lazy: the tracker and the thread wait for go_live */
+	rc = hy_engine_create_lazy(&rt.engine, &rt.cfg, &rt.topo, err);
 	if (rc) {
 		hy_warn("%s; running unmanaged", err->msg);
 		return HY_RT_UNMANAGED;
 	}
+	rt.heap_ours = hy_sym_first_is("libhybrid", "calloc");
 	hy_heap_set_owner(&heap_owner);
 	/* the live view follows the epochs (it publishes nothing until
-	 * hy_export_start below has a page) */
+	 * go_live's hy_export_start has a page) */
 	hy_engine_set_epoch_hook(rt.engine, publish_epoch, NULL);
-	rc = hy_engine_start_thread(rt.engine);
-	if (rc) {
-		hy_err_set(err, "cannot start the policy thread: %s", strerror(-rc));
-		hy_warn("%s; running unmanaged", err->msg);
-		hy_engine_destroy(rt.engine);
-		rt.engine = NULL;
-		return HY_RT_UNMANAGED;
-	}
 	hy_rt_preinit();
-	pthread_atfork(NULL, NULL, fork_child_late);
+	pthread_atfork(fork_prepare_late, fork_parent_late, fork_child_late);
 	hy_export_describe(&rt.cfg, &rt.topo);
-	hy_engine_stats(rt.engine, &st);
-	rc = hy_export_start(&st, hy_engine_backend(rt.engine));
-	if (rc)
-		hy_debug("no live statistics for this process: %s", strerror(-rc));
-	hy_debug("%d tiers from %s, backend %s, %s", rt.topo.ntiers,
-		 hy_topo_source_name(rt.topo.source), hy_engine_backend(rt.engine),
-		 rt.whole ? "whole process" : "hinted ranges only");
+	hy_debug("%d tiers from %s, %s; tracking starts with the first managed memory%s",
+		 rt.topo.ntiers, hy_topo_source_name(rt.topo.source),
+		 rt.whole ? "whole process" : "hinted ranges only",
+		 rt.heap_ours ? "" : " (now: the program brings its own malloc)");
 	return HY_RT_RUNNING;
 }
 
@@ -269,6 +354,10 @@ int hy_rt_start(const struct hy_config *cfg, struct hy_err *err)
 	s = start_locked(cfg, err);
 	set_state(s);
 	pthread_mutex_unlock(&rt.lock);
+	/* where our malloc is not the process's, no later moment is known to
+	 * be safe for pthread_create: now (hybrid_init and the constructor are) */
+	if (s == HY_RT_RUNNING && !rt.heap_ours)
+		go_live();
 	return s == HY_RT_RUNNING ? 0 : -ENODEV;
 }
 

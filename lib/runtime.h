@@ -16,8 +16,12 @@
  * engine pointer are acquire loads, so any thread may ask at any time; the
  * start itself is serialised and runs at most once.
  *
- * fork: pthread_atfork handlers quiesce the engine in the parent and give the
- * child a fresh tracker and policy thread (hy_engine_fork_*).
+ * Lazy: RUNNING means decided and placing; the tracker, the policy thread
+ * and the live entry come with the first use of managed memory (runtime.c).
+ *
+ * fork: pthread_atfork handlers quiesce the engine in the parent; the child
+ * lets go of the parent's tracker and entry and goes live at its own first
+ * use (hy_engine_fork_*).
  */
 #ifndef HY_RUNTIME_H
 #define HY_RUNTIME_H

@@ -168,3 +168,29 @@ bool hy_sym_main_needs(const char *prefix)
 	dl_iterate_phdr(main_cb, &n);
 	return n.yes;
 }
+
+struct first {
+	const char *lib, *name;
+	bool decided, ours;
+};
+
+static int first_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct first *f = arg;
+	struct dyn_tables t;
+
+	(void)size;
+	if (!tables(info, &t) || !find(&t, f->name))
+		return 0;
+	f->decided = true;
+	f->ours = info->dlpi_name && !strncmp(base_name(info->dlpi_name), f->lib, strlen(f->lib));
+	return 1;
+}
+
+bool hy_sym_first_is(const char *lib, const char *name)
+{
+	struct first f = {.lib = lib, .name = name};
+
+	dl_iterate_phdr(first_cb, &f);
+	return f.decided && f.ours;
+}

@@ -24,6 +24,11 @@ void *hy_sym_lookup(const char *lib, const char *name);
  * to tell calls made by jemalloc itself from the program's. */
 void hy_sym_text_range(const char *lib, uintptr_t *start, uintptr_t *end);
 
+/* Is the definition of name in the object named lib (as above) the first
+ * in load order, i.e. the one the dynamic linker binds every call to (the
+ * main program, then LD_PRELOAD, then the rest)? */
+bool hy_sym_first_is(const char *lib, const char *name);
+
 /* Does the main program itself list a DT_NEEDED starting with prefix? */
 bool hy_sym_main_needs(const char *prefix);
 

@@ -459,6 +459,29 @@ const char *hy_track_name(const struct hy_track *t)
 	return t ? t->ops->name : "off";
 }
 
+/*
+ * The part of an os allocation that is in memory: a range's bitmaps have a
+ * bit per page of the range, but only the words of what was ever armed are
+ * touched -- a terabyte reserved and never armed costs no memory, and is
+ * not counted as if it did.
+ */
+static size_t resident_bytes(void *mem, size_t len)
+{
+	unsigned char v[256];
+	size_t in = 0;
+
+	len = hy_page_round_up(len);
+	for (size_t off = 0; off < len; off += sizeof(v) * TRK_PG) {
+		size_t n = (len - off) / TRK_PG < sizeof(v) ? (len - off) / TRK_PG : sizeof(v);
+
+		if (mincore((char *)mem + off, n * TRK_PG, v))
+			return len; /* cannot say: count it all */
+		for (size_t i = 0; i < n; i++)
+			in += v[i] & 1;
+	}
+	return in * TRK_PG;
+}
+
 size_t hy_track_bytes(const struct hy_track *t)
 {
 	/* the lock only keeps the table still while it is summed: const to the
@@ -471,8 +494,8 @@ size_t hy_track_bytes(const struct hy_track *t)
 	lock = (pthread_mutex_t *)&t->lock;
 	pthread_mutex_lock(lock);
 	b = sizeof(*t) + t->cap * sizeof(*t->r) + t->scratch_len;
-	for (size_t i = 0; i < t->n; i++)
-		b += t->r[i].mem_len; /* removed ones too, until the handler lets them go */
+	for (size_t i = 0; i < t->n; i++) /* removed ones too, until the handler lets them go */
+		b += resident_bytes(t->r[i].mem, t->r[i].mem_len);
 	if (t->vec)
 		b += TRK_VEC * sizeof(*t->vec);
 	if (t->snap)
@@ -782,6 +805,20 @@ int hy_track_reopen(struct hy_track **tp, struct hy_err *err)
 	hy_track_close(old); /* forked: frees, never touches the parent's uffd */
 	*tp = t;
 	return 0;
+}
+
+void hy_track_fork_child(struct hy_track *t)
+{
+	if (!t || !forked(t))
+		return;
+	/* the sync handler thread was not copied: nothing reads these */
+	if (t->uffd >= 0)
+		close(t->uffd);
+	if (t->pagemap >= 0)
+		close(t->pagemap);
+	if (t->stopfd >= 0)
+		close(t->stopfd);
+	t->uffd = t->pagemap = t->stopfd = -1;
 }
 
 void hy_track_close(struct hy_track *t)

@@ -77,6 +77,14 @@ void hy_track_close(struct hy_track *t);
 int hy_track_reopen(struct hy_track **t, struct hy_err *err);
 
 /*
+ * In a forked child, at once: close the inherited descriptors (the parent's
+ * userfaultfd and pagemap: the program may reuse their numbers before the
+ * child tracks anything).  t then only waits for hy_track_reopen or
+ * hy_track_close, which free it.  Nothing in the parent.
+ */
+void hy_track_fork_child(struct hy_track *t);
+
+/*
  * Are the tracker's file descriptors still its own?  If the program closed
  * or replaced any, the tracker lets them go without touching them, becomes
  * "off" and returns -EBADF (once); else 0.  The engine asks every epoch.

@@ -258,9 +258,10 @@ int main(int argc, char **argv)
 		child = fork();
 		if (child == 0) {
 			/* what runtime's late atfork child handler does */
-			if (hy_engine_fork_child(e))
+			hy_engine_fork_child(e);
+			hy_export_fork_detach();
+			if (hy_engine_go_live(e) || hy_export_start(snap(e), hy_engine_backend(e)))
 				_exit(1);
-			hy_export_fork_child(snap(e), hy_engine_backend(e));
 			printf("child %d\n", (int)getpid());
 			work(s / 2);
 			hy_export_stop();
