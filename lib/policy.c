@@ -103,7 +103,7 @@ static inline struct want judge(const struct hy_policy_params *p, const struct h
  * its pages, only those the twice rule does not call hot may go for the
  * waiting hot ones (COLD-hinted pages go anyway).
  */
-static struct want judge_x(const struct hy_policy_params *p, const struct hy_region *g,
+static inline struct want judge_x(const struct hy_policy_params *p, const struct hy_region *g,
 			   hy_pstate s, const bool *need, const bool *exch, uint64_t epoch)
 {
 	struct want w = judge(p, g, s, need, epoch);
@@ -244,9 +244,12 @@ static uint64_t exchangeable(const struct planner *pl)
 
 	for_each_page(pl->r, g, c, j)
 	{
-		struct want w = judge_x(pl->p, g, c->st[j], pl->need, pl->exch, pl->epoch);
+		struct want w;
 
-		if (hy_ps_tier(c->st[j]) == 0 && w.dir == HY_PLAN_DEMOTE && !w.held)
+		if (hy_ps_tier(c->st[j]) != 0)
+			continue; /* only tier 0 gives pages up in an exchange */
+		w = judge_x(pl->p, g, c->st[j], pl->need, pl->exch, pl->epoch);
+		if (w.dir == HY_PLAN_DEMOTE && !w.held)
 			cold += PAGE;
 	}
 	return cold;
@@ -258,9 +261,12 @@ static void rescore_tier0(struct planner *pl)
 	memset(pl->hist_d[0], 0, sizeof(pl->hist_d[0]));
 	for_each_page(pl->r, g, c, j)
 	{
-		struct want w = judge_x(pl->p, g, c->st[j], pl->need, pl->exch, pl->epoch);
+		struct want w;
 
-		if (hy_ps_tier(c->st[j]) == 0 && w.dir == HY_PLAN_DEMOTE)
+		if (hy_ps_tier(c->st[j]) != 0)
+			continue;
+		w = judge_x(pl->p, g, c->st[j], pl->need, pl->exch, pl->epoch);
+		if (w.dir == HY_PLAN_DEMOTE)
 			pl->hist_d[0][w.score] += PAGE;
 	}
 }

@@ -421,7 +421,8 @@ size_t hy_sampler_choose(unsigned window, struct hy_region *g, size_t budget, ui
 	 * densest and hottest first; then chunks near a dense run (mark_near)
 	 * -- but at most 3/4 of the budget: the sweep must keep moving, or
 	 * pages that became hot elsewhere would never be seen.  bits[] holds
-	 * each chunk's code until the chunk's turn comes (one word per chunk).
+	 * each chunk's code, then its rank, until its turn comes (one word per
+	 * chunk).
 	 */
 	for (c = 0; c < nch; c++)
 		bits[c] = chunk_code(g, c);
@@ -435,16 +436,15 @@ size_t hy_sampler_choose(unsigned window, struct hy_region *g, size_t budget, ui
 		unsigned r = chunk_rank(window, g, c, min_recent, bits[c]);
 		if (r)
 			hist[r] += chunk_pages(g, c);
+		bits[c] = r; /* the rank, from here on: computed once */
 	}
 	cut = hy_hist_cut(hist, first, &left);
 	for (c = 0; c < nch; c++) {
-		uint64_t code = bits[c];
-		unsigned r;
+		unsigned r = (unsigned)bits[c];
 
 		bits[c] = 0;
-		if (cut >= 256 || chosen >= first) /* the rest only clears its code */
+		if (cut >= 256 || chosen >= first) /* the rest only clears its rank */
 			continue;
-		r = chunk_rank(window, g, c, min_recent, code);
 		if (!r || (int)r < cut || ((int)r == cut && !left))
 			continue;
 		if ((int)r == cut)
