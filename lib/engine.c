@@ -84,6 +84,7 @@ static int create(struct hy_engine **ep, const struct hy_config *cfg, const stru
 	pthread_mutex_init(&e->wait_lock, NULL);
 	pthread_cond_init(&e->wait_cond, NULL);
 	hy_res_init(&e->res);
+	e->scan_chunks = SCAN_CHUNKS;
 	hy_win_init(&e->win, cfg);
 	/* a backend named explicitly must be usable, and is said so now */
 	if (!lazy || cfg->backend != HY_BACKEND_AUTO) {
@@ -350,6 +351,13 @@ void hy_engine_set_dram_limit(struct hy_engine *e, uint64_t bytes)
 	hy_reg_lock(&e->reg); /* the policy reads it under this lock */
 	e->cfg.dram_limit = bytes;
 	e->par.dram_limit = bytes;
+	hy_reg_unlock(&e->reg);
+}
+
+void hy_engine_set_scan_budget(struct hy_engine *e, size_t chunks)
+{
+	hy_reg_lock(&e->reg);
+	e->scan_chunks = chunks ? chunks : SCAN_CHUNKS;
 	hy_reg_unlock(&e->reg);
 }
 

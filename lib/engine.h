@@ -129,6 +129,12 @@ void hy_engine_release(struct hy_engine *e);
  * epoch on; an overflow is then demoted, coldest first. */
 void hy_engine_set_dram_limit(struct hy_engine *e, uint64_t bytes);
 
+/* How many populated chunks (of 64 pages) the present scan goes over per
+ * epoch, from the next epoch on (default 8192, 2 GiB; 0 restores it):
+ * what it has not got to is scanned in later epochs.  For tests and
+ * benchmarks that show the rotation without gigabytes. */
+void hy_engine_set_scan_budget(struct hy_engine *e, size_t chunks);
+
 /* One epoch, synchronously (lock taken inside); a lazy engine's tracker is
  * opened first (no thread). */
 int hy_engine_epoch(struct hy_engine *e);

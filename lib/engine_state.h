@@ -27,6 +27,7 @@
 #define PAGE	     HY_PAGE_SIZE
 #define PLAN_CAP     16384 /* pages planned per epoch at most (64 MiB) */
 #define BATCH	     512   /* pages per migration batch (one lock hold) */
+#define SCAN_CHUNKS  8192  /* populated chunks the present scan goes over per epoch (2 GiB) */
 
 struct hy_engine {
 	struct hy_config cfg;
@@ -51,6 +52,10 @@ struct hy_engine {
 	struct hy_plan plan;	/* items in os memory */
 	struct hy_move *moves;	/* the migrator's scratch: PLAN_CAP entries, lazily */
 	struct hy_resident res;	/* which pages are populated (epoch) */
+	uintptr_t scan_at;	/* where the present scan goes on (epoch.c: observe) */
+	size_t scan_chunks;	/* chunks it goes over per epoch (SCAN_CHUNKS) */
+	size_t scan_left;	/* chunks it may still go over this epoch */
+	uintptr_t scan_stop;	/* where it stopped this epoch, 0: it did not */
 	/* the epoch's scratch, os memory, grown as needed (caps in bytes):
 	 * a run's bitmap for the tracker, one word per chunk of a region
 	 * (accessed / present / any present / in a huge page), the present runs found and the

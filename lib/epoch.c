@@ -238,13 +238,14 @@ static int collect_run(void *arg, uintptr_t a, uintptr_t b, bool huge)
  * of g's chunks present: nothing is forgotten on a failed scan), or when
  * memory for the words ran out (nothing is to be done with g this epoch).
  */
-static bool populated(struct hy_engine *e, struct hy_region *g, bool *known)
+static bool populated(struct hy_engine *e, struct hy_region *g, uintptr_t sa, uintptr_t sb,
+		      bool *known, size_t *klo, size_t *khi)
 {
 	struct collect c = {.e = e, .g = g};
-	int rc = hy_res_scan(&e->res, g->start, g->end, collect_run, &c);
-	size_t k = 0;
+	int rc = sa < sb ? hy_res_scan(&e->res, sa, sb, collect_run, &c) : 0;
+	size_t k;
 
-	*known = rc == 0 && !c.short_of_memory;
+	*known = sa < sb && rc == 0 && !c.short_of_memory;
 	if (c.nnos && (!grow((void **)&e->acc, &e->acc_cap, (g->nch + c.nnos) * sizeof(uint64_t)) ||
 		       hy_reg_add_chunks(&e->reg, g, e->nos, c.nnos, e->acc)))
 		c.short_of_memory = true;
@@ -253,6 +254,11 @@ static bool populated(struct hy_engine *e, struct hy_region *g, bool *known)
 			     "tracked");
 	if (!words(e, g))
 		return false;
+	*klo = sa < sb ? hy_reg_chunk_index(g, sa) : 0;
+	*khi = sa < sb ? hy_reg_chunk_index(g, sb - 1) : 0;
+	if (*khi < g->nch && sa < sb &&
+	    g->ch[*khi].no == (uint32_t)((sb - 1 - g->cbase) >> HY_CHUNK_SHIFT))
+		(*khi)++; /* the chunk holding the slice's last page is in it */
 	memset(e->huge, 0, g->nch * sizeof(uint64_t));
 	if (!*known) {
 		for (size_t i = 0; i < g->nch; i++)
@@ -260,6 +266,7 @@ static bool populated(struct hy_engine *e, struct hy_region *g, bool *known)
 		return true;
 	}
 	memset(e->pres, 0, g->nch * sizeof(uint64_t));
+	k = *klo;
 	for (size_t i = 0; i < c.nruns; i++) {
 		bool huge = e->runs[2 * i] & 1;
 
@@ -366,16 +373,17 @@ static void drop_empty(struct hy_engine *e, struct hy_region *g, const uint64_t 
 }
 
 /*
- * fn on each region, under the registry lock one region at a time: a
+ * fn on each region ending above `from` and starting below `until`, under
+ * the registry lock one region at a time: a
  * program thread mapping or unmapping waits for one region's step at most,
  * never for the whole walk.  The table may change between steps, so the
  * next region is found by address.  Returns false if the engine was
  * quiesced meanwhile (the tracker is gone: the walk stops).
  */
-static bool each_region(struct hy_engine *e, void (*fn)(struct hy_engine *, struct hy_region *, void *),
-			void *arg)
+static bool each_region_in(struct hy_engine *e, uintptr_t from, uintptr_t until,
+			   void (*fn)(struct hy_engine *, struct hy_region *, void *), void *arg)
 {
-	uintptr_t next = 0;
+	uintptr_t next = from;
 
 	for (;;) {
 		struct hy_region *g;
@@ -386,7 +394,7 @@ static bool each_region(struct hy_engine *e, void (*fn)(struct hy_engine *, stru
 			return false;
 		}
 		g = hy_reg_next(&e->reg, next);
-		if (!g) {
+		if (!g || g->start >= until) {
 			hy_reg_unlock(&e->reg);
 			return true;
 		}
@@ -394,6 +402,12 @@ static bool each_region(struct hy_engine *e, void (*fn)(struct hy_engine *, stru
 		next = g->end;
 		hy_reg_unlock(&e->reg);
 	}
+}
+
+static bool each_region(struct hy_engine *e, void (*fn)(struct hy_engine *, struct hy_region *, void *),
+			void *arg)
+{
+	return each_region_in(e, 0, UINTPTR_MAX, fn, arg);
 }
 
 static void disarm_region(struct hy_engine *e, struct hy_region *g, void *arg)
@@ -573,8 +587,41 @@ static void calibrate(struct hy_engine *e)
  * history.  Work and memory follow g's populated chunks, never its size.
  * Returns the armed pages found accessed (the governor's measure).
  */
+/*
+ * The part of g the present scan goes over this epoch, [*sa, *sb): the
+ * scan rotates over all managed memory, e->scan_chunks populated chunks an
+ * epoch at most (e->scan_at, e->scan_left), so that its cost -- a walk of
+ * the page tables, about 3-5 ns a page on the development host -- stays
+ * bounded however much is resident; memory it has not got to is found
+ * later (pages there already known are still harvested and judged).
+ * Address space with no chunk costs the budget nothing: a region new or
+ * given back whole is always scanned, and a new mapping found at once.
+ */
+static void scan_slice(struct hy_engine *e, struct hy_region *g, uintptr_t *sa, uintptr_t *sb)
+{
+	size_t k0, k1;
+
+	*sa = e->scan_at > g->start && e->scan_at < g->end ? e->scan_at : g->start;
+	*sb = g->end;
+	k0 = hy_reg_chunk_index(g, *sa);
+	if (g->nch - k0 <= e->scan_left) {
+		e->scan_left -= g->nch - k0;
+		return;
+	}
+	if (!e->scan_left) {
+		*sb = *sa; /* nothing this epoch */
+		return;
+	}
+	k1 = k0 + e->scan_left;
+	e->scan_left = 0;
+	*sb = hy_chunk_addr(g, &g->ch[k1]); /* chunk-aligned, inside g */
+	e->scan_stop = *sb;
+}
+
 static size_t observe_region(struct hy_engine *e, struct hy_region *g, struct hy_catch *caught)
 {
+	uintptr_t sa, sb;
+	size_t klo, khi;
 	bool known;
 	long got = 0;
 
@@ -587,12 +634,20 @@ static size_t observe_region(struct hy_engine *e, struct hy_region *g, struct hy
 		else
 			memset(e->acc, 0, g->nch * sizeof(uint64_t));
 	}
-	if (!populated(e, g, &known) || !g->nch)
+	scan_slice(e, g, &sa, &sb);
+	if (!populated(e, g, sa, sb, &known, &klo, &khi) || !g->nch)
 		return got > 0 ? (size_t)got : 0;
 	for (size_t k = 0; k < g->nch; k++) {
 		hy_pstate *st = g->ch[k].st;
 		uint64_t p = e->pres[k], unknown = 0;
 
+		if (k < klo || k >= khi) {
+			/* not scanned this epoch: what it harvested stands */
+			e->acc[k] &= hy_chunk_mask(g, &g->ch[k]);
+			e->keep[k] = 1;
+			e->pres[k] = 0;
+			continue;
+		}
 		e->acc[k] &= p; /* what went away since has nothing to move */
 		e->keep[k] = p;
 		for (size_t j = 0; j < HY_CHUNK_PAGES; j++) {
@@ -615,12 +670,15 @@ static size_t observe_region(struct hy_engine *e, struct hy_region *g, struct hy
 struct observing {
 	struct hy_catch *caught;
 	size_t written;
+	uintptr_t first; /* start of the first region observed */
 };
 
 static void observe_step(struct hy_engine *e, struct hy_region *g, void *arg)
 {
 	struct observing *o = arg;
 
+	if (o->first == UINTPTR_MAX)
+		o->first = g->start;
 	o->written += observe_region(e, g, o->caught);
 }
 
@@ -630,8 +688,8 @@ static void observe_step(struct hy_engine *e, struct hy_region *g, void *arg)
  */
 static long observe(struct hy_engine *e, struct hy_catch *caught)
 {
-	struct observing o = {.caught = caught};
-	bool bad;
+	struct observing o = {.caught = caught, .first = UINTPTR_MAX};
+	bool bad, done;
 
 	hy_reg_lock(&e->reg);
 	bad = !e->quiesced && hy_track_check(e->track) == -EBADF;
@@ -639,7 +697,17 @@ static long observe(struct hy_engine *e, struct hy_catch *caught)
 	if (bad)
 		hy_warn_once("the program closed or replaced libhybrid's file descriptors: access "
 			     "tracking stops (placement stays)");
-	return each_region(e, observe_step, &o) ? (long)o.written : -ESHUTDOWN;
+	/* from where the present scan stopped to the end, then the rest */
+	hy_reg_lock(&e->reg);
+	e->scan_left = e->scan_chunks;
+	hy_reg_unlock(&e->reg);
+	e->scan_stop = 0;
+	done = each_region_in(e, e->scan_at, UINTPTR_MAX, observe_step, &o) &&
+	       each_region_in(e, 0, o.first, observe_step, &o);
+	/* budget left: all was scanned but what the first region held before
+	 * scan_at, which the next epoch starts with */
+	e->scan_at = e->scan_stop ? e->scan_stop : o.first != UINTPTR_MAX ? o.first : 0;
+	return done ? (long)o.written : -ESHUTDOWN;
 }
 
 /*

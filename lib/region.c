@@ -182,6 +182,11 @@ static struct hy_chunk *chunk_get(struct hy_region *g, uint32_t no, bool create)
 	return &g->ch[i];
 }
 
+size_t hy_reg_chunk_index(const struct hy_region *g, uintptr_t addr)
+{
+	return addr <= g->cbase ? 0 : chunk_index(g, chunk_no(g, addr));
+}
+
 struct hy_chunk *hy_reg_chunk(struct hy_region *g, uintptr_t addr)
 {
 	return chunk_get(g, chunk_no(g, addr), false);

@@ -270,6 +270,10 @@ static inline hy_pstate hy_reg_fresh(const struct hy_region *g)
 	return g->hint == HY_HINT_PIN ? HY_PS_PIN : 0;
 }
 
+/* Index in g->ch of the first chunk at or after the one holding addr
+ * (g->nch if none). */
+size_t hy_reg_chunk_index(const struct hy_region *g, uintptr_t addr);
+
 /* The chunk of g holding addr (inside g), or NULL when it has none. */
 struct hy_chunk *hy_reg_chunk(struct hy_region *g, uintptr_t addr);
 

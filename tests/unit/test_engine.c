@@ -18,6 +18,7 @@
 
 #include "../support.h"
 #include "engine.h"
+#include "region.h"
 
 #define MiB (1UL << 20)
 #define PG  4096UL
@@ -147,6 +148,63 @@ static void test_governed(void)
 	       at, (unsigned long long)st.pages_armed);
 	CU_ASSERT(at > 0);
 	CU_ASSERT(st.promote_pages <= hot); /* nothing cold went up */
+	fixture_down(&f);
+}
+
+/*
+ * State follows populated memory: a region's chunks of state appear when
+ * its pages are first populated (all at once: new memory costs the scan's
+ * budget nothing) and go when they are discarded -- found by the rotating
+ * present scan, a budget of chunks per epoch (4 here), so an epoch never
+ * goes over all of them.
+ */
+static void test_state_follows_use(void)
+{
+	struct fixture f;
+	size_t len = 64 * HY_CHUNK_BYTES, big = (size_t)64 << 30, nch = 0;
+	struct hy_registry *r;
+	unsigned char *p, *sparse;
+	int ep;
+
+	if (!fixture_up(&f, "tiers=0/0 backend=async") ||
+	    !fixture_map(&f, len, HY_HINT_HYBRID, MADV_NOHUGEPAGE))
+		return;
+	p = f.mem;
+	r = hy_engine_registry(f.e);
+	/* 64 GiB reserved beside it, two pages touched */
+	sparse = mmap(NULL, big, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		      -1, 0);
+	CU_ASSERT_FATAL(sparse != MAP_FAILED);
+	CU_ASSERT_EQUAL(hy_engine_manage(f.e, sparse, big, HY_HINT_HYBRID), 0);
+	sparse[0] = sparse[big - PG] = 1;
+	hy_engine_set_scan_budget(f.e, 4);
+	memset(p, 1, len);
+	hy_engine_epoch(f.e);
+	hy_engine_hold(f.e);
+	nch = r->chunks;
+	hy_engine_release(f.e);
+	/* found at once (64, or 65 if the mapping is not chunk-aligned); the
+	 * reservation: two */
+	CU_ASSERT_EQUAL(nch, (((uintptr_t)p + len - 1) >> HY_CHUNK_SHIFT) -
+				     ((uintptr_t)p >> HY_CHUNK_SHIFT) + 1 + 2);
+	madvise(p, len, MADV_DONTNEED);
+	hy_engine_epoch(f.e);
+	hy_engine_hold(f.e);
+	nch = r->chunks;
+	hy_engine_release(f.e);
+	CU_ASSERT(nch >= 64 + 2 - 4); /* one epoch went over four chunks at most */
+	for (ep = 0; ep < 40 && nch > 2; ep++) {
+		hy_engine_epoch(f.e);
+		hy_engine_hold(f.e);
+		nch = r->chunks;
+		hy_engine_release(f.e);
+	}
+	printf("\n  64 chunks discarded: given back after %d more epochs (4 scanned per epoch)\n",
+	       ep + 1);
+	CU_ASSERT_EQUAL(nch, 2); /* all given back but the reservation's two */
+	CU_ASSERT_EQUAL(hy_reg_check(r), 0);
+	hy_engine_unmanage(f.e, sparse, big);
+	munmap(sparse, big);
 	fixture_down(&f);
 }
 
@@ -335,6 +393,7 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_async),
 	HY_TEST(test_sync),
 	HY_TEST(test_governed),
+	HY_TEST(test_state_follows_use),
 	HY_TEST(test_foreign_policy_and_bad_ranges),
 	HY_TEST(test_manage_undone),
 	HY_TEST(test_thread),
