@@ -42,6 +42,7 @@
 
 #include "../include/hybrid.h"
 #include "../tests/support.h"
+#include "bench_env.h"
 
 extern char **environ;
 
@@ -57,21 +58,6 @@ struct variant {
 	bool optional;
 	bool managed; /* the worker must find its range managed */
 };
-
-static int cmp_dbl(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, int n, double p)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_dbl);
-	double idx = p * (n - 1);
-	int i = (int)idx;
-
-	return i + 1 < n ? v[i] + (idx - i) * (v[i + 1] - v[i]) : v[i];
-}
 
 /* ---- the worker ---- */
 
@@ -122,29 +108,6 @@ static int worker(size_t size_mib, size_t touch_mib, int forks, bool managed)
 
 /* ---- the driver ---- */
 
-/* environ without LD_PRELOAD and HYBRID_*, plus the given entries */
-static char **make_env(const char *a, const char *b, const char *c)
-{
-	size_t n = 0, k = 0;
-	char **e;
-
-	while (environ[n])
-		n++;
-	e = calloc(n + 4, sizeof(*e));
-	if (!e)
-		exit(1);
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "LD_PRELOAD=", 11) && strncmp(environ[i], "HYBRID_", 7))
-			e[k++] = environ[i];
-	if (a)
-		e[k++] = (char *)a;
-	if (b)
-		e[k++] = (char *)b;
-	if (c)
-		e[k++] = (char *)c;
-	return e;
-}
-
 /* One worker of v; its fork times appended to v->us; the round's median, or
  * < 0 when it failed. */
 static double run(struct variant *v, char **argv, int forks)
@@ -184,7 +147,7 @@ static double run(struct variant *v, char **argv, int forks)
 		double tmp[got];
 
 		memcpy(tmp, mine, sizeof(tmp));
-		return pct(tmp, got, 0.5);
+		return bench_pct(tmp, got, 0.5);
 	}
 }
 
@@ -245,10 +208,10 @@ int main(int argc, char **argv)
 	snprintf(nf, sizeof(nf), "%d", forks);
 
 	memset(v, 0, sizeof(v));
-	v[nv++] = (struct variant){"plain", make_env(NULL, NULL, NULL)};
-	v[nv++] = (struct variant){"jemalloc", make_env(jepreload, NULL, NULL), .optional = true};
+	v[nv++] = (struct variant){"plain", bench_env(NULL, NULL, NULL, NULL)};
+	v[nv++] = (struct variant){"jemalloc", bench_env(jepreload, NULL, NULL, NULL), .optional = true};
 	v[nv++] = (struct variant){"preload-loopback",
-				   make_env(preload, "HYBRID_FAST_NODES=0", "HYBRID_SLOW_NODES=0"),
+				   bench_env(preload, "HYBRID_FAST_NODES=0", "HYBRID_SLOW_NODES=0", NULL),
 				   .managed = true};
 	for (int i = 0; i < nv; i++) {
 		char *wargv[] = {argv[0], "--worker", sz, tc, "1", v[i].managed ? "1" : "0", NULL};
@@ -300,10 +263,10 @@ int main(int argc, char **argv)
 			continue;
 		for (int r = 0; r < rounds; r++)
 			d[r] = v[i].round_med[r] - v[0].round_med[r];
-		extra = pct(d, rounds, 0.5);
-		med = pct(v[i].us, v[i].n, 0.5);
-		p10 = pct(v[i].us, v[i].n, 0.1);
-		p90 = pct(v[i].us, v[i].n, 0.9);
+		extra = bench_pct(d, rounds, 0.5);
+		med = bench_pct(v[i].us, v[i].n, 0.5);
+		p10 = bench_pct(v[i].us, v[i].n, 0.1);
+		p90 = bench_pct(v[i].us, v[i].n, 0.9);
 		printf("%-20s %9.1f %9.1f %9.1f %18.1f\n", v[i].name, med, p10, p90, extra);
 		if (csv)
 			fprintf(csv, "%s,%d,%.2f,%.2f,%.2f,%.2f\n", v[i].name, v[i].n, med, p10, p90,

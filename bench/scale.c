@@ -67,6 +67,7 @@
 #include <unistd.h>
 
 #include "../tests/support.h"
+#include "bench_env.h"
 #include "hybrid.h"
 
 extern char **environ;
@@ -303,26 +304,11 @@ static char *self_exe(void)
 static char **child_env(const char *lib, const char *epoch)
 {
 	static char pre[PATH_MAX + 16], ep[64];
-	size_t n = 0, k = 0;
-	char **e;
 
-	while (environ[n])
-		n++;
-	e = calloc(n + 5, sizeof(*e));
-	if (!e)
-		exit(1);
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "LD_PRELOAD=", 11) && strncmp(environ[i], "HYBRID_", 7))
-			e[k++] = environ[i];
 	snprintf(pre, sizeof(pre), "LD_PRELOAD=%s", lib);
-	e[k++] = pre;
-	e[k++] = "HYBRID_FAST_NODES=0";
-	e[k++] = "HYBRID_SLOW_NODES=0";
-	if (epoch) {
+	if (epoch)
 		snprintf(ep, sizeof(ep), "HYBRID_EPOCH=%s", epoch);
-		e[k++] = ep;
-	}
-	return e;
+	return bench_env(pre, "HYBRID_FAST_NODES=0", "HYBRID_SLOW_NODES=0", epoch ? ep : NULL);
 }
 
 static uint64_t field(const char *line, const char *key)
@@ -398,13 +384,6 @@ static bool run_one(struct conf *c, char **envp, uint64_t piece, int warm, int m
 	return true;
 }
 
-static int cmp_dbl(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* median, min and max of one figure of c's runs, per epoch if asked */
 static double stat3(const struct conf *c, size_t off, bool per_epoch, double *lo, double *hi)
 {
@@ -415,7 +394,7 @@ static double stat3(const struct conf *c, size_t off, bool per_epoch, double *lo
 		double x = *(const double *)((const char *)&c->r[i] + off);
 		v[i] = per_epoch ? x / c->r[i].epochs : x;
 	}
-	qsort(v, (size_t)n, sizeof(v[0]), cmp_dbl);
+	qsort(v, (size_t)n, sizeof(v[0]), bench_cmp_dbl);
 	if (lo)
 		*lo = v[0];
 	if (hi)

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "../tests/support.h"
+#include "bench_env.h"
 
 extern char **environ;
 
@@ -57,44 +58,6 @@ struct variant {
 	bool skip;
 	bool optional; /* may be skipped when it cannot run here */
 };
-
-static int cmp_dbl(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, int n, double p)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_dbl);
-	double idx = p * (n - 1);
-	int i = (int)idx;
-
-	return i + 1 < n ? v[i] + (idx - i) * (v[i + 1] - v[i]) : v[i];
-}
-
-/* environ without LD_PRELOAD and HYBRID_*, plus the given entries */
-static char **make_env(const char *a, const char *b, const char *c)
-{
-	size_t n = 0, k = 0;
-	char **e;
-
-	while (environ[n])
-		n++;
-	e = calloc(n + 4, sizeof(*e));
-	if (!e)
-		exit(1);
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "LD_PRELOAD=", 11) && strncmp(environ[i], "HYBRID_", 7))
-			e[k++] = environ[i];
-	if (a)
-		e[k++] = (char *)a;
-	if (b)
-		e[k++] = (char *)b;
-	if (c)
-		e[k++] = (char *)c;
-	return e;
-}
 
 /* ms from spawn to reaped exit; < 0 when the program failed */
 static double run(struct variant *v, bool quiet)
@@ -177,17 +140,17 @@ int main(int argc, char **argv)
 	snprintf(jepreload, sizeof(jepreload), "LD_PRELOAD=%s", je);
 
 	memset(v, 0, sizeof(v));
-	v[nv++] = (struct variant){"plain", {(char *)prog}, make_env(NULL, NULL, NULL)};
-	v[nv++] = (struct variant){"jemalloc", {(char *)prog}, make_env(jepreload, NULL, NULL),
+	v[nv++] = (struct variant){"plain", {(char *)prog}, bench_env(NULL, NULL, NULL, NULL)};
+	v[nv++] = (struct variant){"jemalloc", {(char *)prog}, bench_env(jepreload, NULL, NULL, NULL),
 				   .optional = true};
-	v[nv++] = (struct variant){"preload", {(char *)prog}, make_env(preload, NULL, NULL)};
+	v[nv++] = (struct variant){"preload", {(char *)prog}, bench_env(preload, NULL, NULL, NULL)};
 	v[nv++] = (struct variant){"preload-loopback", {(char *)prog},
-				   make_env(preload, "HYBRID_FAST_NODES=0", "HYBRID_SLOW_NODES=0")};
-	v[nv++] = (struct variant){"hybridctl", {ctl, "--", (char *)prog}, make_env(NULL, NULL, NULL),
+				   bench_env(preload, "HYBRID_FAST_NODES=0", "HYBRID_SLOW_NODES=0", NULL)};
+	v[nv++] = (struct variant){"hybridctl", {ctl, "--", (char *)prog}, bench_env(NULL, NULL, NULL, NULL),
 				   .optional = true};
 	v[nv++] = (struct variant){"hybridctl-loopback",
 				   {ctl, "--fast-nodes=0", "--slow-nodes=0", "--", (char *)prog},
-				   make_env(NULL, NULL, NULL), .optional = true};
+				   bench_env(NULL, NULL, NULL, NULL), .optional = true};
 
 	/* each variant once, untimed: it must work here (and warms the caches) */
 	for (int i = 0; i < nv; i++) {
@@ -240,11 +203,11 @@ int main(int argc, char **argv)
 			continue;
 		for (int r = 0; r < runs; r++)
 			d[r] = v[i].ms[r] - v[0].ms[r];
-		extra = pct(d, runs, 0.5);
+		extra = bench_pct(d, runs, 0.5);
 		memcpy(d, v[i].ms, (size_t)runs * sizeof(double));
-		med = pct(d, runs, 0.5);
-		p10 = pct(d, runs, 0.1);
-		p90 = pct(d, runs, 0.9);
+		med = bench_pct(d, runs, 0.5);
+		p10 = bench_pct(d, runs, 0.1);
+		p90 = bench_pct(d, runs, 0.9);
 		printf("%-20s %9.3f %9.3f %9.3f %18.3f\n", v[i].name, med, p10, p90, extra);
 		if (csv)
 			fprintf(csv, "%s,%d,%.4f,%.4f,%.4f,%.4f\n", v[i].name, runs, med, p10, p90,
