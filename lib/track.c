@@ -604,6 +604,19 @@ static int backend_ready(const struct hy_kfeat *k, int backend, const char **why
 	return 1;
 }
 
+/* The tracker's descriptors closed, and forgotten. */
+static void close_fds(struct hy_track *t)
+{
+	if (t->uffd >= 0)
+		close(t->uffd);
+	if (t->pagemap >= 0)
+		close(t->pagemap);
+	if (t->stopfd >= 0)
+		close(t->stopfd);
+	t->uffd = t->pagemap = t->stopfd = -1;
+}
+
+
 static void free_all(struct hy_track *t)
 {
 	for (size_t i = 0; i < t->n; i++)
@@ -613,12 +626,7 @@ static void free_all(struct hy_track *t)
 	hy_os_free(t->vec, TRK_VEC * sizeof(*t->vec));
 	if (t->snap)
 		hy_os_free(t->snap, t->snap->bytes);
-	if (t->uffd >= 0)
-		close(t->uffd);
-	if (t->pagemap >= 0)
-		close(t->pagemap);
-	if (t->stopfd >= 0)
-		close(t->stopfd);
+	close_fds(t);
 	pthread_mutex_destroy(&t->lock);
 	hy_os_free(t, sizeof(*t));
 }
@@ -812,13 +820,7 @@ void hy_track_fork_child(struct hy_track *t)
 	if (!t || !forked(t))
 		return;
 	/* the sync handler thread was not copied: nothing reads these */
-	if (t->uffd >= 0)
-		close(t->uffd);
-	if (t->pagemap >= 0)
-		close(t->pagemap);
-	if (t->stopfd >= 0)
-		close(t->stopfd);
-	t->uffd = t->pagemap = t->stopfd = -1;
+	close_fds(t);
 }
 
 void hy_track_close(struct hy_track *t)
