@@ -129,7 +129,8 @@ static void clip(struct hy_registry *r, struct hy_region *g)
 	size_t hi = chunk_index(g, chunk_no(g, g->end - 1) + 1);
 
 	r->chunks -= g->nch - (hi - lo);
-	memmove(g->ch, g->ch + lo, (hi - lo) * sizeof(*g->ch));
+	if (lo && hi > lo) /* (a region with no chunk has no array at all) */
+		memmove(g->ch, g->ch + lo, (hi - lo) * sizeof(*g->ch));
 	g->nch = hi - lo;
 	if (g->nch) {
 		chunk_clip(g, &g->ch[0]);
