@@ -535,7 +535,7 @@ static uint64_t median3(uint64_t a, uint64_t b, uint64_t c)
 static void calibrate(struct hy_track *t)
 {
 	enum { NPG = 256, STEP = 8, ROUNDS = 3 };
-	struct hy_stats quiet = {0}, *st = t->st;
+	struct hy_stats *st = t->st;
 	uint64_t w[NPG / 64], fault[ROUNDS] = {0}, harvest[ROUNDS] = {0};
 	size_t len = NPG * TRK_PG;
 	char *p = hy_os_alloc(len);
@@ -546,7 +546,7 @@ static void calibrate(struct hy_track *t)
 	madvise(p, len, MADV_NOHUGEPAGE);
 	for (size_t i = 0; i < NPG; i++)
 		((volatile char *)p)[i * TRK_PG] = 1;
-	__atomic_store_n(&t->st, &quiet, __ATOMIC_RELEASE);
+	__atomic_store_n(&t->st, &t->calib_st, __ATOMIC_RELEASE);
 	rc = hy_track_add(t, (uintptr_t)p, len);
 	if (!rc)
 		rc = hy_track_arm(t, (uintptr_t)p, len, NULL);

@@ -86,6 +86,10 @@ struct hy_track {
 	const struct trk_ops *ops;
 	struct hy_stats *st; /* the caller's, or own_st */
 	struct hy_stats own_st;
+	/* where calibration's faults are counted: the sync handler may add a
+	 * batch's faults after calibrate() has handed t->st back, so this
+	 * lives as long as t (never on calibrate's stack) */
+	struct hy_stats calib_st;
 	struct hy_kfeat kf;
 	pid_t pid; /* the owner: after fork the child must not use t */
 	pthread_mutex_t lock;
