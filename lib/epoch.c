@@ -186,6 +186,13 @@ static long harvest_runs(struct hy_engine *e, struct hy_region *g, uint64_t *acc
 
 /* ---- which memory is populated ---- */
 
+/* The low n bits set, n = 1..64. */
+static inline uint64_t trunc_mask(size_t n)
+{
+	return n >= 64 ? ~(uint64_t)0 : (UINT64_C(1) << n) - 1;
+}
+
+
 /*
  * The present runs of a region, collected: the chunk numbers they touch
  * (e->nos, for hy_reg_add_chunks) and the runs themselves (e->runs, to
@@ -269,23 +276,24 @@ static bool populated(struct hy_engine *e, struct hy_region *g, uintptr_t sa, ui
 	k = *klo;
 	for (size_t i = 0; i < c.nruns; i++) {
 		bool huge = e->runs[2 * i] & 1;
+		uintptr_t a = e->runs[2 * i] & ~(uintptr_t)1, b = e->runs[2 * i + 1];
 
-		for (uintptr_t a = e->runs[2 * i] & ~(uintptr_t)1, b = e->runs[2 * i + 1]; a < b;
-		     a += HY_PAGE_SIZE) {
-			uint32_t no = (uint32_t)((a - g->cbase) >> HY_CHUNK_SHIFT);
+		/* a word per chunk the run covers, not a step per page */
+		for (; k < g->nch; k++) {
+			uintptr_t c0 = hy_chunk_addr(g, &g->ch[k]), c1 = c0 + HY_CHUNK_BYTES;
+			uintptr_t lo = a > c0 ? a : c0, hi = b < c1 ? b : c1;
+			uint64_t m;
 
-			while (k < g->nch && g->ch[k].no < no)
-				k++;
-			if (k == g->nch)
-				break;
-			if (g->ch[k].no != no) {
-				/* no chunk here (out of memory): on to the next one */
-				a = hy_chunk_addr(g, &g->ch[k]) - HY_PAGE_SIZE;
-				continue;
-			}
-			e->pres[k] |= UINT64_C(1) << ((a >> HY_PAGE_SHIFT) % HY_CHUNK_PAGES);
+			if (c0 >= b)
+				break; /* the next run's */
+			if (lo >= hi)
+				continue; /* before this run (a chunk out of memory skipped) */
+			m = trunc_mask((hi - lo) >> HY_PAGE_SHIFT) << ((lo - c0) >> HY_PAGE_SHIFT);
+			e->pres[k] |= m;
 			if (huge)
-				e->huge[k] |= UINT64_C(1) << ((a >> HY_PAGE_SHIFT) % HY_CHUNK_PAGES);
+				e->huge[k] |= m;
+			if (hi < c1)
+				break; /* the run ends inside: the next may go on in it */
 		}
 	}
 	return true;
