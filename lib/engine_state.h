@@ -56,7 +56,8 @@ struct hy_engine {
 	size_t scan_chunks;	/* chunks it goes over per epoch (SCAN_CHUNKS) */
 	size_t scan_left;	/* chunks it may still go over this epoch */
 	uintptr_t scan_stop;	/* where it stopped this epoch, 0: it did not */
-	/* the epoch's scratch, os memory, grown as needed (caps in bytes):
+	/* the epoch's scratch, os memory, grown as needed (hy_os_grow; caps in
+	 * elements -- runs: pairs of addresses):
 	 * a run's bitmap for the tracker, one word per chunk of a region
 	 * (accessed / present / any present / in a huge page), the present runs found and the
 	 * chunk numbers they touch */

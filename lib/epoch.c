@@ -33,30 +33,17 @@
 
 /* ---- scratch (os memory, grown as needed, kept) ---- */
 
-/* *p holding at least `bytes`; NULL if memory runs out (*p unchanged). */
-static void *grow(void **p, size_t *cap, size_t bytes)
-{
-	if (bytes > *cap) {
-		size_t want = hy_page_round_up(bytes > 2 * *cap ? bytes : 2 * *cap);
-		void *q = hy_os_realloc(*p, *cap, want);
-
-		if (!q)
-			return NULL;
-		*p = q;
-		*cap = want;
-	}
-	return *p;
-}
-
 /* One word per chunk of g in each of acc (accessed, or to arm), pres
  * (present, then unknown), keep (any page present) and huge (present in a
  * huge mapping). */
 static bool words(struct hy_engine *e, const struct hy_region *g)
 {
-	size_t b = (g->nch ? g->nch : 1) * sizeof(uint64_t);
+	size_t n = g->nch ? g->nch : 1, w = sizeof(uint64_t);
 
-	return grow((void **)&e->acc, &e->acc_cap, b) && grow((void **)&e->pres, &e->pres_cap, b) &&
-	       grow((void **)&e->keep, &e->keep_cap, b) && grow((void **)&e->huge, &e->huge_cap, b);
+	return !hy_os_grow((void **)&e->acc, &e->acc_cap, w, n) &&
+	       !hy_os_grow((void **)&e->pres, &e->pres_cap, w, n) &&
+	       !hy_os_grow((void **)&e->keep, &e->keep_cap, w, n) &&
+	       !hy_os_grow((void **)&e->huge, &e->huge_cap, w, n);
 }
 
 /* ---- runs: chunks with consecutive numbers, and the window they cover ---- */
@@ -124,7 +111,9 @@ static void convert(const struct hy_region *g, size_t k0, size_t k1, uintptr_t w
 /* The dense bitmap for a window of n pages. */
 static uint64_t *dense(struct hy_engine *e, size_t n)
 {
-	return grow((void **)&e->bits, &e->bits_cap, (n + 63) / 64 * 8 + 8);
+	return hy_os_grow((void **)&e->bits, &e->bits_cap, sizeof(uint64_t), (n + 63) / 64 + 1)
+		       ? NULL
+		       : e->bits;
 }
 
 /*
@@ -192,7 +181,6 @@ static inline uint64_t trunc_mask(size_t n)
 	return n >= 64 ? ~(uint64_t)0 : (UINT64_C(1) << n) - 1;
 }
 
-
 /*
  * The present runs of a region, collected: the chunk numbers they touch
  * (e->nos, for hy_reg_add_chunks) and the runs themselves (e->runs, to
@@ -220,8 +208,8 @@ static int collect_run(void *arg, uintptr_t a, uintptr_t b, bool huge)
 		return 0;
 	lo = (uint32_t)((a - g->cbase) >> HY_CHUNK_SHIFT);
 	hi = (uint32_t)((b - 1 - g->cbase) >> HY_CHUNK_SHIFT);
-	if (!grow((void **)&e->runs, &e->runs_cap, (c->nruns + 1) * 2 * sizeof(uintptr_t)) ||
-	    !grow((void **)&e->nos, &e->nos_cap, (c->nnos + hi - lo + 1) * sizeof(uint32_t))) {
+	if (hy_os_grow((void **)&e->runs, &e->runs_cap, 2 * sizeof(uintptr_t), c->nruns + 1) ||
+	    hy_os_grow((void **)&e->nos, &e->nos_cap, sizeof(uint32_t), c->nnos + hi - lo + 1)) {
 		c->short_of_memory = true;
 		return 1; /* what was found so far still counts */
 	}
@@ -253,7 +241,7 @@ static bool populated(struct hy_engine *e, struct hy_region *g, uintptr_t sa, ui
 	size_t k;
 
 	*known = sa < sb && rc == 0 && !c.short_of_memory;
-	if (c.nnos && (!grow((void **)&e->acc, &e->acc_cap, (g->nch + c.nnos) * sizeof(uint64_t)) ||
+	if (c.nnos && (hy_os_grow((void **)&e->acc, &e->acc_cap, sizeof(uint64_t), g->nch + c.nnos) ||
 		       hy_reg_add_chunks(&e->reg, g, e->nos, c.nnos, e->acc)))
 		c.short_of_memory = true;
 	if (c.short_of_memory)
@@ -771,8 +759,8 @@ static void decide(struct hy_engine *e)
 static size_t scratch_bytes(const struct hy_engine *e)
 {
 	return PLAN_CAP * sizeof(*e->plan.items) + (e->moves ? PLAN_CAP * sizeof(*e->moves) : 0) +
-	       e->bits_cap + e->acc_cap + e->pres_cap + e->keep_cap + e->huge_cap + e->runs_cap +
-	       e->nos_cap;
+	       (e->bits_cap + e->acc_cap + e->pres_cap + e->keep_cap + e->huge_cap) * sizeof(uint64_t) +
+	       e->runs_cap * 2 * sizeof(uintptr_t) + e->nos_cap * sizeof(uint32_t);
 }
 
 static uint64_t thread_cpu_ns(void)
