@@ -447,8 +447,9 @@ void hy_engine_fork_child_locks(struct hy_engine *e)
 /*
  * Child, once the allocator is usable again: nothing is tracked until the
  * child's own start (hy_engine_go_live), so that a child that execs or
- * exits at once pays for nothing.  Its copy of the tracker acts on the
- * parent's memory: it lets go of the parent's descriptors now (the program
+ * exits at once pays for nothing.  Its copy of the tracker (and of the
+ * present scan's pagemap file) acts on the parent's memory: it lets go of
+ * the parent's descriptors now (the program
  * may reuse their numbers) and is replaced at the start.  Until then the
  * child's copies of the ranges carry no protection: the kernel drops the
  * uffd-wp bits and markers of a child whose VMAs are not registered (no
@@ -460,6 +461,7 @@ int hy_engine_fork_child(struct hy_engine *e)
 		return 0;
 	if (e->track)
 		hy_track_fork_child(e->track);
+	hy_res_close(&e->res); /* the parent's pagemap: the child opens its own */
 	e->tracking = false;
 	e->armed = 0;
 	e->stop = false;
