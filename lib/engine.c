@@ -464,7 +464,7 @@ int hy_engine_fork_child(struct hy_engine *e)
 	hy_res_close(&e->res); /* the parent's pagemap: the child opens its own */
 	e->tracking = false;
 	e->armed = 0;
-	e->stop = false;
+	__atomic_store_n(&e->stop, false, __ATOMIC_RELAXED);
 	return 0;
 }
 

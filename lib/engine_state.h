@@ -71,7 +71,8 @@ struct hy_engine {
 	bool running;
 	pthread_mutex_t wait_lock;
 	pthread_cond_t wait_cond;
-	bool stop;
+	bool stop;	/* hy_epoch_stop_thread: the thread ends (atomic, no lock:
+			 * every step of an epoch looks at it, epoch.c: stopping) */
 	bool quiesced;	/* hy_engine_quiesce: nothing new is managed */
 	bool calibrated; /* the tracker's costs measured (first epoch) */
 	bool threaded;	 /* the policy thread keeps the epoch clock (and the window) */

@@ -374,8 +374,20 @@ static void drop_empty(struct hy_engine *e, struct hy_region *g, const uint64_t 
  * program thread mapping or unmapping waits for one region's step at most,
  * never for the whole walk.  The table may change between steps, so the
  * next region is found by address.  Returns false if the engine was
- * quiesced meanwhile (the tracker is gone: the walk stops).
+ * quiesced meanwhile (the tracker is gone) or the thread is told to stop:
+ * the walk stops.
  */
+/*
+ * Told to stop (hy_epoch_stop_thread: the program exits or shuts the library
+ * down)?  Every step of an epoch asks before it starts -- each region
+ * observed or armed, each migration batch -- so the program waits for one
+ * step at most, never for the rest of an epoch.
+ */
+static bool stopping(const struct hy_engine *e)
+{
+	return __atomic_load_n(&e->stop, __ATOMIC_RELAXED);
+}
+
 static bool each_region_in(struct hy_engine *e, uintptr_t from, uintptr_t until,
 			   void (*fn)(struct hy_engine *, struct hy_region *, void *), void *arg)
 {
@@ -384,6 +396,8 @@ static bool each_region_in(struct hy_engine *e, uintptr_t from, uintptr_t until,
 	for (;;) {
 		struct hy_region *g;
 
+		if (stopping(e))
+			return false;
 		hy_reg_lock(&e->reg);
 		if (e->quiesced) {
 			hy_reg_unlock(&e->reg);
@@ -534,6 +548,12 @@ static bool plan_still(void *arg, size_t i)
 	return hy_reg_find(&e->reg, e->plan.items[i].addr) != NULL;
 }
 
+/* The rest of the plan is left when the thread is told to stop. */
+static bool plan_stop(void *arg)
+{
+	return stopping(arg);
+}
+
 /* The outcome goes into the page's state: its tier now, or the error. */
 static void plan_done(void *arg, size_t i, int status)
 {
@@ -554,6 +574,7 @@ static void execute(struct hy_engine *e)
 		.unlock = plan_unlock,
 		.still = plan_still,
 		.done = plan_done,
+		.stop = plan_stop,
 	};
 
 	if (!e->moves && e->plan.n)
@@ -794,6 +815,8 @@ int hy_epoch_run(struct hy_engine *e)
 	hy_reg_unlock(&e->reg);
 
 	execute(e); /* move: the registry lock per batch */
+	if (stopping(e))
+		return -ESHUTDOWN; /* cut short: not counted, nothing armed */
 	if (windowed(e))
 		disarm(e); /* armed again for the window only (loop) */
 	else
@@ -818,9 +841,9 @@ static bool wait_until(struct hy_engine *e, struct timespec *t, uint64_t us)
 		t->tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&e->wait_lock);
-	while (!e->stop && pthread_cond_timedwait(&e->wait_cond, &e->wait_lock, t) == 0)
+	while (!stopping(e) && pthread_cond_timedwait(&e->wait_cond, &e->wait_lock, t) == 0)
 		;
-	stop = e->stop;
+	stop = stopping(e);
 	pthread_mutex_unlock(&e->wait_lock);
 	return stop;
 }
@@ -929,7 +952,7 @@ void hy_epoch_stop_thread(struct hy_engine *e)
 	if (!e->running)
 		return;
 	pthread_mutex_lock(&e->wait_lock);
-	e->stop = true;
+	__atomic_store_n(&e->stop, true, __ATOMIC_RELAXED);
 	pthread_cond_signal(&e->wait_cond);
 	pthread_mutex_unlock(&e->wait_lock);
 	pthread_join(e->thread, NULL);

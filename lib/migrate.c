@@ -725,6 +725,6 @@ void hy_mig_run(const struct hy_mig_list *l, struct hy_move *scratch, struct hy_
 {
 	if (scratch)
 		split_scattered(l, scratch, st);
-	for (size_t at = 0; at < l->n;)
+	for (size_t at = 0; at < l->n && !(l->stop && l->stop(l->arg));)
 		run_batch(l, &at, st);
 }

@@ -65,6 +65,9 @@ struct hy_mig_list {
 	bool (*still)(void *arg, size_t i);
 	/* what became of move i: the node its page is on now, or -errno */
 	void (*done)(void *arg, size_t i, int status);
+	/* asked before each batch (may be NULL): true leaves the rest of the
+	 * list undone, unreported (the policy thread told to stop) */
+	bool (*stop)(void *arg);
 };
 
 /*

@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <numaif.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -18,6 +20,8 @@
 
 #include "../support.h"
 #include "engine.h"
+#include "engine_state.h"
+#include "migrate.h"
 #include "region.h"
 
 #define MiB (1UL << 20)
@@ -284,7 +288,7 @@ static void test_thread(void)
  * boundary (outside the window) are never seen and never promoted; pages
  * written all the time are.  With the window at 100% both would be.
  */
-static bool windowed(const char *window, size_t *fast_up, size_t *slow_up)
+static bool run_windowed(const char *window, size_t *fast_up, size_t *slow_up)
 {
 	const size_t n = 64; /* pages in each set */
 	struct fixture f;
@@ -326,12 +330,12 @@ static void test_track_window(void)
 {
 	size_t fast, slow;
 
-	if (!windowed("20", &fast, &slow))
+	if (!run_windowed("20", &fast, &slow))
 		return;
 	printf("\n  window 20%%: %zu pages promoted (64 written all the time, 64 only right "
 	       "after each epoch)\n", fast + slow);
 	CU_ASSERT_EQUAL(fast + slow, 64); /* the fast set, not the slow one */
-	if (!windowed("100", &fast, &slow))
+	if (!run_windowed("100", &fast, &slow))
 		return;
 	printf("  window 100%%: %zu pages promoted\n", fast + slow);
 	CU_ASSERT_EQUAL(fast + slow, 128); /* without a window both look hot */
@@ -389,6 +393,144 @@ out:
 	munmap(raw, len + blk);
 }
 
+/* ---- stopping: the program never waits for the rest of an epoch ------------- */
+
+/*
+ * Is a thread of this process blocked taking lock?  Its system call, as
+ * /proc/self/task/TID/syscall shows it, is futex (202 on x86-64) on the
+ * lock's word.  No timing: the thread is there, or it is not yet.
+ */
+static bool blocked_on(const pthread_mutex_t *lock)
+{
+	char path[64], line[256];
+	unsigned long nr, arg0;
+	bool found = false;
+	FILE *f;
+
+	for (int tid = 1; tid < (1 << 22) && !found; tid++) {
+		snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+		if (!(f = fopen(path, "r")))
+			continue;
+		if (fgets(line, sizeof(line), f) && sscanf(line, "%lu %lx", &nr, &arg0) == 2)
+			found = nr == 202 && arg0 == (uintptr_t)lock;
+		fclose(f);
+	}
+	return found;
+}
+
+static void *quiesce_it(void *e)
+{
+	hy_engine_quiesce(e);
+	return NULL;
+}
+
+/*
+ * Told to stop (at exit, hybrid_shutdown), the policy thread finishes the
+ * step it is in and ends: the rest of its epoch is not done.  The thread is
+ * held inside an epoch by the registry lock, which every step takes; every
+ * page is due for promotion in that epoch (written in two), and none is
+ * promoted: the epoch ended after the step that was waiting.
+ */
+static void test_stop_within_a_step(void)
+{
+	struct fixture f;
+	size_t len = 16 * MiB;
+	struct hy_registry *r;
+	struct hy_stats st;
+	struct hy_engine *e;
+	pthread_t q;
+	int waited;
+
+	if (access("/proc/self/syscall", R_OK)) {
+		hy_skip("/proc/PID/syscall not readable here (no CONFIG_HAVE_ARCH_TRACEHOOK)");
+		return;
+	}
+	if (!fixture_up(&f, "tiers=0/0 backend=async track_overhead=100 promote_rate=0 epoch=10ms") ||
+	    !fixture_map(&f, len, HY_HINT_HYBRID, MADV_NOHUGEPAGE))
+		return;
+	e = f.e;
+	r = hy_engine_registry(e);
+	memset(f.mem, 1, len); /* seen once (first touch) */
+	hy_engine_epoch(e);
+	memset(f.mem, 2, len); /* and twice: all due for promotion */
+	hy_reg_lock(r);
+	CU_ASSERT_EQUAL_FATAL(hy_engine_start_thread(e), 0);
+	/* the thread's epoch waits at its first step (ceiling: a minute) */
+	for (waited = 0; !blocked_on(&r->lock) && waited < 60000; waited++)
+		usleep(1000);
+	CU_ASSERT_FATAL(waited < 60000);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&q, NULL, quiesce_it, e), 0);
+	for (waited = 0; !__atomic_load_n(&e->stop, __ATOMIC_RELAXED) && waited < 60000; waited++)
+		usleep(1000);
+	CU_ASSERT(waited < 60000);
+	hy_reg_unlock(r);
+	pthread_join(q, NULL);
+	hy_engine_stats(e, &st);
+	CU_ASSERT_EQUAL(st.promote_pages, 0); /* 4096 when the whole epoch ran */
+	CU_ASSERT_EQUAL(st.epochs, 1);	      /* the cut epoch is not counted */
+	fixture_down(&f);
+}
+
+/* The migrator's side: a list told to stop after its first batch moves
+ * that batch and no more. */
+struct stop_list {
+	unsigned char *mem;
+	size_t done, asked;
+};
+
+static void sl_get(void *arg, size_t i, uintptr_t *addr, int *to_node, enum hy_move_kind *kind)
+{
+	*addr = (uintptr_t)((struct stop_list *)arg)->mem + i * PG;
+	*to_node = 0;
+	*kind = HY_MOVE_PROMOTE;
+}
+
+static void sl_nop(void *arg)
+{
+	(void)arg;
+}
+
+static bool sl_still(void *arg, size_t i)
+{
+	(void)arg;
+	(void)i;
+	return true;
+}
+
+static void sl_done(void *arg, size_t i, int status)
+{
+	(void)i;
+	(void)status;
+	((struct stop_list *)arg)->done++;
+}
+
+static bool sl_stop(void *arg)
+{
+	struct stop_list *l = arg;
+
+	l->asked++;
+	return l->done > 0;
+}
+
+static void test_migration_stops(void)
+{
+	size_t n = 4 * HY_MIG_RUN_BATCH;
+	struct stop_list sl = {0};
+	struct hy_mig_list l = {n, &sl, sl_get, sl_nop, sl_nop, sl_still, sl_done, sl_stop};
+
+	sl.mem = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(sl.mem != MAP_FAILED);
+	memset(sl.mem, 1, n * PG);
+	hy_mig_run(&l, NULL, NULL);
+	CU_ASSERT_EQUAL(sl.done, HY_MIG_RUN_BATCH); /* one batch, then it stopped */
+	CU_ASSERT_EQUAL(sl.asked, 2);
+	l.stop = NULL; /* no stop: the whole list */
+	sl.done = 0;
+	hy_mig_run(&l, NULL, NULL);
+	CU_ASSERT_EQUAL(sl.done, n);
+	munmap(sl.mem, n * PG);
+}
+
 static const struct hy_test tests[] = {
 	HY_TEST(test_async),
 	HY_TEST(test_sync),
@@ -399,6 +541,8 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_thread),
 	HY_TEST(test_thp_split_or_whole),
 	HY_TEST(test_track_window),
+	HY_TEST(test_stop_within_a_step),
+	HY_TEST(test_migration_stops),
 };
 
 HY_CUNIT_MAIN("engine", tests)
