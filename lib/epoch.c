@@ -498,6 +498,7 @@ static void arm(struct hy_engine *e)
 	hy_reg_lock(&e->reg);
 	a.total = e->reg.chunks * HY_CHUNK_PAGES;
 	a.budget = hy_gov_budget(&e->gov, a.total);
+	hy_track_set_fault_budget(e->track, e->gov.fault_budget);
 	hy_reg_unlock(&e->reg);
 	each_region(e, arm_region, &a);
 	hy_reg_lock(&e->reg);

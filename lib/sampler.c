@@ -37,14 +37,18 @@ size_t hy_gov_budget(const struct hy_governor *g, size_t total)
 {
 	uint64_t permille = g->write_permille ? g->write_permille : 1, per_page, pages;
 
-	if (g->sample_pages)
-		return g->sample_pages < total ? (size_t)g->sample_pages : total;
-	if (g->overhead_pct >= 100)
-		return total;
-	/* an armed page costs its arming, and a fault if written: expected
-	 * faults = armed x share written, so arm more where few are written */
-	per_page = g->arm_ns + g->fault_ns * permille / 1000;
-	pages = g->epoch_ns / 100 * g->overhead_pct / (per_page ? per_page : 1);
+	if (g->sample_pages) {
+		pages = g->sample_pages;
+	} else if (g->overhead_pct >= 100) {
+		pages = total;
+	} else {
+		/* an armed page costs its arming, and a fault if written: expected
+		 * faults = armed x share written, so arm more where few are written */
+		per_page = g->arm_ns + g->fault_ns * permille / 1000;
+		pages = g->epoch_ns / 100 * g->overhead_pct / (per_page ? per_page : 1);
+	}
+	/* the sync backend's fault budget, whatever else is set (the handler
+	 * enforces it too: track.h, hy_track_set_fault_budget) */
 	if (g->fault_budget && pages * permille / 1000 > g->fault_budget)
 		pages = g->fault_budget * 1000 / permille;
 	return pages < total ? (size_t)pages : total;

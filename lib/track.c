@@ -434,6 +434,14 @@ int hy_track_arm(struct hy_track *t, uintptr_t start, size_t len, const uint64_t
 	return rc;
 }
 
+void hy_track_set_fault_budget(struct hy_track *t, uint64_t faults)
+{
+	if (!t)
+		return;
+	__atomic_store_n(&t->fault_budget, faults, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->fault_left, (int64_t)faults, __ATOMIC_RELAXED);
+}
+
 long hy_track_harvest(struct hy_track *t, uintptr_t start, size_t len, uint64_t *written)
 {
 	struct trk_range *r;

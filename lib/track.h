@@ -135,6 +135,17 @@ int hy_track_remove(struct hy_track *t, uintptr_t start, size_t len);
 int hy_track_arm(struct hy_track *t, uintptr_t start, size_t len, const uint64_t *arm);
 
 /*
+ * The sync backend's fault budget: the handler takes at most `faults` write
+ * faults from now until the next call, whatever is armed.  The fault that
+ * spends it releases every tracked range at once (nothing more is recorded
+ * until pages are armed again); pages written meanwhile are still recorded
+ * up to that point.  0: no limit.  The epoch sets it each time it arms
+ * (sync_fault_budget per second of epoch).  No effect on the other
+ * backends, whose faults the kernel resolves without a thread.
+ */
+void hy_track_set_fault_budget(struct hy_track *t, uint64_t faults);
+
+/*
  * End of epoch for [start, start+len): set bit i of written[] for every
  * page written since it was armed (written[] is zeroed first), and leave
  * the armed set as it was (written pages are armed again).  Returns the

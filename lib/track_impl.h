@@ -113,6 +113,10 @@ struct hy_track {
 	struct trk_snap *snap; /* published for the handler */
 	uint64_t hseq;	       /* odd while the handler works on a batch */
 	int handler_errno;     /* last unexpected error in the handler */
+	int64_t fault_left;    /* atomic: faults the handler may still take
+				* (hy_track_set_fault_budget); <= 0 with
+				* fault_budget set: spent */
+	uint64_t fault_budget; /* 0: no limit */
 };
 
 #define TRK_VEC 512

@@ -42,6 +42,11 @@
  * (rearm_all), so such a page is armed from the first epoch after it was
  * populated.
  *
+ * The fault budget (sync_fault_budget): the handler counts the faults it
+ * takes against what the epoch allowed at arming, and the one that spends
+ * it releases every tracked range (budget_spent, release_all), so the limit
+ * holds whatever the governor armed.
+ *
  * Huge pages: the handler releases the 4 KiB page written; for a PMD-mapped
  * THP the kernel splits the PMD to do so (measured on 6.18), like async.
  */
@@ -77,6 +82,25 @@ static void record(const struct trk_snap *s, uintptr_t addr)
 			return;
 		}
 	}
+}
+
+/*
+ * The fault budget (hy_track_set_fault_budget): true when this fault spent
+ * it.  The handler then releases every range of the snapshot: no armed page
+ * is left to fault until the next arming, so the program never takes more
+ * faults than the budget allows, however much was armed or written.
+ */
+static bool budget_spent(struct hy_track *t)
+{
+	return __atomic_load_n(&t->fault_budget, __ATOMIC_RELAXED) &&
+	       __atomic_sub_fetch(&t->fault_left, 1, __ATOMIC_RELAXED) == 0;
+}
+
+static void release_all(struct hy_track *t, const struct trk_snap *s)
+{
+	for (size_t i = 0; s && i < s->n; i++)
+		if (trk_prot(t, s->e[i].start, s->e[i].end, false) && errno != ENOENT)
+			__atomic_store_n(&t->handler_errno, errno, __ATOMIC_RELAXED);
 }
 
 static void *handler(void *arg)
@@ -132,6 +156,8 @@ static void *handler(void *arg)
 			if (msg[k].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) {
 				record(s, a);
 				faults++;
+				if (budget_spent(t))
+					release_all(t, s);
 				if (!trk_prot(t, a, a + TRK_PG, false))
 					continue;
 			}

@@ -57,8 +57,9 @@ static void hot_set_is_promoted(const char *backend)
 	struct hy_stats st;
 	uint64_t before;
 
-	/* unthrottled: every page tracked */
-	if (!fixture_up(&f, "tiers=0/0 backend=%s track_overhead=100", backend) ||
+	/* unthrottled: every page tracked (sync: no fault budget either) */
+	if (!fixture_up(&f, "tiers=0/0 backend=%s track_overhead=100 sync_fault_budget=1000000",
+			backend) ||
 	    !fixture_map(&f, len, HY_HINT_HYBRID, MADV_NORMAL))
 		return;
 	e = f.e;
@@ -114,6 +115,40 @@ static void test_async(void)
 static void test_sync(void)
 {
 	hot_set_is_promoted("sync");
+}
+
+/*
+ * sync_fault_budget holds whatever else is set: with every page tracked
+ * (track_overhead=100), and when the program, after epochs of writing
+ * almost nothing (the governor then arms everything it may), writes every
+ * page at once.  The handler stops at the budget: counted, not timed.
+ */
+static void test_sync_fault_budget(void)
+{
+	struct fixture f;
+	size_t len = 16 * MiB, budget = 100;
+	uint64_t before;
+	struct hy_stats st;
+
+	if (!fixture_up(&f, "tiers=0/0 backend=sync track_overhead=100 epoch=1s "
+			    "sync_fault_budget=%zu", budget) ||
+	    !fixture_map(&f, len, HY_HINT_HYBRID, MADV_NOHUGEPAGE))
+		return;
+	memset(f.mem, 1, len);
+	for (int ep = 0; ep < 8; ep++) {
+		hy_engine_stats(f.e, &st);
+		before = st.wp_faults;
+		if (ep < 4)
+			f.mem[0]++;	       /* almost nothing written */
+		else
+			memset(f.mem, ep, len); /* every page */
+		hy_engine_epoch(f.e);
+		hy_engine_stats(f.e, &st);
+		CU_ASSERT(st.wp_faults - before <= budget);
+		if (ep >= 5) /* armed by the epoch before: the budget is taken */
+			CU_ASSERT_EQUAL(st.wp_faults - before, budget);
+	}
+	fixture_down(&f);
 }
 
 /*
@@ -534,6 +569,7 @@ static void test_migration_stops(void)
 static const struct hy_test tests[] = {
 	HY_TEST(test_async),
 	HY_TEST(test_sync),
+	HY_TEST(test_sync_fault_budget),
 	HY_TEST(test_governed),
 	HY_TEST(test_state_follows_use),
 	HY_TEST(test_foreign_policy_and_bad_ranges),

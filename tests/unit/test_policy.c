@@ -517,13 +517,21 @@ static void test_governor(void)
 	hy_gov_init(&g, &cfg, 1000, true); /* sync: at most 2000 faults per second */
 	CU_ASSERT_EQUAL(hy_gov_budget(&g, 1000000), 2000);
 	hy_config_set(&cfg, HY_OPT_TRACK_OVERHEAD, "100", HY_SRC_API, NULL);
-	hy_gov_init(&g, &cfg, 1000, true);
+	hy_gov_init(&g, &cfg, 1000, false);
 	CU_ASSERT_EQUAL(hy_gov_budget(&g, 1000000), 1000000); /* unthrottled */
-	/* a fixed sample wins over the target and the costs */
+	hy_gov_init(&g, &cfg, 1000, true);
+	CU_ASSERT_EQUAL(hy_gov_budget(&g, 1000000), 2000); /* the fault budget still holds */
+	hy_config_set(&cfg, HY_OPT_SYNC_FAULT_BUDGET, "1000000", HY_SRC_API, NULL);
+	hy_gov_init(&g, &cfg, 1000, true);
+	CU_ASSERT_EQUAL(hy_gov_budget(&g, 1000000), 1000000);
+	hy_config_set(&cfg, HY_OPT_SYNC_FAULT_BUDGET, "2000", HY_SRC_API, NULL);
+	/* a fixed sample wins over the target and the costs, not the budget */
 	hy_config_set(&cfg, HY_OPT_TRACK_SAMPLE, "40M", HY_SRC_API, NULL);
 	hy_gov_init(&g, &cfg, 1000, false);
 	CU_ASSERT_EQUAL(hy_gov_budget(&g, 1000000), 10240);
 	CU_ASSERT_EQUAL(hy_gov_budget(&g, 5000), 5000);
+	hy_gov_init(&g, &cfg, 1000, true);
+	CU_ASSERT_EQUAL(hy_gov_budget(&g, 1000000), 2000);
 }
 
 /* Arming costs too: an armed page costs its arming plus, if written, a fault. */

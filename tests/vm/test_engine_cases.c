@@ -1051,7 +1051,8 @@ int main(int argc, char **argv)
 	reads = argc > 3 && !strcmp(argv[3], "reads");
 	sync_be = !strcmp(backend, "sync");
 	/* two tiers, or the program skips */
-	fixture_config(&fx, "backend=%s promote_rate=0 track_overhead=100", backend);
+	fixture_config(&fx, "backend=%s promote_rate=0 track_overhead=100 sync_fault_budget=1000000",
+		       backend);
 	topo = fx.topo;
 	fast = hy_nm_next(&topo->tier[0].nodes, -1);
 	mid = hy_nm_next(&topo->tier[1].nodes, -1);

@@ -67,8 +67,9 @@ int main(int argc, char **argv)
 	uint64_t sum;
 
 	/* the machine's tiers, two at least, and the backend asked for; else the
-	 * program skips */
-	fixture_up(&f, "backend=%s promote_rate=0 track_overhead=%s", backend, overhead);
+	 * program skips; unthrottled (overhead 100) means no fault budget either */
+	fixture_up(&f, "backend=%s promote_rate=0 track_overhead=%s sync_fault_budget=%s", backend,
+		   overhead, strcmp(overhead, "100") ? "2000" : "1000000");
 	topo = f.topo;
 	e = f.e;
 	fast = hy_nm_next(&topo->tier[0].nodes, -1);
