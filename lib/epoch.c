@@ -429,11 +429,11 @@ static void disarm_region(struct hy_engine *e, struct hy_region *g, void *arg)
 /* Release every armed page (windowed tracking, between epoch and window). */
 static void disarm(struct hy_engine *e)
 {
-	uint64_t t0 = hy_mono_ns();
+	uint64_t t0 = hy_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
 
 	each_region(e, disarm_region, NULL);
 	hy_reg_lock(&e->reg);
-	e->disarm_ns = hy_mono_ns() - t0;
+	e->disarm_ns = hy_cpu_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
 	e->armed = 0;
 	hy_reg_unlock(&e->reg);
 }
@@ -483,10 +483,10 @@ static void arm_region(struct hy_engine *e, struct hy_region *g, void *arg)
 	} else {
 		hy_sampler_choose(e->par.window, g, share, e->acc, hy_win_bulk(&e->win));
 	}
-	/* only the arming itself is timed: choosing is the policy's cost */
-	t0 = hy_mono_ns();
+	/* only the arming itself is timed (CPU time): choosing is the policy's cost */
+	t0 = hy_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
 	a->armed += arm_runs(e, g, e->acc);
-	a->ns += hy_mono_ns() - t0;
+	a->ns += hy_cpu_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
 }
 
 /* Arm this epoch's sample, region by region in proportion to their
@@ -785,17 +785,9 @@ static size_t scratch_bytes(const struct hy_engine *e)
 	       e->runs_cap * 2 * sizeof(uintptr_t) + e->nos_cap * sizeof(uint32_t);
 }
 
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 int hy_epoch_run(struct hy_engine *e)
 {
-	uint64_t per_tier[HY_MAX_TIERS], t0 = thread_cpu_ns();
+	uint64_t per_tier[HY_MAX_TIERS], t0 = hy_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
 	struct hy_catch caught = {{0}};
 	long written;
 
@@ -826,7 +818,7 @@ int hy_epoch_run(struct hy_engine *e)
 	for (int t = 0; t < HY_MAX_TIERS; t++)
 		hy_stat_set(&e->st, tier_bytes[t], per_tier[t]);
 	hy_stat_add(&e->st, epochs, 1);
-	hy_stat_add(&e->st, policy_ns, thread_cpu_ns() - t0);
+	hy_stat_add(&e->st, policy_ns, hy_cpu_ns(CLOCK_THREAD_CPUTIME_ID) - t0);
 	return 0;
 }
 
