@@ -152,6 +152,34 @@ static void test_sync_fault_budget(void)
 }
 
 /*
+ * promote_rate holds: with every page of 16 MiB due for promotion in every
+ * epoch, no epoch promotes more than the rate allows (1 MiB/s x 1 s: 256
+ * pages), and each promotes that much while pages wait.
+ */
+static void test_promote_rate(void)
+{
+	struct fixture f;
+	size_t len = 16 * MiB, per_epoch = MiB / PG;
+	uint64_t before;
+	struct hy_stats st;
+
+	if (!fixture_up(&f, "tiers=0/0 backend=async track_overhead=100 epoch=1s promote_rate=1M") ||
+	    !fixture_map(&f, len, HY_HINT_HYBRID, MADV_NOHUGEPAGE))
+		return;
+	memset(f.mem, 1, len);
+	hy_engine_epoch(f.e);
+	for (int ep = 0; ep < 6; ep++) {
+		hy_engine_stats(f.e, &st);
+		before = st.promote_pages;
+		memset(f.mem, ep, len);
+		hy_engine_epoch(f.e);
+		hy_engine_stats(f.e, &st);
+		CU_ASSERT_EQUAL(st.promote_pages - before, per_epoch);
+	}
+	fixture_down(&f);
+}
+
+/*
  * At the default overhead target the governor samples: the hot set is still
  * found (the rotating window reaches it, the twice rule then sees it), and
  * no cold page moves.
@@ -570,6 +598,7 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_async),
 	HY_TEST(test_sync),
 	HY_TEST(test_sync_fault_budget),
+	HY_TEST(test_promote_rate),
 	HY_TEST(test_governed),
 	HY_TEST(test_state_follows_use),
 	HY_TEST(test_foreign_policy_and_bad_ranges),
