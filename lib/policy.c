@@ -90,10 +90,14 @@ static inline struct want judge(const struct hy_policy_params *p, const struct h
 				  last == HY_DIR_DOWN};
 	} else if (cold_hint && tier < p->ntiers - 1) {
 		w = (struct want){HY_PLAN_DEMOTE, p->ntiers - 1, 255, last == HY_DIR_UP};
-	} else if (g->hint != HY_HINT_HOT && tier < p->ntiers - 1 && need[tier]) {
+	} else if (tier < p->ntiers - 1 && need[tier]) {
 		/* a tier that must shed gives up its coldest pages, hot or not:
-		 * the limit and the watermark hold, coldest first */
-		w = (struct want){HY_PLAN_DEMOTE, tier + 1, chill(s), last == HY_DIR_UP};
+		 * the limit and the watermark hold, coldest first; HOT-hinted
+		 * pages too, last of all (the lowest score), or the DRAM limit
+		 * would not hold, and below the watermark the kernel would
+		 * reclaim them */
+		w = (struct want){HY_PLAN_DEMOTE, tier + 1, g->hint == HY_HINT_HOT ? 1 : chill(s),
+				  last == HY_DIR_UP};
 	}
 	return w;
 }
@@ -101,7 +105,8 @@ static inline struct want judge(const struct hy_policy_params *p, const struct h
 /*
  * judge(), for a tier that sheds only to exchange (see hy_policy_plan): of
  * its pages, only those the twice rule does not call hot may go for the
- * waiting hot ones (COLD-hinted pages go anyway).
+ * waiting hot ones (COLD-hinted pages go anyway, HOT-hinted ones never: an
+ * exchange is no shortage of DRAM).
  */
 static inline struct want judge_x(const struct hy_policy_params *p, const struct hy_region *g,
 			   hy_pstate s, const bool *need, const bool *exch, uint64_t epoch)
@@ -110,7 +115,7 @@ static inline struct want judge_x(const struct hy_policy_params *p, const struct
 	int tier = hy_ps_tier(s);
 
 	if (w.dir == HY_PLAN_DEMOTE && tier >= 0 && exch[tier] && g->hint != HY_HINT_COLD &&
-	    hy_ps_seen(s, p->window) >= p->threshold)
+	    (g->hint == HY_HINT_HOT || hy_ps_seen(s, p->window) >= p->threshold))
 		w.dir = -1;
 	return w;
 }

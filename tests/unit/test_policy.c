@@ -379,6 +379,53 @@ static void test_hints(void)
 	CU_ASSERT_EQUAL(hy_ps_tier(*st(1)), 2); /* COLD stays down however hot */
 }
 
+/*
+ * The DRAM limit holds for HOT-hinted pages too: over it, they go down,
+ * but last of all (after every page of an ordinary region, however hot);
+ * and an exchange (no shortage, hot pages waiting) never takes them.
+ */
+static void test_hot_hint_and_dram_limit(void)
+{
+	const int all_hot[] = {0, 1, 2, 3, 4, 5, 6, 7, -1};
+
+	world(2, 0, HY_HINT_HOT); /* NP pages on DRAM, hinted HOT */
+	par.dram_limit = (NP - 10) * PG;
+	epoch_with(all_hot);
+	CU_ASSERT_EQUAL(count_dir(HY_PLAN_DEMOTE), 10); /* the limit holds */
+	CU_ASSERT_EQUAL(count_dir(HY_PLAN_PROMOTE), 0);
+	epoch_with(none);
+	CU_ASSERT_EQUAL(plan.n, 0); /* at the limit: nothing comes back up */
+
+	/* a second, ordinary region on DRAM: its pages go first, the hottest too */
+	hy_reg_add(&reg, BASE + NP * PG, 64 * PG, HY_HINT_HYBRID);
+	for (int i = 0; i < 64; i++) {
+		hy_pstate *s = hy_reg_at(&reg, &reg.reg[1], BASE + (uintptr_t)(NP + i) * PG);
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+		*s = hy_ps_set_tier(*s, 0);
+	}
+	par.dram_limit = (NP - 10) * PG; /* now 64 over */
+	epoch_with(none);
+	CU_ASSERT_EQUAL(count_dir(HY_PLAN_DEMOTE), 64);
+	for (size_t k = 0; k < plan.n; k++)
+		CU_ASSERT(plan.items[k].addr >= BASE + NP * PG); /* none of the HOT ones */
+
+	/* room for none, hot pages waiting: an exchange takes no HOT page */
+	world(2, 0, HY_HINT_HOT);
+	hy_reg_add(&reg, BASE + NP * PG, 64 * PG, HY_HINT_HYBRID);
+	for (int i = 0; i < 64; i++)
+		*hy_reg_at(&reg, &reg.reg[1], BASE + (uintptr_t)(NP + i) * PG) = hy_ps_set_tier(0, 1);
+	par.dram_limit = NP * PG;
+	for (int k = 0; k < 3; k++) { /* the ordinary pages, written every epoch */
+		uint64_t bits[1] = {~0ULL};
+
+		hy_policy_age(&reg.reg[1], bits);
+		epoch_with(none);
+	}
+	CU_ASSERT_EQUAL(count_dir(HY_PLAN_DEMOTE), 0);
+	CU_ASSERT_EQUAL(count_dir(HY_PLAN_PROMOTE), 0);
+}
+
 static void test_multi_tier_chain(void)
 {
 	const int hot[] = {0, 1, -1};
@@ -822,6 +869,7 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_twice_rule),	   HY_TEST(test_window),
 	HY_TEST(test_hottest_first_and_rate_limit), HY_TEST(test_watermarks),
 	HY_TEST(test_coldest_first),	   HY_TEST(test_dram_limit), HY_TEST(test_exchange_spares_hot),
+	HY_TEST(test_hot_hint_and_dram_limit),
 	HY_TEST(test_hold_off_and_thrash), HY_TEST(test_hold_off_onward),
 	HY_TEST(test_backoff),
 	HY_TEST(test_pin),		   HY_TEST(test_hints),
