@@ -369,15 +369,6 @@ static void drop_empty(struct hy_engine *e, struct hy_region *g, const uint64_t 
 }
 
 /*
- * fn on each region ending above `from` and starting below `until`, under
- * the registry lock one region at a time: a
- * program thread mapping or unmapping waits for one region's step at most,
- * never for the whole walk.  The table may change between steps, so the
- * next region is found by address.  Returns false if the engine was
- * quiesced meanwhile (the tracker is gone) or the thread is told to stop:
- * the walk stops.
- */
-/*
  * Told to stop (hy_epoch_stop_thread: the program exits or shuts the library
  * down)?  Every step of an epoch asks before it starts -- each region
  * observed or armed, each migration batch -- so the program waits for one
@@ -388,6 +379,15 @@ static bool stopping(const struct hy_engine *e)
 	return __atomic_load_n(&e->stop, __ATOMIC_RELAXED);
 }
 
+/*
+ * fn on each region ending above `from` and starting below `until`, under
+ * the registry lock one region at a time: a
+ * program thread mapping or unmapping waits for one region's step at most,
+ * never for the whole walk.  The table may change between steps, so the
+ * next region is found by address.  Returns false if the engine was
+ * quiesced meanwhile (the tracker is gone) or the thread is told to stop:
+ * the walk stops.
+ */
 static bool each_region_in(struct hy_engine *e, uintptr_t from, uintptr_t until,
 			   void (*fn)(struct hy_engine *, struct hy_region *, void *), void *arg)
 {

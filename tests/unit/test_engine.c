@@ -7,6 +7,7 @@
  * moved and counted, and that the data never changes.  Placement quality is
  * checked in the tiered VM.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <numaif.h>
@@ -465,19 +466,25 @@ out:
  */
 static bool blocked_on(const pthread_mutex_t *lock)
 {
-	char path[64], line[256];
+	char path[300], line[256];
 	unsigned long nr, arg0;
 	bool found = false;
+	struct dirent *d;
+	DIR *dir = opendir("/proc/self/task");
 	FILE *f;
 
-	for (int tid = 1; tid < (1 << 22) && !found; tid++) {
-		snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	while (dir && !found && (d = readdir(dir))) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/syscall", d->d_name);
 		if (!(f = fopen(path, "r")))
 			continue;
 		if (fgets(line, sizeof(line), f) && sscanf(line, "%lu %lx", &nr, &arg0) == 2)
 			found = nr == 202 && arg0 == (uintptr_t)lock;
 		fclose(f);
 	}
+	if (dir)
+		closedir(dir);
 	return found;
 }
 
