@@ -42,6 +42,8 @@ struct hy_engine {
 	struct hy_governor gov;
 	size_t armed;		/* pages armed for the epoch under way */
 	uint64_t disarm_ns;	/* the last disarm() (windowed): part of arming's cost */
+	uint64_t armed_cpu;	/* the process's CPU time when the sample was armed */
+	uint64_t armed_mono;	/* and the clock then: did the program run in its window? */
 	struct hy_window win;	/* how long before each epoch's end pages are armed */
 	struct hy_kfeat kf;
 	struct hy_nodemask tier_nodes[HY_MAX_TIERS]; /* where each tier's pages go */

@@ -211,11 +211,68 @@ static void test_governed(void)
 			break;
 		}
 	}
-	printf("\n  governed (1%%): 95%% of a 10%% hot set promoted after %zu epochs; armed %llu "
-	       "page-epochs in all\n",
-	       at, (unsigned long long)st.pages_armed);
+	if (at)
+		printf("\n  governed (1%%): 95%% of a 10%% hot set promoted after %zu epochs; armed "
+		       "%llu page-epochs in all\n",
+		       at, (unsigned long long)st.pages_armed);
+	else
+		printf("\n  governed (1%%): the hot set was not found in 200 epochs (%llu pages "
+		       "promoted; armed %llu page-epochs in all)\n",
+		       (unsigned long long)st.promote_pages, (unsigned long long)st.pages_armed);
 	CU_ASSERT(at > 0);
 	CU_ASSERT(st.promote_pages <= hot); /* nothing cold went up */
+	fixture_down(&f);
+}
+
+/* Spend about `ns` of this thread's CPU time. */
+static void spin_cpu(uint64_t ns)
+{
+	struct timespec t;
+	uint64_t end;
+	volatile unsigned sink = 0;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	end = (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec + ns;
+	do {
+		for (int i = 0; i < 1000; i++)
+			sink += (unsigned)i;
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	} while ((uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec < end);
+}
+
+/*
+ * The sweep waits for a program that did not run, and only for it: with
+ * nothing written in the sample, a program asleep through the window (no
+ * CPU) has the sweep go over the same chunks again; a program that ran and
+ * wrote none of them has it move on (else a small sample whose first
+ * chunks are cold never reaches the hot set: test_governed).
+ */
+static void test_sweep_waits_for_a_pause(void)
+{
+	struct fixture f;
+	struct hy_region *g;
+	size_t len = 256 * MiB, at;
+	struct timespec nap = {0, 300 * 1000 * 1000};
+
+	if (!fixture_up(&f, "tiers=0/0 backend=async track_sample=16M") ||
+	    !fixture_map(&f, len, HY_HINT_HYBRID, MADV_NOHUGEPAGE))
+		return;
+	memset(f.mem, 1, len);
+	hy_engine_epoch(f.e); /* the first sample is armed */
+	g = &f.e->reg.reg[0];
+	CU_ASSERT(f.e->armed >= 1024);
+	at = g->sweep_from;
+	for (int ep = 0; ep < 4; ep++) { /* asleep: the same chunks again */
+		nanosleep(&nap, NULL);
+		hy_engine_epoch(f.e);
+		CU_ASSERT_EQUAL(g->sweep_from, at);
+	}
+	for (int ep = 0; ep < 4; ep++) { /* running, writing none of it: on */
+		spin_cpu(20 * 1000 * 1000);
+		hy_engine_epoch(f.e);
+		CU_ASSERT_NOT_EQUAL(g->sweep_from, at);
+		at = g->sweep_from;
+	}
 	fixture_down(&f);
 }
 
@@ -607,6 +664,7 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_sync_fault_budget),
 	HY_TEST(test_promote_rate),
 	HY_TEST(test_governed),
+	HY_TEST(test_sweep_waits_for_a_pause),
 	HY_TEST(test_state_follows_use),
 	HY_TEST(test_foreign_policy_and_bad_ranges),
 	HY_TEST(test_manage_undone),
