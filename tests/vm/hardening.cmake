@@ -23,5 +23,5 @@ if(TARGET hybridctl)
   endforeach()
   add_test(NAME vm.shm_kill.6.12.2tier
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/test_shm_kill.sh host ${CMAKE_BINARY_DIR} ${PROJECT_SOURCE_DIR})
-  set_tests_properties(vm.shm_kill.6.12.2tier PROPERTIES LABELS vm SKIP_RETURN_CODE 77 TIMEOUT 320 PROCESSORS 2)
+  set_tests_properties(vm.shm_kill.6.12.2tier PROPERTIES LABELS vm SKIP_RETURN_CODE 77 TIMEOUT 1260 PROCESSORS 2)
 endif()
