@@ -8,6 +8,13 @@
  *                          defined before the include (the fuzz targets) it
  *                          aborts instead, so that libFuzzer keeps the input
  *   now_ns(), now_s()      the monotonic clock
+ *   hy_wait_for(), ...     waiting for the library: a counter polled up
+ *                          to a value under a wall-clock ceiling
+ *                          (HY_WAIT_CEILING), never a fixed sleep;
+ *                          hy_lib_wait_epochs() for the library in this
+ *                          process, linked or preloaded (hybrid.h on the
+ *                          include path), fixture_wait_epochs() for an
+ *                          engine's own thread
  *   hy_skip(fmt, ...)      "this cannot run here, because ...": inside a
  *   HY_SKIP(fmt, ...)      CUnit case the case is recorded as skipped (and
  *                          HY_SKIP returns from it); anywhere else the
@@ -72,6 +79,89 @@ static inline double now_s(void)
 {
 	return (double)now_ns() / 1e9;
 }
+
+/* ---- waiting for the library ----------------------------------------------------- */
+
+/*
+ * A check about the library waits for the library -- its epochs, a counter
+ * reaching a value -- and never for a fixed time: on a busy machine an
+ * epoch of 20 ms may take a second, and a sleep sized for an idle one
+ * fails the suite (CONVENTIONS.md, "Tests").  The wall-clock ceiling only
+ * turns a hang into a failure: HY_WAIT_CEILING, unless a test has reason to
+ * wait longer.
+ */
+#define HY_WAIT_CEILING 60.0
+
+/* Polls get(arg) every 2 ms until it is at least target, or ceiling
+ * seconds have passed; returns the last value read. */
+static inline uint64_t hy_wait_for(uint64_t (*get)(void *), void *arg, uint64_t target,
+				   double ceiling)
+{
+	const struct timespec nap = {0, 2 * 1000 * 1000};
+	double end = now_s() + ceiling;
+	uint64_t v;
+
+	while ((v = get(arg)) < target && now_s() < end)
+		nanosleep(&nap, NULL);
+	return v;
+}
+
+#if __has_include(<hybrid.h>)
+#include <dlfcn.h>
+#include <hybrid.h>
+
+/*
+ * The library's counters in this process, however it got here: linked,
+ * preloaded, or not at all (the plain run of a program that the tests also
+ * run preloaded).  hybrid_get_stats is found at run time, so a program not
+ * linked with libhybrid waits for it too (its build only needs hybrid.h on
+ * the include path).  False, *s zeroed, when the library is not loaded or
+ * is not managing memory (state not HYBRID_STATE_RUNNING): nothing to wait
+ * for then.
+ */
+static inline bool hy_lib_stats(struct hybrid_stats *s)
+{
+	static int (*get)(struct hybrid_stats *);
+
+	if (!get)
+		get = (int (*)(struct hybrid_stats *))dlsym(RTLD_DEFAULT, "hybrid_get_stats");
+	memset(s, 0, sizeof(*s));
+	s->size = sizeof(*s);
+	if (get && get(s) == 0 && s->state == HYBRID_STATE_RUNNING)
+		return true;
+	memset(s, 0, sizeof(*s));
+	return false;
+}
+
+/* The library's epochs so far (0 where hy_lib_stats says it is not there). */
+static inline uint64_t hy_lib_epochs(void)
+{
+	struct hybrid_stats s;
+
+	hy_lib_stats(&s);
+	return s.epochs;
+}
+
+static inline uint64_t hy_lib_epochs_get(void *arg)
+{
+	(void)arg;
+	return hy_lib_epochs();
+}
+
+/*
+ * Until the library has run n epochs more than when called, at most
+ * ceiling seconds.  True at once where the library does not run (there is
+ * nothing to wait for); false if the ceiling came first.
+ */
+static inline bool hy_lib_wait_epochs(unsigned n, double ceiling)
+{
+	struct hybrid_stats s;
+
+	if (!hy_lib_stats(&s))
+		return true;
+	return hy_wait_for(hy_lib_epochs_get, NULL, s.epochs + n, ceiling) >= s.epochs + n;
+}
+#endif /* hybrid.h */
 
 /* ---- checks ---------------------------------------------------------------------- */
 
@@ -559,6 +649,22 @@ static inline bool fixture_map(struct fixture *f, size_t len, enum hy_hint hint,
 		return false;
 	}
 	return true;
+}
+
+static inline uint64_t fixture_epochs_get(void *e)
+{
+	struct hy_stats st;
+
+	hy_engine_stats(e, &st);
+	return st.epochs;
+}
+
+/* With the engine's own thread running (hy_engine_start_thread): until its
+ * epoch counter reaches target, at most ceiling seconds (hy_wait_for);
+ * returns the count then. */
+static inline uint64_t fixture_wait_epochs(struct fixture *f, uint64_t target, double ceiling)
+{
+	return hy_wait_for(fixture_epochs_get, f->e, target, ceiling);
 }
 #endif /* engine.h */
 

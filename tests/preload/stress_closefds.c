@@ -5,21 +5,25 @@
  *
  *   stress_closefds [SCALE]              runs "loop", then "closefrom"
  *   stress_closefds --mode loop|closefrom
- * (SCALE is accepted like the other programs' and ignored: the times below
- * are what the library needs to run a few epochs.)
+ * (SCALE is accepted like the other programs' and ignored: the work is
+ * what the library needs to run a few epochs.)  Every wait for the library
+ * has a 60-s ceiling (a hang is a failure, a slow machine is not).
  *
  * Each mode, in a process of its own (posix_spawn of this program, so the
  * library starts in it as in any program):
  *   1. allocate heap blocks and a mapping and start a thread that keeps
- *      allocating, then sleep 300 ms so the library's policy thread runs a
- *      few epochs with its descriptors (userfaultfd, eventfd, ...) open;
+ *      allocating, then wait until the library's policy thread has run 3
+ *      epochs with its descriptors (userfaultfd, eventfd, ...) open (read
+ *      through hybrid_get_stats where the library is loaded; no wait in
+ *      the plain run);
  *   2. close 0 and 3..1023: close() one by one ("loop") or closefrom(3)
  *      (glibc: close_range(2), one system call);
  *   3. reuse the numbers: a non-blocking pipe and a memfd with 64 KiB of known
  *      content are dup2()ed over descriptors 3..63 (read end, write end and
  *      file in turn), and 1000 known bytes are put into the pipe;
- *   4. for 600 ms and at least 50 rounds: allocate, fill, check and free mixed sizes (small, and
- *      above 64 KiB), mmap/mremap/munmap private ranges, in two threads;
+ *   4. for at least 50 rounds, and until the library has run 3 more epochs
+ *      (where it runs): allocate, fill, check and free mixed sizes (small,
+ *      and above 64 KiB), mmap/mremap/munmap private ranges, in two threads;
  *   5. check that nothing wrote to or read from the program's descriptors:
  *      the pipe holds exactly the 1000 bytes and nothing more, the memfd's
  *      content, size and offset are unchanged, and every buffer is intact.
@@ -46,14 +50,6 @@
 
 extern char **environ;
 static atomic_int stop;
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
 
 /* One round of work: heap blocks and mappings, each checked. */
 static void work_round(uint64_t *r, uint64_t tag)
@@ -119,7 +115,8 @@ static int run_mode(const char *mode)
 		fprintf(stderr, "pthread_create failed\n");
 		return 1;
 	}
-	sleep_ms(300);
+	CHECK(hy_lib_wait_epochs(3, HY_WAIT_CEILING), "%s: the library ran no 3 epochs in %.0f s",
+	      mode, HY_WAIT_CEILING);
 
 	/* 2. close them all (but stdout and stderr) */
 	if (strcmp(mode, "closefrom") == 0) {
@@ -156,10 +153,16 @@ static int run_mode(const char *mode)
 		fprintf(stderr, "pthread_create failed\n");
 		return 1;
 	}
-	/* at least 600 ms (several epochs) and 50 rounds, however slow the machine */
-	double end = now_s() + 0.6;
-	for (int rounds = 0; rounds < 50 || now_s() < end; rounds++)
+	/* at least 50 rounds, and 3 epochs of the library with its descriptors
+	 * gone, however slow the machine */
+	struct hybrid_stats hs;
+	bool lib = hy_lib_stats(&hs); /* preloaded (else nothing to wait for) */
+	double end = now_s() + HY_WAIT_CEILING;
+	for (int rounds = 0; rounds < 50 || (lib && hy_lib_epochs() < hs.epochs + 3 && now_s() < end);
+	     rounds++)
 		work_round(&r, tag += 2);
+	CHECK(!lib || hy_lib_epochs() >= hs.epochs + 3,
+	      "%s: the library ran no 3 epochs after the close in %.0f s", mode, HY_WAIT_CEILING);
 	atomic_store(&stop, 1);
 	pthread_join(t1, NULL);
 	pthread_join(t2, NULL);

@@ -16,8 +16,12 @@
  * buffers still hold the original patterns, and prints a checksum of a fixed
  * computation.  The program has one thread, so the handler must always run on
  * it (a library thread that does not block signals would receive them too).
- * First, a SIGUSR1 sent to the process while the program blocks it must stay
- * pending for 300 ms and then be handled once, on the program's thread.
+ * First, once the buffers are allocated (under the preload the library is
+ * live then, its policy thread running), a SIGUSR1 sent to the process while
+ * the program blocks it must stay pending while the library runs two epochs
+ * -- its thread has then been back in user space, where it would have taken
+ * the signal were it not blocking it; no wait in the plain run, which has
+ * no other thread -- and then be handled once, on the program's thread.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -83,7 +87,8 @@ static void on_alarm(int sig)
 	errno = saved;
 }
 
-/* SIGUSR1 is sent while blocked: it must stay pending until unblocked. */
+/* SIGUSR1 is sent while blocked: it must stay pending until unblocked, the
+ * library's thread (where preloaded) having run meanwhile. */
 static volatile sig_atomic_t usr1_runs, usr1_tid;
 static void on_usr1(int sig)
 {
@@ -95,7 +100,6 @@ static void on_usr1(int sig)
 static void blocked_signal_stays_pending(void)
 {
 	struct sigaction sa = {.sa_handler = on_usr1};
-	struct timespec ts = {0, 300 * 1000000};
 	sigset_t set;
 
 	sigemptyset(&sa.sa_mask);
@@ -104,8 +108,8 @@ static void blocked_signal_stays_pending(void)
 	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	kill(getpid(), SIGUSR1); /* process-directed, like most signals */
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
+	CHECK(hy_lib_wait_epochs(2, HY_WAIT_CEILING), "the library ran no 2 epochs in %.0f s",
+	      HY_WAIT_CEILING);
 	CHECK(usr1_runs == 0,
 	      "SIGUSR1, blocked by this single-threaded program, was handled anyway (on thread %d)",
 	      (int)usr1_tid);
@@ -135,7 +139,6 @@ int main(int argc, char **argv)
 	long reaped = 0;
 
 	main_tid = gettid();
-	blocked_signal_stays_pending();
 	nforks = scaled(100, stress_scale(argc, argv));
 	if (nforks > MAXFORKS)
 		nforks = MAXFORKS;
@@ -150,6 +153,7 @@ int main(int argc, char **argv)
 	pat_fill(small, SMALL, 1);
 	pat_fill_pages(big, BIG, 2);
 	pat_fill_pages(map, MAP, 3);
+	blocked_signal_stays_pending(); /* the library is live now, where preloaded */
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = SA_RESTART;
 	if (sigaction(SIGALRM, &sa, NULL) || setitimer(ITIMER_REAL, &tick, NULL)) {

@@ -27,10 +27,11 @@ start() {
 	pj=$!
 	exec 3>"$tmp/in"
 }
-# line TAG: wait for the report TAG, set rpid ruffd rthreads
+# line TAG: wait for the report TAG (60-s ceiling: the probe may be slow to
+# get there on a busy machine), set rpid ruffd rthreads
 line() {
 	local l
-	for _ in $(seq 200); do
+	for _ in $(seq 1200); do
 		l=$(grep "^$1 " "$tmp/out") && break
 		sleep 0.05
 	done

@@ -13,6 +13,8 @@ else()
 endif()
 
 add_executable(test_preload test_preload.c)
+# hybrid.h only (support.h reads the preloaded library's counters through dlsym): not linked
+target_include_directories(test_preload PRIVATE ${PROJECT_SOURCE_DIR}/include)
 target_link_libraries(test_preload PRIVATE PkgConfig::CUNIT PkgConfig::NUMA)
 add_dependencies(test_preload hybrid)
 hybrid_cunit_tests(test_preload

@@ -467,6 +467,7 @@ static void test_lying_sizes(void)
 #define SHARED_PAGES 64
 static char *shared;
 static int stop_threads;
+static long rounds[5]; /* each thread's, so that the race is known to have run */
 
 static void *hinter(void *arg)
 {
@@ -485,6 +486,7 @@ static void *hinter(void *arg)
 		errors += !(rc == 0 || (!managing && rc == -ENODEV));
 		rc = hybrid_where(shared + off * PG, len * PG, &w);
 		errors += rc != 0 || w.managed_bytes > len * PG;
+		__atomic_add_fetch(&rounds[(uintptr_t)arg], 1, __ATOMIC_RELAXED);
 	}
 	return (void *)errors;
 }
@@ -506,24 +508,46 @@ static void *mapper(void *arg)
 		errors += !intact(p, 32 * PG, 3);
 		errors += hybrid_munmap(p + 16 * PG, 16 * PG) != 0;
 		errors += hybrid_munmap(p, 16 * PG) != 0;
+		__atomic_add_fetch(&rounds[4], 1, __ATOMIC_RELAXED);
 	}
 	return (void *)errors;
+}
+
+/* Every thread has done `min` rounds, and the library (managing) has run
+ * `epochs` more epochs than e0: the race really happened, with the policy
+ * thread in it. */
+static bool raced(long min, uint64_t e0, unsigned epochs)
+{
+	struct hybrid_stats s = {.size = sizeof(s)};
+
+	for (int i = 0; i < 5; i++)
+		if (__atomic_load_n(&rounds[i], __ATOMIC_RELAXED) < min)
+			return false;
+	return !managing || (hybrid_get_stats(&s) == 0 && s.epochs >= e0 + epochs);
 }
 
 static void test_threads(void)
 {
 	pthread_t t[5];
 	uint64_t base = managed_total();
+	struct hybrid_stats s = {.size = sizeof(s)};
 	long errors = 0;
-	struct timespec run = {0, 400 * 1000 * 1000};
+	const struct timespec nap = {0, 2 * 1000 * 1000};
+	double t0 = now_s();
 
 	shared = plain(SHARED_PAGES * PG);
 	fill(shared, SHARED_PAGES * PG, 42);
+	hybrid_get_stats(&s);
+	memset(rounds, 0, sizeof(rounds));
 	__atomic_store_n(&stop_threads, 0, __ATOMIC_RELEASE);
 	for (uintptr_t i = 0; i < 4; i++)
 		CU_ASSERT_FATAL(pthread_create(&t[i], NULL, hinter, (void *)i) == 0);
 	CU_ASSERT_FATAL(pthread_create(&t[4], NULL, mapper, NULL) == 0);
-	nanosleep(&run, NULL);
+	/* 400 ms of racing (the workload), and at least 10 rounds of each thread
+	 * and 3 epochs of the library's, however slow the machine (60-s ceiling) */
+	while ((now_s() < t0 + 0.4 || !raced(10, s.epochs, 3)) && now_s() < t0 + HY_WAIT_CEILING)
+		nanosleep(&nap, NULL);
+	CU_ASSERT(raced(10, s.epochs, 3));
 	__atomic_store_n(&stop_threads, 1, __ATOMIC_RELEASE);
 	for (int i = 0; i < 5; i++) {
 		void *e;

@@ -51,6 +51,15 @@ static bool managed(const void *p)
 	return m == 1 /* MPOL_PREFERRED */ || m == 5 /* MPOL_PREFERRED_MANY */;
 }
 
+/* n more epochs of the preloaded library's policy thread (which must be
+ * running), however long they take (60-s ceiling). */
+static bool epochs_pass(unsigned n)
+{
+	struct hybrid_stats s;
+
+	return hy_lib_stats(&s) && hy_lib_wait_epochs(n, HY_WAIT_CEILING);
+}
+
 static void *map(size_t len, int prot, int flags)
 {
 	void *p = mmap(NULL, len, prot, flags, -1, 0);
@@ -231,7 +240,7 @@ static void test_mremap(void)
 	bool same = true;
 
 	memset(p, 7, 1 * MiB);
-	usleep(120 * 1000); /* an epoch or two: the range gets armed */
+	CU_ASSERT(epochs_pass(2)); /* the range gets armed */
 	q = mremap(p, 1 * MiB, 4 * MiB, MREMAP_MAYMOVE);
 	CU_ASSERT_FATAL(q != MAP_FAILED);
 	for (size_t i = 0; i < 1 * MiB; i++)
@@ -239,7 +248,7 @@ static void test_mremap(void)
 	CU_ASSERT(same);
 	CU_ASSERT(managed(q) && managed(q + 3 * MiB));
 	memset(q, 8, 4 * MiB); /* written after the move: no fault goes astray */
-	usleep(120 * 1000);
+	CU_ASSERT(epochs_pass(2));
 	same = true;
 	for (size_t i = 0; i < 4 * MiB; i++)
 		same &= q[i] == 8;
@@ -256,7 +265,7 @@ static void test_program_mbind(void)
 	CU_ASSERT(managed(p));
 	CU_ASSERT_EQUAL(mbind(p, 1 * MiB, MPOL_BIND_, &node0, 64, 0), 0);
 	memset(p, 1, 1 * MiB);
-	usleep(200 * 1000);
+	CU_ASSERT(epochs_pass(3)); /* epochs in which the engine could have touched it */
 	CU_ASSERT_EQUAL(policy_of(p), MPOL_BIND_);
 	munmap(p, 1 * MiB);
 }
@@ -284,7 +293,7 @@ static void test_fork(void)
 	pid_t pid;
 
 	memset(a, 1, n);
-	usleep(120 * 1000);
+	CU_ASSERT(epochs_pass(2)); /* a tracked, armed heap at fork */
 	CU_ASSERT_EQUAL(threads_of_self(), 2); /* main + policy thread */
 	CU_ASSERT_FATAL(pipe(pipefd) == 0);
 	pid = fork();
@@ -296,7 +305,7 @@ static void test_fork(void)
 			ok &= a[i] == 1;
 		ok &= threads_of_self() == 2;
 		memset(a, 2, n); /* the parent must never see this */
-		usleep(150 * 1000);
+		ok &= epochs_pass(2); /* the child's own thread, over its copy */
 		for (size_t i = 0; i < n; i++)
 			ok &= a[i] == 2;
 		if (read(pipefd[0], &c, 1) != 1) /* the parent wrote after fork */

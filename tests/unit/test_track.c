@@ -725,10 +725,16 @@ static void t_many_threads(void)
 
 /* close() while writers keep hitting armed pages: nobody is left blocked
  * and the memory stays usable. */
+static uint64_t faults_of(void *st)
+{
+	return hy_stat_get((struct hy_stats *)st, wp_faults);
+}
+
 static void t_close_under_writers(void)
 {
 	enum { NT = 4 };
-	struct hy_track *t = open_b(backend, NULL);
+	struct hy_stats st = {0};
+	struct hy_track *t = open_b(backend, &st);
 	char *p = map(LEN, true);
 	struct writer wr[NT];
 
@@ -740,7 +746,8 @@ static void t_close_under_writers(void)
 		    .p = p, .from = (size_t)i, .step = NT, .n = NPAGES, .rounds = 50};
 		CU_ASSERT_FATAL(pthread_create(&wr[i].th, NULL, writer, &wr[i]) == 0);
 	}
-	usleep(2000);
+	/* the writers are hitting armed pages: faults are being handled */
+	CU_ASSERT(hy_wait_for(faults_of, &st, NT, HY_WAIT_CEILING) >= NT);
 	hy_track_close(t);
 	for (int i = 0; i < NT; i++)
 		CU_ASSERT(finished(&wr[i], 60));

@@ -14,5 +14,5 @@ foreach(run 6.12/async 6.1/sync 7.3/rwp)
            COMMAND ${TIERED_VM} --kernel ${kernel} --topology 2tier
                    --sysctl kernel.numa_balancing=0 ${VM_COMMON}
                    -- $<TARGET_FILE:test_api_vm> ${backend})
-  set_tests_properties(${name} PROPERTIES LABELS vm SKIP_RETURN_CODE 77 TIMEOUT 300 PROCESSORS 2)
+  set_tests_properties(${name} PROPERTIES LABELS vm SKIP_RETURN_CODE 77 TIMEOUT 660 PROCESSORS 2)
 endforeach()

@@ -37,5 +37,5 @@ foreach(run 6.12/2tier/async/limit 6.1/2tier/sync/limit
   add_test(NAME ${name}
            COMMAND ${TIERED_VM} --kernel ${kernel} --topology ${topology} ${extra} ${VM_COMMON}
                    -- $<TARGET_FILE:test_engine_cases> ${case} ${backend} ${feed})
-  set_tests_properties(${name} PROPERTIES LABELS vm SKIP_RETURN_CODE 77 TIMEOUT 300 PROCESSORS 2)
+  set_tests_properties(${name} PROPERTIES LABELS vm SKIP_RETURN_CODE 77 TIMEOUT 660 PROCESSORS 2)
 endforeach()

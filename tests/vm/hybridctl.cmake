@@ -5,5 +5,5 @@
 if(TARGET hybridctl AND TARGET hot_workload)
   add_test(NAME vm.hybridctl.6.12.2tier
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/test_hybridctl_vm.sh host ${CMAKE_BINARY_DIR} ${PROJECT_SOURCE_DIR})
-  set_tests_properties(vm.hybridctl.6.12.2tier PROPERTIES LABELS vm SKIP_RETURN_CODE 77 TIMEOUT 300 PROCESSORS 2)
+  set_tests_properties(vm.hybridctl.6.12.2tier PROPERTIES LABELS vm SKIP_RETURN_CODE 77 TIMEOUT 660 PROCESSORS 2)
 endif()

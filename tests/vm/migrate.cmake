@@ -14,5 +14,5 @@ foreach(pair 6.1/2tier 6.12/2tier 6.12/3tier 7.3/2tier)
   add_test(NAME ${name}
            COMMAND ${TIERED_VM} --kernel ${kernel} --topology ${topology} ${VM_COMMON}
                    -- $<TARGET_FILE:test_migrate>)
-  set_tests_properties(${name} PROPERTIES LABELS vm SKIP_RETURN_CODE 77 TIMEOUT 300 PROCESSORS 2)
+  set_tests_properties(${name} PROPERTIES LABELS vm SKIP_RETURN_CODE 77 TIMEOUT 660 PROCESSORS 2)
 endforeach()

@@ -10,8 +10,10 @@
  *     A memfd of MIB MiB, mapped MAP_SHARED and filled with a pattern that
  *     names each page (a page moved to the wrong place shows), then moved
  *     back and forth with hybrid_madvise(HYBRID_HINT_HOT) and (COLD): each
- *     cycle waits (hybrid_where) until the whole range is on the target tier
- *     and prints "cycle N: tier T ..." with the counters.  Prints
+ *     cycle waits (hybrid_where) until the whole range is on the target tier,
+ *     at most 300 of the library's epochs (a wall-clock ceiling of 300 s for
+ *     an engine whose epochs stopped), and prints "cycle N: tier T ..." with
+ *     the counters.  Prints
  *     "ready PID FD" first (the reader opens /proc/PID/fd/FD).  Never ends:
  *     it is killed.  The writer never writes the range after filling it.
  *
@@ -22,7 +24,8 @@
  *     the writer alone, so move_pages may move it while we read), every
  *     fourth through a mapping of its own (mmap, read, munmap: while mapped
  *     by two processes a page cannot move, move_pages says -EACCES).  Counts
- *     the passes made while the writer was alive and after.  Prints
+ *     the passes made while the writer was alive and after (alive when the
+ *     pass began); after each, "reader: pass N, writer alive|gone".  Prints
  *     "reader: ..." and exits 1 on any mismatch.
  *
  *   shm_migrate killer PID SECONDS
@@ -108,6 +111,10 @@ static int writer(size_t mib)
 	for (int c = 1;; c++) {
 		int hot = c % 2, target;
 		double t0 = now_s(), t = t0;
+		uint64_t e0;
+
+		hybrid_get_stats(&st);
+		e0 = st.epochs;
 
 		rc = hybrid_madvise(p, len, hot ? HYBRID_HINT_HOT : HYBRID_HINT_COLD);
 		if (rc) {
@@ -121,15 +128,17 @@ static int writer(size_t mib)
 				return 1;
 			}
 			target = hot ? 0 : w.ntiers - 1;
-			if (w.tier_bytes[target] == len || t - t0 > 60)
+			hybrid_get_stats(&st);
+			if (w.tier_bytes[target] == len || st.epochs >= e0 + 300 || t - t0 > 300)
 				break;
 			usleep(20000);
 			t = now_s();
 		}
 		hybrid_get_stats(&st);
-		printf("cycle %d: tier %d holds %llu of %zu bytes after %.2f s; promoted %llu demoted "
-		       "%llu pages, fail_access %llu, fail_busy %llu\n",
+		printf("cycle %d: tier %d holds %llu of %zu bytes after %.2f s, %llu epochs; promoted "
+		       "%llu demoted %llu pages, fail_access %llu, fail_busy %llu\n",
 		       c, target, (unsigned long long)w.tier_bytes[target], len, t - t0,
+		       (unsigned long long)(st.epochs - e0),
 		       (unsigned long long)st.promote_pages, (unsigned long long)st.demote_pages,
 		       (unsigned long long)st.fail_access, (unsigned long long)st.fail_busy);
 		fflush(stdout);
@@ -204,10 +213,8 @@ static int reader(int pid, int wfd, size_t mib, const char *stopfile)
 		if (bad != b0)
 			printf("reader: pass %ld: %zu bytes differ (first at offset %zu)\n", n,
 			       bad - b0, first);
-		if (n % 8 == 0) {
-			printf("reader: pass %ld, writer %s\n", n, during ? "alive" : "gone");
-			fflush(stdout);
-		}
+		printf("reader: pass %ld, writer %s\n", n, during ? "alive" : "gone");
+		fflush(stdout);
 	}
 	printf("reader: %ld passes while the writer lived, %ld after it was killed (%ld through "
 	       "a mapping), %zu bytes verified, %zu differed\n",

@@ -5,5 +5,5 @@
 if(TARGET hybridctl AND TARGET hot_workload AND TARGET stress_mmap)
   add_test(NAME vm.soak.6.12.2tier
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/soak.sh host ${CMAKE_BINARY_DIR} ${PROJECT_SOURCE_DIR} 100)
-  set_tests_properties(vm.soak.6.12.2tier PROPERTIES LABELS vm SKIP_RETURN_CODE 77 TIMEOUT 320 PROCESSORS 2)
+  set_tests_properties(vm.soak.6.12.2tier PROPERTIES LABELS vm SKIP_RETURN_CODE 77 TIMEOUT 760 PROCESSORS 2)
 endif()

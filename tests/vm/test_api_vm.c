@@ -109,12 +109,13 @@ static void hint(const char *name, void *p, size_t len, int h)
 	CHECK(rc == 0, "hybrid_madvise %s: %s", name, hybrid_strerror(rc));
 }
 
-/* n epochs; the pinned, default and control ranges written in each. */
+/* n epochs; the pinned, default and control ranges written in each (each
+ * epoch waited for as long as it takes, HY_WAIT_CEILING at most: a hang). */
 static void epochs(char *p, char *d, char *x, int n)
 {
 	for (int i = 0; i < n; i++) {
 		uint64_t e = stats().epochs;
-		double until = now_s() + 20;
+		double until = now_s() + HY_WAIT_CEILING;
 
 		/* written until the epoch has passed, not once before it: on a
 		 * loaded machine two epochs can go by between two of our turns,
@@ -125,7 +126,7 @@ static void epochs(char *p, char *d, char *x, int n)
 			touch(x, SMALL);
 			usleep(10000);
 		} while (stats().epochs == e && now_s() < until);
-		CHECK(stats().epochs > e, "no epoch within 20 s");
+		CHECK(stats().epochs > e, "no epoch within %.0f s", HY_WAIT_CEILING);
 	}
 }
 

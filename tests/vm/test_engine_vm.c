@@ -13,7 +13,10 @@
  * 100 (the default here) tracks every page, since emulated costs in the VM
  * are not real costs, and the hot set must be on DRAM within 5 epochs.  With
  * a real target the governor sizes its sample from the fault cost measured
- * here: async must still get there within 300 epochs; sync, whose fault
+ * here -- from the speed of the emulation and of the host under it -- so the
+ * limit follows the sample: 300 epochs, or as many as it takes the sampler to
+ * arm four times the range's pages (pages_armed: four sweeps), whichever is
+ * more, 1000 at most.  Within it async must get there; sync, whose fault
  * round trip under emulation costs milliseconds (so 1% buys a few faults per
  * epoch), must make progress - the number of epochs is reported either way.
  * Exits 0 pass, 1 fail, 77 cannot run here.
@@ -56,7 +59,8 @@ int main(int argc, char **argv)
 	size_t mib = argc > 3 ? strtoul(argv[3], NULL, 10) : 256;
 	bool reads = argc > 4 && !strcmp(argv[4], "reads");
 	volatile unsigned sink = 0;
-	int max_epochs = strcmp(overhead, "100") ? 300 : 8, need = strcmp(overhead, "100") ? 300 : 5;
+	bool governed = strcmp(overhead, "100") != 0, progress_only = governed && !strcmp(backend, "sync");
+	int ran = 0;
 	size_t len = mib << 20, pages = len / PG, hot = pages / 10;
 	struct fixture f;
 	struct hy_topo *topo;
@@ -96,7 +100,7 @@ int main(int argc, char **argv)
 	CHECK(on_slow == pages, "%zu pages not on the slow node", pages - on_slow);
 
 	/* 2. the hot 10% written every epoch reaches DRAM; the rest stays */
-	for (int ep = 1; ep <= max_epochs && (ep <= 8 || reached < 0); ep++) {
+	for (int ep = 1;; ep++) {
 		size_t hot_fast = 0, cold_fast = 0;
 
 		for (size_t i = 0; i < hot; i++)
@@ -105,6 +109,7 @@ int main(int argc, char **argv)
 			else
 				p[i * PG] ^= 0xff; /* written, and undone next epoch */
 		hy_engine_epoch(e);
+		ran = ep;
 		where(p, pages, nodes);
 		for (size_t i = 0; i < pages; i++) {
 			if (nodes[i] == fast && i < hot)
@@ -119,26 +124,34 @@ int main(int argc, char **argv)
 			reached = ep;
 		CHECK(cold_fast * 100 <= (pages - hot) * 2, "epoch %d: %zu cold pages moved", ep,
 		      cold_fast);
+		hy_engine_stats(e, &st);
+		if (ep >= 8 && (reached > 0 || (progress_only && st.promote_pages > 0)))
+			break;
+		if (!governed ? ep >= 8 : (ep >= 300 && st.pages_armed >= 4 * pages) || ep >= 1000)
+			break;
 	}
 	/* flips: an even number of epochs leaves the hot bytes as they were */
-	if (!reads && reached > 0 && reached > 8 && reached % 2) {
+	if (!reads && ran % 2) {
 		for (size_t i = 0; i < hot; i++)
 			p[i * PG] ^= 0xff;
 	}
 	hy_engine_stats(e, &st);
-	printf("figures: 95%% of the hot set on DRAM after %d epochs; armed %llu page-epochs; "
-	       "promoted %llu pages, "
+	printf("figures: 95%% of the hot set on DRAM after %d epochs (of %d run); armed %llu "
+	       "page-epochs (%.2f times the range); promoted %llu pages, "
 	       "demoted %llu, failures busy %llu access %llu nomem %llu absent %llu; "
 	       "policy thread %.1f ms\n",
-	       reached, (unsigned long long)st.pages_armed, (unsigned long long)st.promote_pages, (unsigned long long)st.demote_pages,
+	       reached, ran, (unsigned long long)st.pages_armed, (double)st.pages_armed / (double)pages,
+	       (unsigned long long)st.promote_pages, (unsigned long long)st.demote_pages,
 	       (unsigned long long)st.fail_busy, (unsigned long long)st.fail_access,
 	       (unsigned long long)st.fail_nomem, (unsigned long long)st.fail_absent,
 	       st.policy_ns / 1e6);
-	if (!strcmp(overhead, "100") || strcmp(backend, "sync"))
-		CHECK(reached > 0 && reached <= need, "hot set not on DRAM within %d epochs (%d)",
-		      need, reached);
+	if (!governed)
+		CHECK(reached > 0 && reached <= 5, "hot set not on DRAM within 5 epochs (%d)", reached);
+	else if (!progress_only)
+		CHECK(reached > 0, "hot set not on DRAM within %d epochs, %.2f times the range armed",
+		      ran, (double)st.pages_armed / (double)pages);
 	else
-		CHECK(st.promote_pages > 0, "governed sync: no progress in %d epochs", max_epochs);
+		CHECK(st.promote_pages > 0, "governed sync: no progress in %d epochs", ran);
 	CHECK(checksum(p, len) == sum, "data changed");
 	fixture_down(&f);
 	return checks_done("test_engine_vm");

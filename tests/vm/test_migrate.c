@@ -944,13 +944,14 @@ static void pcp_stir(int node)
 	numa_free_cpumask(cpus);
 }
 
-/* Until node's per-CPU lists hold at most limit_kb, or 20 s have passed
- * (stirred every 0.1 s); the kB left. */
+/* Until node's per-CPU lists hold at most limit_kb, or 60 s have passed
+ * (stirred every 0.1 s; a ceiling: under emulation on a busy host the
+ * kernel's vmstat worker is slow to trim them); the kB left. */
 static long pcp_wait(int node, long limit_kb)
 {
 	long kb = node_pcp_kb(node);
 
-	for (int i = 0; i < 200 && kb > limit_kb; i++) {
+	for (int i = 0; i < 600 && kb > limit_kb; i++) {
 		pcp_stir(node);
 		usleep(100 * 1000);
 		kb = node_pcp_kb(node);

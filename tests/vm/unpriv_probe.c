@@ -4,7 +4,7 @@
  * test_unpriv_uffd.sh: run with and without the preload, as root and as an
  * unprivileged user, in the tiered VM.
  *
- *   unpriv_probe [SECONDS [UNTIL_FAST_MAX [read]]]
+ *   unpriv_probe [EPOCHS [UNTIL_FAST_EPOCHS [read]]]
  *
  * stdout (identical with and without the library):
  *   heap: <checksum>, mmap: <checksum>
@@ -13,12 +13,21 @@
  * stderr (what the test checks, never compared):
  *   uffd: uid U, userfaultfd(0) ok|E..., user-mode-only ok|E..., /dev/userfaultfd ok|E...
  *   where (first touch): heap N0 on node 0, N1 on node 1, ...; mmap ...
+ *   rewrites: R rounds over E of the library's epochs (S s)[, ceiling reached]
  *   where (end): the same after the rewrites (promoted pages on node 0)
  *
  * Memory: 16 MiB from malloc and a 16 MiB private anonymous mapping (both
- * above the 64 KiB minimum managed size), written, then written again for
- * SECONDS (default 4) so that tracking epochs pass over written pages (with
- * "read": read again instead, one byte a page, for the rwp backend); a
+ * above the 64 KiB minimum managed size), written, then written again and
+ * again while the library runs EPOCHS epochs (default 20) so that tracking
+ * epochs pass over written pages (with "read": read again instead, one byte
+ * a page, for the rwp backend); then, with UNTIL_FAST_EPOCHS, on until some
+ * page is on node 0, at most that many epochs more.  Epochs, not seconds: a
+ * 200-ms epoch under emulation on a busy host may take seconds, and the
+ * rule the library applies counts epochs.  They are read with
+ * hybrid_get_stats, found with dlsym where the library is preloaded
+ * (tests/support.h: the probe does not link it); without it (the plain run)
+ * two rounds.  Ceilings on the wall clock, 120 s for the first part and 600
+ * s in all, only end a run whose epochs stopped.  Last, a
  * 60 KiB read(2) from a pipe into the heap block (a system call writing into
  * tracked memory: with a user-mode-only userfaultfd and a write-protected
  * page, the sync backend would make it fail with EFAULT).  Placement is
@@ -118,18 +127,25 @@ static int on_node0(unsigned char *h, unsigned char *m, size_t len)
 	return strstr(a, " on node 0,") || strstr(b, " on node 0,");
 }
 
+/* Where the library runs here: its epochs so far, else -1 (hy_lib_stats). */
+static long long lib_epochs(void)
+{
+	struct hybrid_stats s;
+
+	return hy_lib_stats(&s) ? (long long)s.epochs : -1;
+}
+
 int main(int argc, char **argv)
 {
-	/* 4 s: 20 epochs of 200 ms.  The probe writes all its memory alike, so
-	 * the adaptive window's first, long windows catch all of it and are not
-	 * counted (hy_win_learn); on a loaded machine 2 s left too few epochs
-	 * after them for the twice rule */
-	double secs = argc > 1 ? atof(argv[1]) : 4.0;
+	/* 20 epochs: the probe writes all its memory alike, so the adaptive
+	 * window's first, long windows catch all of it and are not counted
+	 * (hy_win_learn); fewer left too few counted epochs for the twice rule */
+	long long epochs = argc > 1 ? atoll(argv[1]) : 20;
 	/* then, where promotion is expected, on until some page is on node 0
-	 * (an event, not a time: on a busy machine the adaptive window can take
-	 * long to find this program, which writes all its memory alike), at
-	 * most this long */
-	double until_fast = argc > 2 ? atof(argv[2]) : 0;
+	 * (an event: the adaptive window can take many epochs to find this
+	 * program, which writes all its memory alike), at most this many epochs
+	 * more */
+	long long until_fast = argc > 2 ? atoll(argv[2]) : 0;
 	/* read instead of writing: what only read-write protection sees */
 	int reads = argc > 3 && !strcmp(argv[3], "read");
 	volatile unsigned sink = 0;
@@ -137,8 +153,9 @@ int main(int argc, char **argv)
 	unsigned char *h = malloc(len), *m, src[PIPE_BYTES];
 	double t0;
 	char w1[256], w2[256];
-	int fds[2], bad = 0;
-	unsigned rounds = 0;
+	int fds[2], bad = 0, ceiling = 0;
+	unsigned rounds = 0, done = 0;
+	long long e0, e = -1;
 
 	uffd_report();
 	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -156,7 +173,8 @@ int main(int argc, char **argv)
 	fprintf(stderr, "where (first touch): %s; %s\n", w1, w2);
 	/* writes in several epochs: what tracking watches (and promotes) */
 	t0 = now_s();
-	do {
+	e0 = lib_epochs();
+	for (;;) {
 		for (size_t i = 0; i < len; i += PG) {
 			if (reads) {
 				sink += h[i] + m[i];
@@ -166,8 +184,29 @@ int main(int argc, char **argv)
 			m[i] = (unsigned char)(m[i] + 1);
 		}
 		rounds += !reads;
+		done++;
 		usleep(50000);
-	} while (now_s() - t0 < secs || (now_s() - t0 < until_fast && !on_node0(h, m, len)));
+		e = lib_epochs();
+		if (e0 < 0 || e < 0) { /* no library here: nothing to wait for */
+			if (done >= 2)
+				break;
+			continue;
+		}
+		if (e < e0 + epochs) { /* the first part */
+			if (now_s() - t0 < 120)
+				continue;
+			ceiling = 1;
+			break;
+		}
+		if (e >= e0 + epochs + until_fast || !until_fast || on_node0(h, m, len))
+			break;
+		if (now_s() - t0 >= 600) {
+			ceiling = 1;
+			break;
+		}
+	}
+	fprintf(stderr, "rewrites: %u rounds over %lld of the library's epochs (%.1f s)%s\n", done,
+		e0 < 0 || e < 0 ? 0 : e - e0, now_s() - t0, ceiling ? ", ceiling reached" : "");
 	for (size_t i = 0; i < len; i += PG) { /* the count of rounds must not show in the output */
 		h[i] = (unsigned char)(h[i] - rounds);
 		m[i] = (unsigned char)(m[i] - rounds);
