@@ -16,7 +16,8 @@ bad() {
 	fail=$((fail + 1)); echo "FAIL $1 (command: ${last:-none run yet}; status ${status:-none})"
 	sed 's/^/     stdout: /' "$OUT" | head -20; sed 's/^/     stderr: /' "$ERR" | head -20
 }
-expect_status() { [ "$status" -eq "$1" ] && ok "$2" || bad "$2: want status $1"; }
+# (every check works under set -u before any run: status and last may be unset)
+expect_status() { [ "${status:-none}" = "$1" ] && ok "$2" || bad "$2: want status $1"; }
 expect_out() { grep -qE -- "$1" "$OUT" && ok "$2" || bad "$2: stdout lacks /$1/"; }
 expect_no_out() { ! grep -qE -- "$1" "$OUT" && ok "$2" || bad "$2: stdout has /$1/"; }
 expect_err() { grep -qE -- "$1" "$ERR" && ok "$2" || bad "$2: stderr lacks /$1/"; }
