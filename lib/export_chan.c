@@ -38,6 +38,8 @@ int hy_chan_create(void)
 {
 	int fd, hi, rc;
 
+	if ((rc = hy_fault(HY_FAULT_MEMFD)))
+		return -rc;
 	fd = (int)syscall(SYS_memfd_create, HY_CHAN_NAME,
 			  MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
 	if (fd < 0 && errno == EINVAL)
