@@ -11,6 +11,12 @@
  * policy thread that loaded the pointer just before it was withdrawn writes
  * into harmless memory instead of faulting.
  *
+ * The entry's descriptor (a memfd: export_chan.h) may be closed by the
+ * program itself, and its number reused for one of the program's files:
+ * it is closed by us only while it is still the memfd we made (ex.dev,
+ * ex.ino).  Until then, or if it never is, the page is written all the
+ * same, only nobody can find it.
+ *
  * No heap, no stdio streams, no stdout: files are written with open/write
  * from fixed buffers, snprintf formats into them (plain integer and %f
  * conversions, which glibc does without allocating), and the page is
@@ -18,8 +24,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -40,14 +47,13 @@
 static struct {
 	struct hy_export_page *page;	/* mapped entry, or NULL; atomic */
 	struct hy_export_page tmpl;	/* fixed fields, filled at start */
-	char path[PATH_MAX];		/* the published entry, "" = none */
-	dev_t dev;
+	int fd;				/* the entry's memfd, or -1 */
+	dev_t dev;			/* what it is (the program may close it) */
 	ino_t ino;
 	int err_fd;			/* copy of stderr for the report, or -1 */
 	dev_t err_dev;			/* what it was a copy of */
 	ino_t err_ino;
-	bool swept;			/* stale entries looked for (policy thread, once) */
-} ex = {.err_fd = -1};
+} ex = {.fd = -1, .err_fd = -1};
 
 /* Replace a once-published mapping with private zeroes (see the top). */
 static void retire(void *p)
@@ -70,6 +76,42 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+/*
+ * This process's command and start time (field 22 of /proc/self/stat, in
+ * clock ticks since boot: with the pid, it names the process for good).
+ * The command is field 2, in parentheses that it may itself contain: the
+ * fields after it start after the last ')'.  Either stays as it is when
+ * the file cannot be read.
+ */
+static void self_stat(char *comm, size_t clen, uint64_t *start)
+{
+	char buf[1024];
+	const char *open_, *close_;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return;
+	/* a /proc file is made whole by the first read that has room for it */
+	do
+		n = read(fd, buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	open_ = strchr(buf, '(');
+	close_ = strrchr(buf, ')');
+	if (!open_ || !close_ || close_ < open_)
+		return;
+	snprintf(comm, clen, "%.*s", (int)(close_ - open_ - 1), open_ + 1);
+	/* the space after the ')' comes before field 3, the 20th before 22 */
+	for (int f = 0; f < 20; f++)
+		if (!(close_ = strchr(close_ + 1, ' ')))
+			return;
+	*start = strtoull(close_ + 1, NULL, 10);
+}
+
 static void fill_template(const struct hy_stats *st, const char *backend)
 {
 	struct hy_export_page *t = &ex.tmpl;
@@ -80,7 +122,7 @@ static void fill_template(const struct hy_stats *st, const char *backend)
 	t->size = sizeof(*t);
 	t->pid = (int32_t)getpid();
 	t->uid = (uint32_t)geteuid();
-	hy_chan_proc_start(0, &start, t->comm, sizeof(t->comm));
+	self_stat(t->comm, sizeof(t->comm), &start);
 	t->starttime = start;
 	t->start_ns = hy_mono_ns();
 	snprintf(t->lib_version, sizeof(t->lib_version), "%s", HY_VERSION_TEXT);
@@ -125,111 +167,50 @@ void hy_export_describe(const struct hy_config *cfg, const struct hy_topo *topo)
 }
 
 /*
- * Create this process's entry from ex.tmpl and map it (at fixed, replacing
- * what is there, if not NULL).  The first usable candidate directory wins.
+ * Create this process's entry (export_chan.h) and fill it from ex.tmpl.
+ * The magic goes in last: a reader that finds the memfd before then sees a
+ * page of zeroes, an entry not made yet, never half of one.
  */
-static int publish(void *fixed, struct hy_export_page **out)
+static int publish(struct hy_export_page **out)
 {
-	const struct hy_export_page *t = &ex.tmpl;
-	uid_t uid = geteuid();
-	char name[64], tmp[80], dir[128];
-	int rc = -ENOENT;
+	struct hy_export_page *p;
+	struct stat st;
+	int fd = hy_chan_create(), rc;
 
-	hy_chan_name((int)t->pid, t->starttime, name, sizeof(name));
-	hy_chan_tmp_name(name, tmp, sizeof(tmp));
-	for (int which = 0; which < 2; which++) {
-		struct hy_export_page *p;
-		struct stat st;
-		int dfd = hy_chan_dir_open(which, uid, true), fd;
-
-		if (dfd < 0) {
-			rc = dfd;
-			continue;
-		}
-		hy_chan_dir(which, uid, dir, sizeof(dir));
-		unlinkat(dfd, tmp, 0); /* left by an earlier image of this very process */
-		fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0) {
-			rc = -errno;
-			close(dfd);
-			continue;
-		}
-		fchmod(fd, 0600);
-		p = NULL;
-		if (ftruncate(fd, HY_CHAN_LEN) || fstat(fd, &st))
-			rc = -errno;
-		else if (!(p = hy_chan_map(fixed, PROT_READ | PROT_WRITE,
-					   MAP_SHARED | (fixed ? MAP_FIXED : 0), fd)))
-			rc = -ENOMEM;
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st)) {
+		rc = -errno;
 		close(fd);
-		if (p) {
-			memcpy(p, t, sizeof(*t));
-			if (!renameat(dfd, tmp, dfd, name)) {
-				snprintf(ex.path, sizeof(ex.path), "%s/%s", dir, name);
-				ex.dev = st.st_dev;
-				ex.ino = st.st_ino;
-				close(dfd);
-				*out = p;
-				return 0;
-			}
-			rc = -errno;
-			if (fixed)
-				retire(p);
-			else
-				hy_sys_munmap(p, HY_CHAN_LEN);
-		}
-		unlinkat(dfd, tmp, 0);
-		close(dfd);
+		return rc;
 	}
-	if (fixed)
-		retire(fixed); /* no entry of our own: at least stop writing the parent's */
-	return rc;
+	p = hy_chan_map(NULL, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
+	if (!p) {
+		close(fd);
+		return -ENOMEM;
+	}
+	/* everything after the magic (the first field), then the magic */
+	memcpy(&p->version, &ex.tmpl.version, sizeof(*p) - offsetof(struct hy_export_page, version));
+	__atomic_store_n(&p->magic, ex.tmpl.magic, __ATOMIC_RELEASE);
+	ex.fd = fd;
+	ex.dev = st.st_dev;
+	ex.ino = st.st_ino;
+	*out = p;
+	return 0;
 }
 
 int hy_export_start(const struct hy_stats *st, const char *backend)
 {
-	struct hy_export_page *p;
+	struct hy_export_page *p = NULL;
 	int rc;
 
 	if (__atomic_load_n(&ex.page, __ATOMIC_ACQUIRE))
 		return -EALREADY;
 	fill_template(st, backend);
-	rc = publish(NULL, &p);
+	rc = publish(&p);
 	if (!rc)
 		__atomic_store_n(&ex.page, p, __ATOMIC_RELEASE);
 	return rc;
-}
-
-/*
- * Entries left by processes that died without removing theirs (killed,
- * _exit, a crash) would pile up, one page of tmpfs each, until the user ran
- * `hybridctl stat`.  So every process, once, at its first epoch (on the
- * policy thread: off the program's start), removes up to SWEEP_MAX of them
- * from its user's directories -- those whose process is gone or is another
- * one now (start time).  That bounds the pile: each process leaves at most
- * one and takes away up to SWEEP_MAX.  No file is opened: the name says
- * which process made it.
- */
-#define SWEEP_MAX 64
-
-/* One name of the user's directory: removed if its process is gone; true
- * once SWEEP_MAX are. */
-static bool sweep_one(int dfd, const char *name, void *arg)
-{
-	int *removed = arg, pid;
-	uint64_t start;
-
-	if (hy_chan_parse_name(name, &pid, &start) && hy_chan_proc_gone(pid, start) &&
-	    !unlinkat(dfd, name, 0))
-		++*removed;
-	return *removed >= SWEEP_MAX;
-}
-
-static void sweep_stale(void)
-{
-	int removed = 0;
-
-	hy_chan_walk(geteuid(), sweep_one, &removed);
 }
 
 /*
@@ -245,10 +226,6 @@ void hy_export_epoch(const struct hy_stats *st)
 
 	if (!p)
 		return;
-	if (!ex.swept) {
-		ex.swept = true;
-		sweep_stale();
-	}
 	now.st = *st;
 	now.mono_ns = hy_mono_ns();
 	s = __atomic_load_n(&p->seq, __ATOMIC_RELAXED);
@@ -259,14 +236,15 @@ void hy_export_epoch(const struct hy_stats *st)
 	__atomic_store_n(&p->seq, s + 2, __ATOMIC_RELEASE);
 }
 
-/* Remove our entry if it is still the file we made. */
-static void unpublish(void)
+/* Close the entry's descriptor if it is still the memfd we made (see the
+ * top), and forget it either way. */
+static void drop_fd(void)
 {
 	struct stat st;
 
-	if (ex.path[0] && !lstat(ex.path, &st) && st.st_dev == ex.dev && st.st_ino == ex.ino)
-		unlink(ex.path);
-	ex.path[0] = 0;
+	if (ex.fd >= 0 && !fstat(ex.fd, &st) && st.st_dev == ex.dev && st.st_ino == ex.ino)
+		close(ex.fd);
+	ex.fd = -1;
 }
 
 void hy_export_stop(void)
@@ -275,16 +253,16 @@ void hy_export_stop(void)
 
 	if (p)
 		__atomic_store_n(&p->state, HY_EXPORT_ENDED, __ATOMIC_RELEASE);
-	unpublish();
 	retire(p);
+	drop_fd();
 }
 
 void hy_export_fork_detach(void)
 {
 	struct hy_export_page *old = __atomic_exchange_n(&ex.page, NULL, __ATOMIC_ACQ_REL);
 
-	ex.path[0] = 0; /* the parent's entry: the parent removes it */
-	retire(old);	/* and the child's copy of its mapping writes nowhere */
+	retire(old); /* the child's copy of the parent's mapping writes nowhere */
+	drop_fd();   /* and its copy of the descriptor shows the parent's page no more */
 }
 
 /* ---- the final report -------------------------------------------------- */

@@ -6,10 +6,10 @@
  *   live      while a managed process runs (from its first use of managed
  *             memory on: runtime's lazy start), its counters are published
  *             through a channel only the same user (or root) can read
- *             (export_chan.h), which costs the program nothing measurable
- *             and disappears with it (a stale entry left by a crash is
- *             recognised and ignored); `hybridctl stat PID` reads it
- *             (export_read.h).
+ *             (export_chan.h: a memfd the process holds), which costs the
+ *             program nothing measurable and lives exactly as long as the
+ *             process, however it ends (exit, kill -9, _exit, exec);
+ *             `hybridctl stat PID` reads it (export_read.h).
  *   at exit   HYBRID_STATS=stderr|FILE|+FILE: the final counters, printed
  *             once (formatted by export_fmt.h).
  *
@@ -46,13 +46,15 @@ int hy_export_start(const struct hy_stats *st, const char *backend);
  * with st (a copy of the counters; no system call). */
 void hy_export_epoch(const struct hy_stats *st);
 
-/* Withdraw the live view (exit, shutdown): the entry is marked ended and
- * removed.  Call with the policy thread quiesced. */
+/* Withdraw the live view (exit, shutdown): the entry is marked ended, its
+ * mapping let go of and its descriptor closed (if the program has not
+ * closed it already).  Call with the policy thread quiesced. */
 void hy_export_stop(void);
 
 /* In a forked child (atfork handler): the inherited entry is the parent's;
- * let go of it without touching it.  The child publishes its own with
- * hy_export_start when it goes live (what hy_export_describe said stays). */
+ * let go of it without touching it (the child's copies of its mapping and
+ * descriptor).  The child publishes its own with hy_export_start when it
+ * goes live (what hy_export_describe said stays). */
 void hy_export_fork_detach(void);
 
 /*

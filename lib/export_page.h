@@ -32,8 +32,9 @@ struct hy_export_snap {
 	struct hy_stats st;
 };
 
-/* The file's contents.  Fixed fields are written before it is published;
- * seq, state, cur and prev change under the sequence counter. */
+/* The entry's contents.  Fixed fields are written before it is published,
+ * the magic last (a page of zeroes is an entry not made yet); seq, state,
+ * cur and prev change under the sequence counter. */
 struct hy_export_page {
 	uint64_t magic;		/* HY_EXPORT_MAGIC */
 	uint32_t version;	/* HY_EXPORT_VERSION */

@@ -11,7 +11,7 @@
 
 static const char *const site_name[HY_FAULT_NSITES] = {
 	"move_pages", "move_status", "uffd_open", "uffd_ioctl",
-	"pagemap_scan", "mbind", "mmap", "os_alloc",
+	"pagemap_scan", "mbind", "mmap", "os_alloc", "memfd",
 };
 
 static const struct {

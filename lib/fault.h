@@ -22,6 +22,7 @@
  *   mbind          placement's mbind (placement.c)
  *   mmap           fresh memory for the heap's arenas and hybrid_mmap
  *   os_alloc       the library's own bookkeeping memory (os.h)
+ *   memfd          the live-statistics entry's memfd (export_chan.c)
  *
  * Set from a test with hy_fault_set(), or from the environment with
  * LIBHYBRID_TEST_FAULTS="site=ERRNO[:PERMILLE],..." (e.g.
@@ -40,6 +41,7 @@ enum hy_fault_site {
 	HY_FAULT_MBIND,
 	HY_FAULT_MMAP,
 	HY_FAULT_OS_ALLOC,
+	HY_FAULT_MEMFD,
 	HY_FAULT_NSITES
 };
 

@@ -2,12 +2,13 @@
 /*
  * kernel_compat — kernel ABI newer than the build machine's headers.
  *
- * Debian 12 ships 6.1 uapi headers; userfaultfd's WP_UNPOPULATED (6.4),
- * WP_ASYNC (6.7), the pagemap PAGEMAP_SCAN ioctl (6.7) and read-write
- * protection (RWP, 7.3: Documentation/admin-guide/mm/userfaultfd.rst,
- * "Read-Write Protection", and pagemap.rst's PAGE_IS_ACCESSED) are newer.  The
- * values are ABI and cannot change; features are still detected at run time,
- * never assumed from these definitions.
+ * Debian 12 ships 6.1 uapi headers; memfd's MFD_NOEXEC_SEAL (6.3),
+ * userfaultfd's WP_UNPOPULATED (6.4), WP_ASYNC (6.7), the pagemap
+ * PAGEMAP_SCAN ioctl (6.7) and read-write protection (RWP, 7.3:
+ * Documentation/admin-guide/mm/userfaultfd.rst, "Read-Write Protection", and
+ * pagemap.rst's PAGE_IS_ACCESSED) are newer.  The values are ABI and cannot
+ * change; features are still detected at run time, never assumed from these
+ * definitions.
  */
 #ifndef HY_KERNEL_COMPAT_H
 #define HY_KERNEL_COMPAT_H
@@ -100,6 +101,12 @@ struct pm_scan_arg {
 
 #ifndef MPOL_PREFERRED_MANY
 #define MPOL_PREFERRED_MANY 5
+#endif
+
+/* memfd_create's "never executable" (6.3): the memfd is made mode 0666 and
+ * sealed against exec; a kernel before 6.3 refuses the flag (EINVAL). */
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
 #endif
 
 #endif

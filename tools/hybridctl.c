@@ -466,12 +466,12 @@ static const char *read_error(int pid, int rc, char *buf, size_t len)
 		snprintf(buf, len, "pid %d: no such process", pid);
 		break;
 	case -ENOENT:
-		snprintf(buf, len, "pid %d: no live statistics (not running under libhybrid, or not "
-				   "managed)", pid);
+		snprintf(buf, len, "pid %d: no live statistics (not running under libhybrid, not "
+				   "managed, or it closed the descriptor they are published on)", pid);
 		break;
 	case -EACCES:
 		snprintf(buf, len, "pid %d: permission denied: a process's statistics are readable "
-				   "only by its user and root", pid);
+				   "only by its user (while it is dumpable) and root", pid);
 		break;
 	case -EPROTO:
 		snprintf(buf, len, "pid %d: statistics written by an incompatible libhybrid; use "
@@ -501,10 +501,8 @@ static int stat_list(bool json, uint64_t interval_us, long count)
 		}
 		l.n = 0;
 		rc = hy_export_list(collect, &l);
-		if (rc < 0 && rc != -ENOENT) {
-			hy_error("cannot read this user's statistics directory: %s%s", strerror(-rc),
-				 rc == -EPERM ? " (not a private directory of this user: not used)"
-					      : "");
+		if (rc < 0) {
+			hy_error("cannot list the processes in /proc: %s", strerror(-rc));
 			rc = 1;
 			break;
 		}
@@ -522,7 +520,8 @@ static int stat_list(bool json, uint64_t interval_us, long count)
 			}
 			printf("]\n");
 		} else if (!l.n) {
-			printf("no managed processes of this user\n");
+			printf(geteuid() ? "no managed processes of this user\n"
+					 : "no managed processes\n");
 		} else {
 			hy_export_format(NULL, NULL, HY_EXPORT_HEAD, buf, sizeof(buf));
 			fputs(buf, stdout);

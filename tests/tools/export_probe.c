@@ -10,6 +10,16 @@
  *   export_probe exec PROG ARGS  publish, then exec PROG (no withdrawal)
  *   export_probe fork SECONDS    publish, fork: the child publishes its own
  *                                view for SECONDS/2, the parent for SECONDS
+ *   export_probe forkhold SECONDS  publish, fork a child that keeps the
+ *                                parent's entry (as one would before its
+ *                                atfork handler ran, or one cloned without
+ *                                them) for SECONDS/2, the parent for SECONDS
+ *   export_probe closefd SECONDS publish, then close the entry's descriptor
+ *                                and reuse its number for a file of the
+ *                                program's ("closed N"), work for SECONDS,
+ *                                withdraw: the program's file must still be
+ *                                open at N after ("kept N"), else exit 1
+ *   export_probe nodump SECONDS  as live, not dumpable (prctl) from the start
  *   export_probe report DEST     run a few epochs, then the exit report to DEST
  *   export_probe report-closed   the report to stderr after closing fd 2
  *   export_probe start           only try to publish; exit 0 or say why, 1
@@ -19,6 +29,7 @@
  * "ready PID" on stdout once the view is published.  Exit 77: no engine here.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -104,6 +115,25 @@ static void start(struct hy_engine *e, bool thread)
 	}
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
+}
+
+/* The number of this process's entry descriptor (lib/export_chan.h), or -1. */
+static int entry_fd(void)
+{
+	char path[64], link[128];
+
+	for (int fd = 0; fd < 4096; fd++) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n < 0)
+			continue;
+		link[n] = 0;
+		if (!strcmp(link, "/memfd:libhybrid-live (deleted)"))
+			return fd;
+	}
+	return -1;
 }
 
 /* Write the first quarter of the range for seconds: a hot set. */
@@ -227,11 +257,35 @@ int main(int argc, char **argv)
 		hy_export_stop();
 		return 0;
 	}
-	if (!strcmp(mode, "live") && argc == 3) {
+	if ((!strcmp(mode, "live") || !strcmp(mode, "nodump")) && argc == 3) {
+		if (!strcmp(mode, "nodump"))
+			prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 		e = make();
 		start(e, true);
 		work(atof(argv[2]));
 		hy_export_stop();
+		return 0;
+	}
+	if (!strcmp(mode, "closefd") && argc == 3) {
+		int fd, file;
+
+		e = make();
+		start(e, true);
+		fd = entry_fd();
+		file = open("/dev/null", O_RDONLY);
+		if (fd < 0 || file < 0 || close(fd) || dup2(file, fd) != fd) {
+			printf("closefd: no entry descriptor to close (%d)\n", fd);
+			return 1;
+		}
+		close(file);
+		printf("closed %d\n", fd);
+		work(atof(argv[2]));
+		hy_export_stop();
+		if (fcntl(fd, F_GETFD) < 0) {
+			printf("the library closed the program's descriptor %d\n", fd);
+			return 1;
+		}
+		printf("kept %d\n", fd);
 		return 0;
 	}
 	if (!strcmp(mode, "hang")) {
@@ -272,6 +326,24 @@ int main(int argc, char **argv)
 		hy_export_stop();
 		return 0;
 	}
+	if (!strcmp(mode, "forkhold") && argc == 3) {
+		double s = atof(argv[2]);
+		pid_t child;
+
+		e = make();
+		start(e, true);
+		child = fork();
+		if (child == 0) {
+			/* no hy_export_fork_detach: the parent's entry stays open here */
+			printf("child %d\n", (int)getpid());
+			work(s / 2);
+			_exit(0);
+		}
+		work(s);
+		waitpid(child, NULL, 0);
+		hy_export_stop();
+		return 0;
+	}
 	if (!strcmp(mode, "report-closed")) {
 		/* describe() keeps a copy of stderr: GNU tools close fd 2 at exit */
 		e = make();
@@ -292,6 +364,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	fprintf(stderr, "usage: export_probe live SECONDS | hang | exec PROG [ARGS] | fork SECONDS "
-			"| report DEST | report-closed | start | noalloc | nosyscall\n");
+			"| forkhold SECONDS | closefd SECONDS | nodump SECONDS | report DEST "
+			"| report-closed | start | noalloc | nosyscall\n");
 	return 2;
 }

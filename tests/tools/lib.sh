@@ -16,12 +16,23 @@ bad() {
 	fail=$((fail + 1)); echo "FAIL $1 (command: ${last:-none run yet}; status ${status:-none})"
 	sed 's/^/     stdout: /' "$OUT" | head -20; sed 's/^/     stderr: /' "$ERR" | head -20
 }
-expect_status() { [ "$status" -eq "$1" ] && ok "$2" || bad "$2: want status $1"; }
+# (every check works under set -u before any run: status and last may be unset)
+expect_status() { [ "${status:-none}" = "$1" ] && ok "$2" || bad "$2: want status $1"; }
 expect_out() { grep -qE -- "$1" "$OUT" && ok "$2" || bad "$2: stdout lacks /$1/"; }
 expect_no_out() { ! grep -qE -- "$1" "$OUT" && ok "$2" || bad "$2: stdout has /$1/"; }
 expect_err() { grep -qE -- "$1" "$ERR" && ok "$2" || bad "$2: stderr lacks /$1/"; }
 expect_err_lines() { [ "$(wc -l <"$ERR")" -eq "$1" ] && ok "$2" || bad "$2: want $1 stderr lines"; }
 expect_empty_out() { [ ! -s "$OUT" ] && ok "$1" || bad "$1: stdout not empty"; }
+# live_fds PID: the descriptors of PID that hold a libhybrid live-statistics
+# entry (a memfd: lib/export_chan.h), one a line; none once PID is gone.
+# (Readable for PID of this user, or any as root.)
+live_fds() {
+	local f
+	for f in /proc/"$1"/fd/*; do
+		[ "$(readlink "$f" 2>/dev/null)" = "/memfd:libhybrid-live (deleted)" ] && echo "${f##*/}"
+	done
+	return 0
+}
 # skip WHY: this part cannot run here (counted apart, never as passed)
 skip() { skipped=$((skipped + 1)); echo "SKIP $1"; }
 # skip_all WHY: the whole test cannot run here

@@ -58,4 +58,20 @@ check move_status=EBUSY "failed: busy or pinned" ""
 check move_status=EACCES "failed: shared" ""
 check uffd_open=EPERM - "access tracking off"
 check pagemap_scan=EIO - ""
+
+# the live entry cannot be made (a kernel without memfd_create): the process
+# simply has no live view, and nothing else changes
+env LD_PRELOAD="$LIB" LIBHYBRID_TEST_FAULTS=memfd=ENOSYS HYBRID_FAST_NODES=0 HYBRID_SLOW_NODES=0 \
+	HYBRID_EPOCH=100ms "$PROG" 32 8 120 >"$tmp/m.out" 2>"$tmp/m.err" & # ended by SIGUSR1
+m=$!
+for _ in $(seq 600); do grep -q '^ready' "$tmp/m.out" && break; kill -0 "$m" 2>/dev/null || break; sleep 0.1; done
+run "$BUILD/tools/hybridctl" stat "$m"
+expect_status 1 "memfd=ENOSYS: no live view"
+expect_err "^hybridctl: pid $m: no live statistics" "memfd=ENOSYS: hybridctl stat says so"
+[ -z "$(live_fds "$m")" ] && ok "memfd=ENOSYS: no entry descriptor" || bad "memfd=ENOSYS: entry at $(live_fds "$m")"
+kill -USR1 "$m"; wait "$m"; st=$?
+last="hot_workload under memfd=ENOSYS"
+[ "$st" -eq 0 ] && ok "memfd=ENOSYS: same exit status" || bad "memfd=ENOSYS: exit status $st"
+norm "$tmp/m.out" | cmp -s - "$tmp/plain" && ok "memfd=ENOSYS: same output" || bad "memfd=ENOSYS: output $(cat "$tmp/m.out")"
+! grep -q '^libhybrid:' "$tmp/m.err" && ok "memfd=ENOSYS: silent" || bad "memfd=ENOSYS: $(cat "$tmp/m.err")"
 finish

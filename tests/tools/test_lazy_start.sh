@@ -5,7 +5,8 @@
 # first managed mapping brings all three.  A forked child of a live process
 # starts with none of them (the parent's are let go of) and gets its own at
 # its first use of managed memory (a malloc).  lazy_probe reports from
-# inside, without allocating; the entry is looked for from outside.
+# inside, without allocating; the entry is looked for from outside (in the
+# process's descriptor table).
 # usage: test_lazy_start.sh BUILD_DIR SOURCE_DIR
 set -u
 BUILD=$(cd "$1" && pwd) SRC=$2
@@ -13,8 +14,6 @@ LIB=$BUILD/lib/libhybrid.so
 PROBE=$BUILD/tests/tools/lazy_probe
 . "$SRC/tests/tools/lib.sh"
 unset $(env | grep -o '^HYBRID_[A-Z_]*') 2>/dev/null
-uid=$(id -u)
-entry_of() { ls -d /run/user/"$uid"/libhybrid/"$1"-* /dev/shm/libhybrid-"$uid"/"$1"-* 2>/dev/null; }
 tmp=$(mktemp -d)
 trap 'exec 3>&- 2>/dev/null; rm -rf "$tmp" "$OUT" "$ERR"' EXIT
 
@@ -47,7 +46,7 @@ start idle
 line idle
 [ "$ruffd" = 0 ] && ok "idle: no userfaultfd" || bad "idle: $ruffd userfaultfds"
 [ "$rthreads" = 1 ] && ok "idle: no policy thread" || bad "idle: $rthreads threads"
-[ -z "$(entry_of "$rpid")" ] && ok "idle: no live entry" || bad "idle: live entry $(entry_of "$rpid")"
+[ -z "$(live_fds "$rpid")" ] && ok "idle: no live entry" || bad "idle: live entry $(live_fds "$rpid")"
 tell; stop
 [ "$status" = 0 ] && ok "idle: exit 0" || bad "idle: exit $status"
 [ ! -s "$tmp/err" ] && ok "idle: silent" || { cp "$tmp/err" "$ERR"; bad "idle: said something"; }
@@ -63,10 +62,11 @@ else
 	tracking=0
 	skip "map: no userfaultfd here ($ruffd): tracking is off on this machine"
 fi
-[ -n "$(entry_of "$rpid")" ] && ok "map: live entry published" || bad "map: no live entry"
+[ -n "$(live_fds "$rpid")" ] && ok "map: live entry published" || bad "map: no live entry"
 tell; stop
 [ "$status" = 0 ] && ok "map: exit 0" || bad "map: exit $status"
-[ -z "$(entry_of "$rpid")" ] && ok "map: entry removed at exit" || bad "map: entry left behind"
+run "$BUILD/tools/hybridctl" stat "$rpid"
+expect_status 1 "map: no live view after exit"
 
 # --- fork: the child starts with nothing, and goes live at its first malloc -
 start fork 16
@@ -75,14 +75,16 @@ line child
 cpid=$rpid
 [ "$ruffd" = 0 ] && ok "child: the parent's userfaultfd let go of" || bad "child: $ruffd userfaultfds"
 [ "$rthreads" = 1 ] && ok "child: no policy thread yet" || bad "child: $rthreads threads"
-[ -z "$(entry_of "$cpid")" ] && ok "child: no live entry yet" || bad "child: live entry before use"
+[ -z "$(live_fds "$cpid")" ] && ok "child: no live entry yet" || bad "child: live entry before use"
 tell
 line child-malloc
 [ "$rthreads" = 2 ] && ok "child after malloc: its own policy thread" || bad "child after malloc: $rthreads threads"
 if [ $tracking = 1 ]; then
 	[ "$ruffd" = 1 ] && ok "child after malloc: its own userfaultfd" || bad "child after malloc: $ruffd userfaultfds"
 fi
-[ -n "$(entry_of "$cpid")" ] && ok "child after malloc: its own live entry" || bad "child after malloc: no live entry"
+[ -n "$(live_fds "$cpid")" ] && ok "child after malloc: its own live entry" || bad "child after malloc: no live entry"
+run "$BUILD/tools/hybridctl" stat "$cpid"
+expect_out "^pid $cpid \\(lazy_probe\\)" "child after malloc: hybridctl stat shows the child's own view"
 tell; stop
 [ "$status" = 0 ] && ok "fork: exit 0" || bad "fork: exit $status"
 finish

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The live statistics channel (lib/export_chan.c, the writer lib/export.c) and `hybridctl stat`: published
-# while a process runs, readable only by its user and root, gone when it ends,
-# a stale entry (kill -9, pid reused, exec) ignored and removed; the exit
-# report's file rules; no malloc and no system call on the publishing side.
+# while a process runs, in a sealed one-page memfd the process holds (found
+# through /proc/PID/fd), readable only by its user and root, gone with the
+# process however it ends (exit, kill -9, exec), a parent's entry held by a
+# child never shown as the child's, an entry whose descriptor the program
+# closed simply not found; the exit report's file rules; no malloc and no
+# system call on the publishing side.
 # export_probe drives the exporter without the preload layer; hot_workload
-# runs under hybridctl for the real thing.
+# runs under hybridctl for the real thing.  (tools.test_stat_churn: thousands
+# of processes ending without exit handlers leave nothing behind.)
 # usage: test_stat.sh BUILD_DIR SOURCE_DIR
 set -u
 BUILD=$(cd "$1" && pwd) SRC=$2
@@ -30,32 +34,49 @@ case $? in
 esac
 
 uid=$(id -u)
-# entry_of PID: this user's entry file(s) for PID
-entry_of() { ls -d /run/user/"$uid"/libhybrid/"$1"-* /dev/shm/libhybrid-"$uid"/"$1"-* 2>/dev/null; }
 # field 22 of /proc/PID/stat
 start_of() { sed 's/.*) //' /proc/"$1"/stat | cut -d' ' -f20; }
+# old_entry PID START: a file the former channel would have made for the
+# process (PID, START) -- there must never be one again
+old_entry() {
+	ls -d /dev/shm/libhybrid-*/"$1-$2" /dev/shm/libhybrid-*/".$1-$2.tmp" \
+		/run/user/*/libhybrid/"$1-$2" /run/user/*/libhybrid/".$1-$2.tmp" 2>/dev/null
+	return 0
+}
 # json FIELD < json: a value by python path, e.g. '["counters"]["epochs"]'
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 # probe MODE ARGS...: in the background until it says "ready PID"; sets ppid
 probe() {
+	rm -f "$tmp/probe.out" # not the last probe's "ready" while this one starts
 	"$PROBE" "$@" >"$tmp/probe.out" 2>"$tmp/probe.err" &
 	pjob=$!
 	jobs_+=("$pjob")
-	for _ in $(seq 200); do grep -q '^ready' "$tmp/probe.out" && break; sleep 0.05; done
+	for _ in $(seq 600); do grep -q '^ready' "$tmp/probe.out" && break; kill -0 "$pjob" 2>/dev/null || break; sleep 0.05; done
 	ppid=$(awk '/^ready/ {print $2}' "$tmp/probe.out")
 	[ -n "$ppid" ] || { echo "export_probe $* did not start: $(cat "$tmp/probe.out" "$tmp/probe.err")"; exit 1; }
 }
 
 # --- a live process: its entry, its counters, its end ------------------------
 probe live 120 # ended by SIGUSR1 below, once the checks are done
-entry=$(entry_of "$ppid")
-[ -n "$entry" ] && ok "live: entry published" || { last="ls"; bad "live: no entry for $ppid"; }
-[ "${entry##*/}" = "$ppid-$(start_of "$ppid")" ] && ok "live: named PID-STARTTIME" \
-	|| { last="ls"; bad "live: entry named ${entry##*/}, not $ppid-$(start_of "$ppid")"; }
-[ "$(stat -c '%a %u %F' "$entry")" = "600 $uid regular file" ] && ok "live: file 0600, ours" \
-	|| { last="stat"; bad "live: file is $(stat -c '%a %u %F' "$entry")"; }
-[ "$(stat -c '%a %u' "${entry%/*}")" = "700 $uid" ] && ok "live: directory 0700, ours" \
-	|| { last="stat"; bad "live: directory is $(stat -c '%a %u' "${entry%/*}")"; }
+pstart=$(start_of "$ppid")
+fds=$(live_fds "$ppid")
+fd=${fds%%$'\n'*}
+[ -n "$fds" ] && ok "live: entry published (a memfd, descriptor $fd)" || { last="ls /proc/$ppid/fd"; bad "live: no entry for $ppid"; }
+[ "$(wc -w <<<"$fds")" -le 1 ] && ok "live: one entry" || { last="ls /proc/$ppid/fd"; bad "live: entries at $fds"; }
+[ "${fd:-0}" -ge 512 ] && ok "live: descriptor out of the program's way (>= 512)" || bad "live: descriptor ${fd:-none}"
+# fdinfo's flags are octal: O_CLOEXEC is 02000000
+flags=$(awk '/^flags:/ {print $2}' /proc/"$ppid"/fdinfo/"${fd:-x}" 2>/dev/null)
+[ -n "$flags" ] && [ $((8#$flags & 8#2000000)) -ne 0 ] && ok "live: close-on-exec" || bad "live: flags ${flags:-unreadable}"
+run python3 -c '
+import fcntl, os, stat, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+st = os.fstat(fd)
+seals = fcntl.fcntl(fd, fcntl.F_GET_SEALS)
+want = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
+print(stat.S_ISREG(st.st_mode), st.st_size, seals & want == want)' "/proc/$ppid/fd/${fd:-x}"
+[ "$(cat "$OUT")" = "True 4096 True" ] && ok "live: one page, sealed against shrinking, growing, more seals" \
+	|| bad "live: regular, size, sealed: $(cat "$OUT")"
+[ -z "$(old_entry "$ppid" "$pstart")" ] && ok "live: no file in a directory" || { last="ls"; bad "live: $(old_entry "$ppid" "$pstart")"; }
 
 run "$CTL" stat "$ppid"
 expect_status 0 "stat PID"
@@ -112,7 +133,6 @@ python3 -c "import json,sys; l=json.load(sys.stdin); sys.exit(0 if $ppid in [p['
 
 kill -USR1 "$pjob"
 wait "$pjob"
-[ -z "$(entry_of "$ppid")" ] && ok "ended: entry removed" || { last="ls"; bad "ended: entry left"; }
 run "$CTL" stat "$ppid"
 expect_status 1 "ended: stat PID fails"
 expect_err "^hybridctl: pid $ppid: no such process$" "ended: says so"
@@ -120,70 +140,34 @@ expect_err_lines 1 "ended: one line"
 expect_empty_out "ended: nothing on stdout"
 run "$CTL" stat
 expect_no_out "^$ppid " "ended: not listed"
+[ -z "$(old_entry "$ppid" "$pstart")" ] && ok "ended: nothing left behind" || { last="ls"; bad "ended: $(old_entry "$ppid" "$pstart")"; }
 
-# --- kill -9: the entry stays behind, is ignored, and the lister removes it --
+# --- kill -9: the entry goes with the process --------------------------------
 probe hang
-entry=$(entry_of "$ppid")
+pstart=$(start_of "$ppid")
+[ -n "$(live_fds "$ppid")" ] && ok "kill -9: entry published before" || { last="ls /proc/$ppid/fd"; bad "kill -9: no entry (case not exercised)"; }
 kill -9 "$pjob"; wait "$pjob" 2>/dev/null
-[ -e "$entry" ] && ok "kill -9: entry left behind" || { last="ls"; bad "kill -9: no entry left (case not exercised)"; }
-cp "$entry" "$tmp/dead-entry"
 run "$CTL" stat "$ppid"
 expect_status 1 "kill -9: stat PID fails"
-expect_err "pid $ppid: no such process" "kill -9: no such process"
+expect_err "^hybridctl: pid $ppid: no such process$" "kill -9: no such process"
+expect_err_lines 1 "kill -9: one line"
 run "$CTL" stat
 expect_no_out "^$ppid " "kill -9: not listed"
-[ ! -e "$entry" ] && ok "kill -9: stale entry removed by the lister" || { last="ls"; bad "kill -9: stale entry kept"; }
+[ -z "$(old_entry "$ppid" "$pstart")" ] && ok "kill -9: nothing left behind" || { last="ls"; bad "kill -9: $(old_entry "$ppid" "$pstart")"; }
 
-# --- a later managed process sweeps stale entries at its first epoch ----------
-# (no hybridctl stat in between: entries of dead processes must not pile up)
-probe hang
-entry=$(entry_of "$ppid")
-kill -9 "$pjob"; wait "$pjob" 2>/dev/null
-sleep 30 & lpid=$!; jobs_+=("$lpid")	# a live process's entry must stay
-live="${entry%/*}/$lpid-$(start_of "$lpid")"
-cp "$tmp/dead-entry" "$live"; chmod 600 "$live"
-[ -e "$entry" ] && ok "sweep: a dead process's entry left behind" || { last="ls"; bad "sweep: no entry left (case not exercised)"; }
-"$CTL" -F 0 -S 0 -e 100ms -- "$WORK" 8 1 120 >"$tmp/s.out" 2>"$tmp/s.err" &
-sjob=$!; jobs_+=("$sjob")
-for _ in $(seq 200); do [ ! -e "$entry" ] && break; sleep 0.05; done
-[ ! -e "$entry" ] && ok "sweep: removed by the next managed process's first epoch" || { last="ls"; bad "sweep: stale entry kept"; }
-[ -e "$live" ] && ok "sweep: a live process's entry kept" || { last="ls"; bad "sweep: a live process's entry removed"; }
-kill -USR1 "$sjob"; wait "$sjob" 2>/dev/null
-rm -f "$live"; kill "$lpid" 2>/dev/null
-
-# --- a pid reused: same pid, another start time ------------------------------
-sleep 30 & spid=$!; jobs_+=("$spid")
-sstart=$(start_of "$spid")
-dir=${entry%/*}
-python3 - "$tmp/dead-entry" "$dir/$spid-$((sstart + 1))" "$spid" "$((sstart + 1))" <<'PY'
-import struct, sys
-b = bytearray(open(sys.argv[1], "rb").read())
-struct.pack_into("<i", b, 16, int(sys.argv[3]))     # pid
-struct.pack_into("<Q", b, 24, int(sys.argv[4]))     # starttime
-open(sys.argv[2], "wb").write(b)
-PY
-chmod 600 "$dir/$spid-$((sstart + 1))"
-run "$CTL" stat "$spid"
-expect_status 1 "pid reused: stat PID fails"
-expect_err "pid $spid: no live statistics" "pid reused: not taken for the live process"
-run "$CTL" stat
-expect_no_out "^$spid " "pid reused: not listed"
-[ ! -e "$dir/$spid-$((sstart + 1))" ] && ok "pid reused: stale entry removed" || { last="ls"; bad "pid reused: entry kept"; }
-kill "$spid"
-
-# --- exec into an unmanaged program: same pid and start, file no longer mapped
-probe exec sleep 3
+# --- exec into an unmanaged program: close-on-exec drops the entry -----------
+probe exec sleep 120 # killed once the checks are done
 for _ in $(seq 100); do [ "$(cat /proc/"$ppid"/comm 2>/dev/null)" = sleep ] && break; sleep 0.05; done
-entry=$(entry_of "$ppid")
-[ -n "$entry" ] && ok "exec: entry of the old image still there" || { last="ls"; bad "exec: no entry (case not exercised)"; }
+[ "$(cat /proc/"$ppid"/comm 2>/dev/null)" = sleep ] && ok "exec: same pid, now sleep" || bad "exec: did not exec (case not exercised)"
+[ -z "$(live_fds "$ppid")" ] && ok "exec: no entry descriptor left in the new image" || { last="ls /proc/$ppid/fd"; bad "exec: entry at $(live_fds "$ppid")"; }
 run "$CTL" stat "$ppid"
 expect_status 1 "exec: stat PID fails"
-expect_err "pid $ppid: no live statistics" "exec: the old image's view is not shown"
-[ -z "$(entry_of "$ppid")" ] && ok "exec: stale entry removed" || { last="ls"; bad "exec: stale entry kept"; }
+expect_err "^hybridctl: pid $ppid: no live statistics" "exec: the old image's view is not shown"
+expect_err_lines 1 "exec: one line"
 kill "$pjob" 2>/dev/null; wait "$pjob" 2>/dev/null
 
 # --- fork: the child publishes its own view ----------------------------------
-probe fork 3
+probe fork 120 # the child ended by SIGUSR1 first, then the parent
 for _ in $(seq 100); do grep -q '^child' "$tmp/probe.out" && break; sleep 0.05; done
 cpid=$(awk '/^child/ {print $2}' "$tmp/probe.out")
 sleep 0.3
@@ -192,56 +176,110 @@ expect_out "^$ppid +export_probe " "fork: parent listed"
 expect_out "^${cpid:-none} +export_probe " "fork: child listed with its own pid"
 run "$CTL" stat "${cpid:-0}" -j
 [ "$(json '["pid"]' <"$OUT" 2>/dev/null)" = "$cpid" ] && ok "fork: the child's view is the child's" || bad "fork: child's view"
-# the child works 1.5 s, the parent 3 s
-for _ in $(seq 40); do [ -z "$(entry_of "$cpid")" ] && break; sleep 0.05; done
-[ -z "$(entry_of "$cpid")" ] && ok "fork: child's entry gone with it" || { last="ls"; bad "fork: child's entry left"; }
-[ -n "$(entry_of "$ppid")" ] && ok "fork: parent's entry untouched" || { last="ls"; bad "fork: parent's entry removed"; }
-wait "$pjob"
+[ "$(live_fds "${cpid:-0}" | wc -l)" -eq 1 ] && ok "fork: the child holds one entry (the parent's let go of)" \
+	|| { last="ls /proc/$cpid/fd"; bad "fork: the child holds entries at $(live_fds "${cpid:-0}" | tr '\n' ' ')"; }
+# the child ends (a zombie until the parent reaps it, or gone)
+kill -USR1 "${cpid:-0}" 2>/dev/null
+for _ in $(seq 200); do
+	case $(awk '/^State:/ {print $2}' /proc/"${cpid:-0}"/status 2>/dev/null) in Z | X | "") break ;; esac
+	sleep 0.05
+done
+run "$CTL" stat "${cpid:-0}"
+expect_status 1 "fork: the child's view gone with it"
+run "$CTL" stat "$ppid"
+expect_status 0 "fork: the parent's view untouched"
+kill -USR1 "$pjob"; wait "$pjob"
 
-# --- another user cannot read it ---------------------------------------------
+# --- a child that still holds its parent's entry is not shown as the parent --
+# (a child before its atfork handler let go of it, or one cloned without them)
+probe forkhold 120 # both ended by SIGUSR1
+for _ in $(seq 100); do grep -q '^child' "$tmp/probe.out" && break; sleep 0.05; done
+cpid=$(awk '/^child/ {print $2}' "$tmp/probe.out")
+[ -n "$(live_fds "${cpid:-0}")" ] && ok "forkhold: the child holds the parent's entry" \
+	|| { last="ls /proc/$cpid/fd"; bad "forkhold: the child holds no entry (case not exercised)"; }
+run "$CTL" stat "${cpid:-0}"
+expect_status 1 "forkhold: stat CHILD fails"
+expect_err "^hybridctl: pid ${cpid:-0}: no live statistics" "forkhold: the parent's view not shown for the child"
+expect_empty_out "forkhold: nothing on stdout"
+run "$CTL" stat
+expect_no_out "^${cpid:-none} " "forkhold: the child not listed"
+[ "$(grep -c "^$ppid " "$OUT")" -eq 1 ] && ok "forkhold: the parent listed once" || bad "forkhold: the parent listed $(grep -c "^$ppid " "$OUT") times"
+kill -USR1 "$pjob" "${cpid:-}" 2>/dev/null; wait "$pjob"
+
+# --- the program closes the entry's descriptor: not found, nothing broken ----
+probe closefd 60 # ended by SIGUSR1
+for _ in $(seq 100); do grep -q '^closed' "$tmp/probe.out" && break; sleep 0.05; done
+cfd=$(awk '/^closed/ {print $2}' "$tmp/probe.out")
+[ -n "$cfd" ] && [ -z "$(live_fds "$ppid")" ] && ok "closefd: the program closed descriptor $cfd" \
+	|| { last="export_probe closefd"; bad "closefd: $(cat "$tmp/probe.out")"; }
+run "$CTL" stat "$ppid"
+expect_status 1 "closefd: stat PID fails"
+expect_err "^hybridctl: pid $ppid: no live statistics \(.*closed the descriptor" "closefd: says it does not publish"
+expect_err_lines 1 "closefd: one line"
+expect_empty_out "closefd: nothing on stdout"
+run "$CTL" stat
+expect_no_out "^$ppid " "closefd: not listed"
+kill -USR1 "$pjob"; wait "$pjob"; pst=$?
+[ $pst -eq 0 ] && grep -q "^kept $cfd\$" "$tmp/probe.out" \
+	&& ok "closefd: ran on, withdrew without closing the program's file at $cfd" \
+	|| { last="export_probe closefd"; bad "closefd: status $pst: $(cat "$tmp/probe.out" "$tmp/probe.err")"; }
+
+# --- who sees whom: the kernel's rule for /proc/PID/fd -----------------------
 if [ "$uid" -eq 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then
 	asnobody() { setpriv --reuid=nobody --regid="$(id -gn nobody)" --clear-groups "$@"; }
-	probe live 5
-	entry=$(entry_of "$ppid")
+	probe live 60 # root's
+	fd=$(live_fds "$ppid")
 	run asnobody "$CTL" stat "$ppid"
 	expect_status 1 "other user: stat PID refused"
-	expect_err "pid $ppid: permission denied" "other user: permission denied"
+	expect_err "^hybridctl: pid $ppid: permission denied" "other user: permission denied"
+	expect_err_lines 1 "other user: one line"
 	expect_empty_out "other user: no counters shown"
 	run asnobody "$CTL" stat "$ppid" --json
 	expect_empty_out "other user: no JSON either"
 	run asnobody "$CTL" stat
 	expect_no_out "^$ppid " "other user: not in their list"
-	run asnobody cat "$entry"
-	[ "$status" -ne 0 ] && ok "other user: entry file unreadable" || bad "other user: read the entry"
-	run asnobody ls "${entry%/*}"
-	[ "$status" -ne 0 ] && ok "other user: directory unlistable" || bad "other user: listed the directory"
+	run asnobody cat "/proc/$ppid/fd/${fd:-x}"
+	[ "$status" -ne 0 ] && ok "other user: entry unreadable" || bad "other user: read the entry"
 	run "$CTL" stat "$ppid"
 	expect_status 0 "root reads it"
-	kill "$pjob"; wait "$pjob" 2>/dev/null
+	kill -USR1 "$pjob"; wait "$pjob" 2>/dev/null
 
-	# a directory that is not private to the user is never used
-	nuid=$(id -u nobody) ndir=/dev/shm/libhybrid-$(id -u nobody)
-	if [ -e "$ndir" ] || [ -L "$ndir" ] || [ -d /run/user/"$nuid" ]; then
-		skip "directory checks: $ndir or /run/user/$nuid exists already"
+	probe_as_nobody() { # MODE SECONDS: like probe, as nobody
+		rm -f "$tmp/probe.out"
+		setpriv --reuid=nobody --regid="$(id -gn nobody)" --clear-groups "$PROBE" "$@" \
+			>"$tmp/probe.out" 2>"$tmp/probe.err" &
+		pjob=$!
+		jobs_+=("$pjob")
+		for _ in $(seq 600); do grep -q '^ready' "$tmp/probe.out" && break; kill -0 "$pjob" 2>/dev/null || break; sleep 0.05; done
+		ppid=$(awk '/^ready/ {print $2}' "$tmp/probe.out")
+	}
+	if ! asnobody test -x "$PROBE"; then
+		skip "a user's own process: nobody cannot run $PROBE (a private build directory)"
+	elif probe_as_nobody live 60; [ -z "$ppid" ]; then
+		last="export_probe live, as nobody"; bad "a user's own process: did not start: $(cat "$tmp/probe.out" "$tmp/probe.err")"
 	else
-		mkdir -m 0700 "$tmp/elsewhere" && chown nobody "$tmp/elsewhere"
-		for how in "mode 0755|mkdir -m 0755 $ndir && chown nobody $ndir" \
-			   "owned by root|mkdir -m 0700 $ndir" \
-			   "a symbolic link|ln -s $tmp/elsewhere $ndir"; do
-			what=${how%%|*}
-			sh -c "${how#*|}"
-			run asnobody "$PROBE" start
-			expect_status 1 "directory $what: not used"
-			expect_out '^start: (Operation not permitted|Permission denied|Not a directory)$' "directory $what: refused"
-			[ -z "$(ls -A "$tmp/elsewhere")" ] && ok "directory $what: nothing written through it" \
-				|| bad "directory $what: wrote through it"
-			rm -rf "$ndir"
-		done
-		run asnobody "$PROBE" start
-		expect_status 0 "fresh directory: created and used"
-		[ "$(stat -c '%a %U' "$ndir" 2>/dev/null)" = "700 nobody" ] && ok "fresh directory: 0700, the user's" \
-			|| bad "fresh directory: $(stat -c '%a %U' "$ndir" 2>&1)"
-		rm -rf "$ndir"
+		run asnobody "$CTL" stat "$ppid"
+		expect_status 0 "own process: the user reads it"
+		run asnobody "$CTL" stat
+		expect_out "^$ppid +export_probe " "own process: in the user's list"
+		run "$CTL" stat
+		expect_out "^$ppid +export_probe " "root lists every user's processes"
+		run "$CTL" stat "$ppid" --json
+		[ "$(json '["uid"]' <"$OUT" 2>/dev/null)" = "$(id -u nobody)" ] && ok "root reads another user's process" \
+			|| bad "root reads another user's process"
+		kill -USR1 "$pjob"; wait "$pjob" 2>/dev/null
+
+		probe_as_nobody nodump 60
+		if [ -z "$ppid" ]; then
+			last="export_probe nodump, as nobody"; bad "not dumpable: did not start: $(cat "$tmp/probe.out" "$tmp/probe.err")"
+		else
+			run asnobody "$CTL" stat "$ppid"
+			expect_status 1 "not dumpable: its own user cannot read it"
+			expect_err "^hybridctl: pid $ppid: permission denied" "not dumpable: permission denied"
+			run "$CTL" stat "$ppid"
+			expect_status 0 "not dumpable: root reads it"
+			kill -USR1 "$pjob"; wait "$pjob" 2>/dev/null
+		fi
 	fi
 else
 	skip "other-user checks: not root (or no nobody/setpriv); they need both users"
@@ -315,7 +353,8 @@ else
 	kill -USR1 "$wjob"
 	wait "$wjob"
 	grep -q '^data intact$' "$tmp/w.out" && ok "launched: data intact" || { last=hot_workload; bad "launched: $(cat "$tmp/w.out")"; }
-	[ -z "$(entry_of "$wjob")" ] && ok "launched: entry gone at exit" || { last="ls"; bad "launched: entry left"; }
+	run "$CTL" stat "$wjob"
+	expect_status 1 "launched: no view once it has ended"
 fi
 
 # --- stat's own usage errors: one line, exit 2 --------------------------------

@@ -71,8 +71,10 @@ if [ "$role" = guest ]; then
 	grep -qE '^promoted pages +[1-9][0-9]*' "$out/report.txt" 2>/dev/null && ok "--stats=FILE: promotions reported" \
 		|| { last="report"; bad "no promotions in the report: $(cat "$out/report.txt" 2>&1)"; }
 	[ "$(stat -c %a "$out/report.txt" 2>/dev/null)" = 600 ] && ok "--stats=FILE: mode 0600" || bad "--stats=FILE mode"
-	ls /dev/shm/libhybrid-0/"$w"-* /run/user/0/libhybrid/"$w"-* >/dev/null 2>&1 \
-		&& bad "live entry left after exit" || ok "live entry gone after exit"
+	run "$CTL" stat "$w"
+	expect_status 1 "live entry gone after exit"
+	left=$(ls -d /dev/shm/libhybrid-* /run/user/*/libhybrid 2>/dev/null)
+	[ -z "$left" ] && ok "nothing left under /dev/shm or /run/user" || bad "left behind: $left"
 	finish
 	exit
 fi
