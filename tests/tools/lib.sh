@@ -34,6 +34,13 @@ live_fds() {
 	return 0
 }
 # skip WHY: this part cannot run here (counted apart, never as passed)
+# wait_until CMD...: until CMD succeeds, polled every 50 ms; a 120-s ceiling
+# catches a hang only (events, not times: a busy machine is slow, not wrong)
+wait_until() {
+	local i
+	for i in $(seq 2400); do "$@" && return 0; sleep 0.05; done
+	return 1
+}
 skip() { skipped=$((skipped + 1)); echo "SKIP $1"; }
 # skip_all WHY: the whole test cannot run here
 skip_all() { echo "skip: $1"; exit 77; }

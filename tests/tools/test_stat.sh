@@ -45,13 +45,15 @@ old_entry() {
 }
 # json FIELD < json: a value by python path, e.g. '["counters"]["epochs"]'
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+# probe_said WORD: the probe's output has a line starting with WORD (or it died)
+probe_said() { grep -q "^$1" "$tmp/probe.out" || ! kill -0 "$pjob" 2>/dev/null; }
 # probe MODE ARGS...: in the background until it says "ready PID"; sets ppid
 probe() {
 	rm -f "$tmp/probe.out" # not the last probe's "ready" while this one starts
 	"$PROBE" "$@" >"$tmp/probe.out" 2>"$tmp/probe.err" &
 	pjob=$!
 	jobs_+=("$pjob")
-	for _ in $(seq 600); do grep -q '^ready' "$tmp/probe.out" && break; kill -0 "$pjob" 2>/dev/null || break; sleep 0.05; done
+	wait_until probe_said ready
 	ppid=$(awk '/^ready/ {print $2}' "$tmp/probe.out")
 	[ -n "$ppid" ] || { echo "export_probe $* did not start: $(cat "$tmp/probe.out" "$tmp/probe.err")"; exit 1; }
 }
@@ -99,18 +101,19 @@ python3 -m json.tool <"$OUT" >/dev/null && ok "--json parses (python3 -m json.to
 e1=$(json '["counters"]["epochs"]' <"$OUT") a1=$(json '["counters"]["pages_armed"]' <"$OUT")
 [ "$(json '["pid"]' <"$OUT")" = "$ppid" ] && ok "--json: pid" || bad "--json: pid"
 [ "$(json '["tiers"][1]["nodes"]' <"$OUT")" = "0" ] && ok "--json: tiers with nodes" || bad "--json: tiers"
-sleep 0.6
-run "$CTL" stat "$ppid" -j
-e2=$(json '["counters"]["epochs"]' <"$OUT") a2=$(json '["counters"]["pages_armed"]' <"$OUT")
+# grown: both counters, once an epoch or more has ended since
+grown() {
+	run "$CTL" stat "$ppid" -j
+	e2=$(json '["counters"]["epochs"]' <"$OUT") a2=$(json '["counters"]["pages_armed"]' <"$OUT")
+	[ "$e2" -gt "$e1" ] && [ "$a2" -gt "$a1" ]
+}
+wait_until grown
 [ "$e2" -gt "$e1" ] && ok "counters grow: epochs $e1 -> $e2" || bad "epochs did not grow: $e1 -> $e2"
 [ "$a2" -gt "$a1" ] && ok "counters grow: pages armed $a1 -> $a2" || bad "pages armed did not grow: $a1 -> $a2"
 # self_bytes: set by every epoch; once one has ended (a second began), at least the
-# tracker's bitmap of the 16 MiB managed (a bit a page) -- waited for, 30 s at most
-for _ in $(seq 300); do
-	run "$CTL" stat "$ppid" -j
-	[ "$(json '["counters"]["epochs"]' <"$OUT")" -ge 2 ] && break
-	sleep 0.1
-done
+# tracker's bitmap of the 16 MiB managed (a bit a page) -- waited for
+two_epochs() { run "$CTL" stat "$ppid" -j; [ "$(json '["counters"]["epochs"]' <"$OUT")" -ge 2 ]; }
+wait_until two_epochs
 self=$(json '["self_bytes"]' <"$OUT")
 [ "$self" -ge $((16 << 20 >> 12 >> 3)) ] && ok "--json: self_bytes $self" \
 	|| bad "--json: self_bytes $self, less than the 16 MiB's tracking bitmap"
@@ -157,7 +160,8 @@ expect_no_out "^$ppid " "kill -9: not listed"
 
 # --- exec into an unmanaged program: close-on-exec drops the entry -----------
 probe exec sleep 120 # killed once the checks are done
-for _ in $(seq 100); do [ "$(cat /proc/"$ppid"/comm 2>/dev/null)" = sleep ] && break; sleep 0.05; done
+is_sleep() { [ "$(cat /proc/"$ppid"/comm 2>/dev/null)" = sleep ]; }
+wait_until is_sleep
 [ "$(cat /proc/"$ppid"/comm 2>/dev/null)" = sleep ] && ok "exec: same pid, now sleep" || bad "exec: did not exec (case not exercised)"
 [ -z "$(live_fds "$ppid")" ] && ok "exec: no entry descriptor left in the new image" || { last="ls /proc/$ppid/fd"; bad "exec: entry at $(live_fds "$ppid")"; }
 run "$CTL" stat "$ppid"
@@ -168,9 +172,11 @@ kill "$pjob" 2>/dev/null; wait "$pjob" 2>/dev/null
 
 # --- fork: the child publishes its own view ----------------------------------
 probe fork 120 # the child ended by SIGUSR1 first, then the parent
-for _ in $(seq 100); do grep -q '^child' "$tmp/probe.out" && break; sleep 0.05; done
+wait_until probe_said child
 cpid=$(awk '/^child/ {print $2}' "$tmp/probe.out")
-sleep 0.3
+# the child's own entry: published by its first epoch
+child_listed() { run "$CTL" stat; grep -qE "^${cpid:-none} +export_probe " "$OUT"; }
+wait_until child_listed
 run "$CTL" stat
 expect_out "^$ppid +export_probe " "fork: parent listed"
 expect_out "^${cpid:-none} +export_probe " "fork: child listed with its own pid"
@@ -180,10 +186,8 @@ run "$CTL" stat "${cpid:-0}" -j
 	|| { last="ls /proc/$cpid/fd"; bad "fork: the child holds entries at $(live_fds "${cpid:-0}" | tr '\n' ' ')"; }
 # the child ends (a zombie until the parent reaps it, or gone)
 kill -USR1 "${cpid:-0}" 2>/dev/null
-for _ in $(seq 200); do
-	case $(awk '/^State:/ {print $2}' /proc/"${cpid:-0}"/status 2>/dev/null) in Z | X | "") break ;; esac
-	sleep 0.05
-done
+child_gone() { case $(awk '/^State:/ {print $2}' /proc/"${cpid:-0}"/status 2>/dev/null) in Z | X | "") return 0 ;; esac; return 1; }
+wait_until child_gone
 run "$CTL" stat "${cpid:-0}"
 expect_status 1 "fork: the child's view gone with it"
 run "$CTL" stat "$ppid"
@@ -193,7 +197,7 @@ kill -USR1 "$pjob"; wait "$pjob"
 # --- a child that still holds its parent's entry is not shown as the parent --
 # (a child before its atfork handler let go of it, or one cloned without them)
 probe forkhold 120 # both ended by SIGUSR1
-for _ in $(seq 100); do grep -q '^child' "$tmp/probe.out" && break; sleep 0.05; done
+wait_until probe_said child
 cpid=$(awk '/^child/ {print $2}' "$tmp/probe.out")
 [ -n "$(live_fds "${cpid:-0}")" ] && ok "forkhold: the child holds the parent's entry" \
 	|| { last="ls /proc/$cpid/fd"; bad "forkhold: the child holds no entry (case not exercised)"; }
@@ -208,7 +212,7 @@ kill -USR1 "$pjob" "${cpid:-}" 2>/dev/null; wait "$pjob"
 
 # --- the program closes the entry's descriptor: not found, nothing broken ----
 probe closefd 60 # ended by SIGUSR1
-for _ in $(seq 100); do grep -q '^closed' "$tmp/probe.out" && break; sleep 0.05; done
+wait_until probe_said closed
 cfd=$(awk '/^closed/ {print $2}' "$tmp/probe.out")
 [ -n "$cfd" ] && [ -z "$(live_fds "$ppid")" ] && ok "closefd: the program closed descriptor $cfd" \
 	|| { last="export_probe closefd"; bad "closefd: $(cat "$tmp/probe.out")"; }
@@ -250,7 +254,7 @@ if [ "$uid" -eq 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/nul
 			>"$tmp/probe.out" 2>"$tmp/probe.err" &
 		pjob=$!
 		jobs_+=("$pjob")
-		for _ in $(seq 600); do grep -q '^ready' "$tmp/probe.out" && break; kill -0 "$pjob" 2>/dev/null || break; sleep 0.05; done
+		wait_until probe_said ready
 		ppid=$(awk '/^ready/ {print $2}' "$tmp/probe.out")
 	}
 	if ! asnobody test -x "$PROBE"; then
@@ -320,7 +324,7 @@ run "$PROBE" report "+$tmp/link"
 expect_err "$tmp/link is a symbolic link; not followed" "report +symlink: refused"
 [ ! -e "$tmp/target" ] && ok "report through a symlink: target untouched" || bad "report followed the symlink"
 mkfifo "$tmp/fifo"
-run timeout 10 "$PROBE" report "+$tmp/fifo"
+run timeout 120 "$PROBE" report "+$tmp/fifo"
 expect_status 0 "report +FIFO: does not block"
 expect_err "$tmp/fifo is not a regular file; nothing written" "report +FIFO: refused"
 run "$PROBE" report stderr
@@ -337,18 +341,26 @@ if [ "$status" -ne 0 ]; then
 else
 	"$CTL" -F 0 -S 0 -e 100ms -- "$WORK" 32 8 120 >"$tmp/w.out" 2>"$tmp/w.err" & # ended by SIGUSR1
 	wjob=$!; jobs_+=("$wjob")
-	for _ in $(seq 200); do grep -q '^ready' "$tmp/w.out" && break; sleep 0.05; done
+	wait_until grep -q '^ready' "$tmp/w.out"
 	[ "$(awk '/^ready/ {print $2}' "$tmp/w.out")" = "$wjob" ] && ok "launched: the command has hybridctl's pid (exec)" \
 		|| bad "launched: pid $(cat "$tmp/w.out") is not $wjob"
-	sleep 1.5
-	run "$CTL" stat "$wjob" --json
+	# promotions: the hot set found, however many epochs a busy machine takes
+	promoted() {
+		run "$CTL" stat "$wjob" --json
+		p1=$(json '["counters"]["promote_pages"]' <"$OUT" 2>/dev/null)
+		e1=$(json '["counters"]["epochs"]' <"$OUT" 2>/dev/null)
+		[ "${p1:-0}" -gt 0 ]
+	}
+	wait_until promoted
 	expect_status 0 "launched: stat PID"
-	p1=$(json '["counters"]["promote_pages"]' <"$OUT" 2>/dev/null) e1=$(json '["counters"]["epochs"]' <"$OUT" 2>/dev/null)
 	[ "$(json '["command"]' <"$OUT" 2>/dev/null)" = hot_workload ] && ok "launched: its command" || bad "launched: command"
 	[ "${p1:-0}" -gt 0 ] && ok "launched: hot pages promoted ($p1)" || bad "launched: no promotions"
-	sleep 0.5
-	run "$CTL" stat "$wjob" --json
-	e2=$(json '["counters"]["epochs"]' <"$OUT" 2>/dev/null)
+	later() {
+		run "$CTL" stat "$wjob" --json
+		e2=$(json '["counters"]["epochs"]' <"$OUT" 2>/dev/null)
+		[ "${e2:-0}" -gt "${e1:-0}" ]
+	}
+	wait_until later
 	[ "${e2:-0}" -gt "${e1:-0}" ] && ok "launched: epochs grow ($e1 -> $e2)" || bad "launched: epochs $e1 -> $e2"
 	kill -USR1 "$wjob"
 	wait "$wjob"
