@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -185,6 +186,36 @@ int hy_chan_each(int pid, bool (*fn)(int fd, void *arg), void *arg)
 	rc = each_name(dfd, one_fd, &w);
 	close(dfd);
 	return rc == -ENOENT ? -ESRCH : rc;
+}
+
+int hy_chan_own_pid(int pid)
+{
+	char path[40], buf[2048], *l, *end;
+	long own = pid;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return pid;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return pid;
+	buf[n] = 0;
+	l = strstr(buf, "\nNSpid:");
+	if (!l)
+		return pid;
+	/* its pid in each namespace, outermost first: the last is its own */
+	for (l += 7; *l && *l != '\n'; l = end) {
+		long v = strtol(l, &end, 10);
+
+		if (end == l)
+			break;
+		own = v;
+	}
+	return own > 0 && own <= 0x7fffffff ? (int)own : pid;
 }
 
 struct proc_walk {

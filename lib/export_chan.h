@@ -79,6 +79,13 @@ int hy_chan_each(int pid, bool (*fn)(int fd, void *arg), void *arg);
  */
 int hy_chan_procs(bool (*fn)(int pid, void *arg), void *arg);
 
+/*
+ * pid as the process itself sees it (getpid() there): the last of NSpid in
+ * /proc/PID/status, for a process in a pid namespace of its own (a
+ * container); pid itself otherwise, or when that cannot be read.
+ */
+int hy_chan_own_pid(int pid);
+
 /* ---- the mapping ------------------------------------------------------- */
 
 /* mmap(2) of an entry (HY_CHAN_LEN at addr, offset 0) by the raw system

@@ -15,11 +15,12 @@
 
 /*
  * Copy the entry open as fd into out, consistently, and check that it is
- * pid's live entry.  0; -ENOENT (not made yet, ended, or not pid's: a
- * forked child holds its parent's until it lets go of it), -EPROTO (not
- * ours to understand), -EAGAIN (writer stuck mid-copy), -ENOMEM.
+ * the live entry of the process whose own pid (hy_chan_own_pid) is `own`.
+ * 0; -ENOENT (not made yet, ended, or not its: a forked child holds its
+ * parent's until it lets go of it), -EPROTO (not ours to understand),
+ * -EAGAIN (writer stuck mid-copy), -ENOMEM.
  */
-static int snapshot(int fd, int pid, struct hy_export_page *out)
+static int snapshot(int fd, int own, struct hy_export_page *out)
 {
 	const struct hy_export_page *p;
 	uint64_t magic;
@@ -56,13 +57,13 @@ static int snapshot(int fd, int pid, struct hy_export_page *out)
 		}
 	}
 	hy_sys_munmap((void *)p, HY_CHAN_LEN);
-	if (!rc && (out->pid != pid || out->state != HY_EXPORT_LIVE))
+	if (!rc && (out->pid != own || out->state != HY_EXPORT_LIVE))
 		rc = -ENOENT;
 	return rc;
 }
 
 struct find {
-	int pid;
+	int own; /* the process's pid as it sees it */
 	struct hy_export_page *out;
 	int rc; /* 0 found; else the most telling error so far */
 };
@@ -71,7 +72,7 @@ struct find {
 static bool try_entry(int fd, void *arg)
 {
 	struct find *f = arg;
-	int rc = snapshot(fd, f->pid, f->out);
+	int rc = snapshot(fd, f->own, f->out);
 
 	if (rc != -ENOENT || f->rc == -ENOENT)
 		f->rc = rc;
@@ -80,10 +81,13 @@ static bool try_entry(int fd, void *arg)
 
 int hy_export_read(int pid, struct hy_export_page *out)
 {
-	struct find f = {pid, out, -ENOENT};
+	struct find f = {hy_chan_own_pid(pid), out, -ENOENT};
 	int rc = hy_chan_each(pid, try_entry, &f);
 
-	/* a copy made before the process ended is still a copy */
+	/* a copy made before the process ended is still a copy; shown with
+	 * the pid it has here, not in its own namespace */
+	if (f.rc == 0)
+		out->pid = pid;
 	return f.rc == 0 ? 0 : rc ? rc : f.rc;
 }
 

@@ -210,6 +210,26 @@ expect_no_out "^${cpid:-none} " "forkhold: the child not listed"
 [ "$(grep -c "^$ppid " "$OUT")" -eq 1 ] && ok "forkhold: the parent listed once" || bad "forkhold: the parent listed $(grep -c "^$ppid " "$OUT") times"
 kill -USR1 "$pjob" "${cpid:-}" 2>/dev/null; wait "$pjob"
 
+# --- a process in a pid namespace of its own (a container): found by its pid here
+if ! unshare --pid --fork true 2>/dev/null; then
+	skip "pid namespace: unshare --pid refused here (needs CAP_SYS_ADMIN)"
+else
+	rm -f "$tmp/probe.out"
+	unshare --pid --fork "$PROBE" live 60 >"$tmp/probe.out" 2>"$tmp/probe.err" & # ended by SIGUSR1
+	pjob=$!; jobs_+=("$pjob")
+	wait_until probe_said ready
+	nspid=$(pgrep -P "$pjob" | head -1)
+	[ "$(awk '/^ready/ {print $2}' "$tmp/probe.out")" = 1 ] && [ -n "$nspid" ] \
+		&& ok "pid namespace: the probe is pid 1 there, $nspid here" \
+		|| bad "pid namespace: not started as pid 1: $(cat "$tmp/probe.out" "$tmp/probe.err")"
+	run "$CTL" stat "${nspid:-0}"
+	expect_status 0 "pid namespace: stat PID (its pid here)"
+	expect_out "^pid ${nspid:-none} \\(export_probe\\)" "pid namespace: shown with its pid here"
+	run "$CTL" stat
+	expect_out "^${nspid:-none} +export_probe " "pid namespace: listed with its pid here"
+	kill -USR1 "${nspid:-0}" 2>/dev/null; wait "$pjob" 2>/dev/null
+fi
+
 # --- the program closes the entry's descriptor: not found, nothing broken ----
 probe closefd 60 # ended by SIGUSR1
 wait_until probe_said closed
