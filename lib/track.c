@@ -439,7 +439,11 @@ void hy_track_set_fault_budget(struct hy_track *t, uint64_t faults)
 	if (!t)
 		return;
 	__atomic_store_n(&t->fault_budget, faults, __ATOMIC_RELAXED);
-	__atomic_store_n(&t->fault_left, (int64_t)faults, __ATOMIC_RELAXED);
+	/* seq_cst, like the handler's decrement and its batch counter: a batch
+	 * begun after this sees the new budget, one begun before is waited for */
+	__atomic_store_n(&t->fault_left, (int64_t)faults, __ATOMIC_SEQ_CST);
+	if (t->ops->quiesce)
+		t->ops->quiesce(t);
 }
 
 long hy_track_harvest(struct hy_track *t, uintptr_t start, size_t len, uint64_t *written)

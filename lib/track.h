@@ -140,8 +140,10 @@ int hy_track_arm(struct hy_track *t, uintptr_t start, size_t len, const uint64_t
  * spends it releases every tracked range at once (nothing more is recorded
  * until pages are armed again); pages written meanwhile are still recorded
  * up to that point.  0: no limit.  The epoch sets it each time it arms
- * (sync_fault_budget per second of epoch).  No effect on the other
- * backends, whose faults the kernel resolves without a thread.
+ * (sync_fault_budget per second of epoch), before it arms: the call waits
+ * for a batch of faults the handler has in progress, so a release that
+ * spent the old budget is over before anything is armed again.  No effect
+ * on the other backends, whose faults the kernel resolves without a thread.
  */
 void hy_track_set_fault_budget(struct hy_track *t, uint64_t faults);
 

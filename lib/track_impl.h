@@ -75,6 +75,9 @@ struct trk_ops {
 			uint64_t *out);
 	/* The table changed (called with t->lock held): republish for a handler. */
 	void (*publish)(struct hy_track *t);
+	/* A new fault budget is set: wait for a handler's batch in progress,
+	 * which may still spend the old one (may be NULL). */
+	void (*quiesce)(struct hy_track *t);
 	bool rwp;	  /* read-write protection (MODE_RWP, UFFDIO_RWPROTECT), not WP */
 	bool written_map; /* needs a written bitmap per range */
 	bool rearm_all;	  /* arm() re-protects every armed page, not only new ones */

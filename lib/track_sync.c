@@ -45,7 +45,9 @@
  * The fault budget (sync_fault_budget): the handler counts the faults it
  * takes against what the epoch allowed at arming, and the one that spends
  * it releases every tracked range (budget_spent, release_all), so the limit
- * holds whatever the governor armed.
+ * holds whatever the governor armed.  A new budget waits for the batch in
+ * progress (quiesce: the grace period below), so a release that spent the
+ * last epoch's budget never undoes the next epoch's arming.
  *
  * Huge pages: the handler releases the 4 KiB page written; for a PMD-mapped
  * THP the kernel splits the PMD to do so (measured on 6.18), like async.
@@ -93,7 +95,7 @@ static void record(const struct trk_snap *s, uintptr_t addr)
 static bool budget_spent(struct hy_track *t)
 {
 	return __atomic_load_n(&t->fault_budget, __ATOMIC_RELAXED) &&
-	       __atomic_sub_fetch(&t->fault_left, 1, __ATOMIC_RELAXED) == 0;
+	       __atomic_sub_fetch(&t->fault_left, 1, __ATOMIC_SEQ_CST) == 0;
 }
 
 static void release_all(struct hy_track *t, const struct trk_snap *s)
@@ -280,6 +282,7 @@ const struct trk_ops hy_trk_sync_ops = {
     .stop = sync_stop,
     .harvest = sync_harvest,
     .publish = sync_publish,
+    .quiesce = grace,
     .written_map = true,
     .rearm_all = true,
 };
