@@ -10,7 +10,7 @@ prefix=$tmp/prefix
 
 run cmake --install "$BUILD" --prefix "$prefix"
 expect_status 0 "cmake --install"
-for f in include/hybrid.h bin/hybridctl share/man/man7/hybrid.7 share/man/man3/hybrid_version.3; do
+for f in include/hybrid.h bin/hybridctl share/man/man7/hybrid.7 share/man/man3/hybrid_version.3 share/doc/libhybrid/LICENSE; do
 	[ -e "$prefix/$f" ] && ok "installed $f" || { last=install; bad "missing $f"; }
 done
 pc=$(find "$prefix" -name hybrid.pc | head -1)
