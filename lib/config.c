@@ -696,7 +696,7 @@ int hy_config_lookup(const char *name)
 	return -1;
 }
 
-/* Levenshtein distance, bounded: for "did you mean" on unknown names. */
+/* Levenshtein distance, bounded: for the nearest option to an unknown name. */
 static int edit_distance(const char *a, const char *b)
 {
 	int row[64], la = (int)strlen(a), lb = (int)strlen(b);
@@ -733,25 +733,37 @@ static void printable(const char *s, size_t n, char *buf, size_t len)
 
 extern char **environ;
 
-int hy_config_load_env(struct hy_config *cfg, struct hy_err *err)
+const char *hy_config_nearest(const char *name, char *buf, size_t len)
 {
-	struct hy_err why;
-	char name[64];
+	char cand[64];
+	int bestd = INT_MAX;
 
-	/*
-	 * Unknown HYBRID_ names are errors (a misspelt option silently ignored
-	 * is a bug report waiting), whatever their length.  secure_getenv()
-	 * returns NULL for setuid programs; the environ scan below honours the
-	 * same rule through AT_SECURE.
-	 */
+	buf[0] = 0;
+	for (int id = 0; id < HY_OPT_COUNT; id++) {
+		int d = edit_distance(name, hy_config_env_name(id, cand, sizeof(cand)));
+		if (d < bestd) {
+			bestd = d;
+			snprintf(buf, len, "%s", cand);
+		}
+	}
+	return buf;
+}
+
+int hy_config_unknown_env(struct hy_err *msg)
+{
+	char name[64], near[64], line[sizeof(msg->msg)];
+	size_t used = 0;
+	int count = 0;
+
+	line[0] = 0;
+	if (getauxval(AT_SECURE))
+		return 0; /* setuid: HYBRID_* ignored, as secure_getenv() does */
 	for (char **e = environ; e && *e; e++) {
 		const char *eq = strchr(*e, '=');
 		size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
 
 		if (strncmp(*e, "HYBRID_", 7))
 			continue;
-		if (getauxval(AT_SECURE))
-			break; /* setuid: HYBRID_* ignored, as secure_getenv() does */
 		if (n < sizeof(name)) {
 			memcpy(name, *e, n);
 			name[n] = 0;
@@ -760,20 +772,24 @@ int hy_config_load_env(struct hy_config *cfg, struct hy_err *err)
 		}
 		/* Unknown, however long; named as the user can read it. */
 		printable(*e, n, name, sizeof(name));
-		char best[64] = "", cand[64];
-		int bestd = 4;
-		for (int id = 0; id < HY_OPT_COUNT; id++) {
-			int d = edit_distance(name, hy_config_env_name(id, cand, sizeof(cand)));
-			if (d < bestd) {
-				bestd = d;
-				snprintf(best, sizeof(best), "%s", cand);
-			}
+		hy_config_nearest(name, near, sizeof(near));
+		if (used < sizeof(line)) {
+			int w = snprintf(line + used, sizeof(line) - used, "%s%s (nearest: %s)",
+					 count ? ", " : "", name, near);
+			used += w > 0 ? (size_t)w : 0;
 		}
-		hy_err_set(err, "%s: unknown variable%s%s%s; 'hybridctl --help' lists the "
-				"options",
-			   name, *best ? " (did you mean " : "", best, *best ? "?)" : "");
-		return -EINVAL;
+		count++;
 	}
+	if (count)
+		hy_err_set(msg, "not %s: %s; ignored", count > 1 ? "options" : "an option", line);
+	return count;
+}
+
+int hy_config_load_env(struct hy_config *cfg, struct hy_err *err)
+{
+	static int warned;
+	struct hy_err why;
+	char name[64];
 
 	for (int id = 0; id < HY_OPT_COUNT; id++) {
 		const char *v = secure_getenv(hy_config_env_name(id, name, sizeof(name)));
@@ -788,6 +804,16 @@ int hy_config_load_env(struct hy_config *cfg, struct hy_err *err)
 	if (hy_config_check(cfg, err))
 		return -EINVAL;
 	hy_log_set_level((enum hy_log_level)cfg->log_level);
+	/*
+	 * A HYBRID_ name that is no option is said and ignored: the prefix is
+	 * not ours alone (HYBRID_HOME set by something unrelated must not
+	 * turn the library off), yet a misspelt option silently ignored is a
+	 * bug report waiting.  Said once per process, after the log level is
+	 * known (HYBRID_LOG_LEVEL=error silences it); a forked child shares
+	 * the parent's "said".
+	 */
+	if (hy_config_unknown_env(&why) && !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+		hy_warn("%s", why.msg);
 	return 0;
 }
 

@@ -145,11 +145,24 @@ int hy_config_set(struct hy_config *cfg, int id, const char *text, enum hy_opt_s
 int hy_config_check(const struct hy_config *cfg, struct hy_err *err);
 
 /*
- * Read every HYBRID_* variable of the environment.  An unknown HYBRID_ name
- * or a bad value is an error: returns -EINVAL with one complete line in err,
- * naming the variable, the value and what is accepted.
+ * Read every HYBRID_* variable of the environment.  A bad value of an option
+ * is an error: returns -EINVAL with one complete line in err, naming the
+ * variable, the value and what is accepted.  A HYBRID_ name that is no
+ * option is not: it is ignored, and said once per process, one line on
+ * stderr (hy_config_unknown_env's).
  */
 int hy_config_load_env(struct hy_config *cfg, struct hy_err *err);
+
+/*
+ * The HYBRID_ names of the environment that are no option: their number,
+ * and if any, one line in msg naming each with its nearest option
+ * ("not an option: HYBRID_HOME (nearest: HYBRID_MODE); ignored").  None for
+ * a setuid program, which ignores HYBRID_* entirely.
+ */
+int hy_config_unknown_env(struct hy_err *msg);
+
+/* The option's environment name nearest to name (edit distance) into buf. */
+const char *hy_config_nearest(const char *name, char *buf, size_t len);
 
 /* The value of option id as text, in the syntax the parser accepts. */
 const char *hy_config_format(const struct hy_config *cfg, int id, char *buf, size_t len);

@@ -14,7 +14,9 @@
  * launcher, the environment and the API share one parser.  The environment's
  * HYBRID_* variables are read first and the command line overrides them.
  * Any bad option or value: one line on stderr and exit 2, before anything
- * is started.  What the command line set is passed on as HYBRID_<NAME> in
+ * is started.  A HYBRID_ name of the environment that is no option is not
+ * ours to refuse (the prefix is not ours alone): one warning line, and the
+ * command runs.  What the command line set is passed on as HYBRID_<NAME> in
  * the canonical form hy_config_format() writes, so the library parses
  * exactly what was validated here.
  *

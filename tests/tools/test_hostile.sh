@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Hostile input (issue 9): every option of the table with empty, garbage,
-# negative, overflowing, huge and out-of-range values, and unknown names,
+# negative, overflowing, huge and out-of-range values,
 #   - through the real library start: a program preloaded with libhybrid.so
 #     and HYBRID_<NAME>=value keeps its stdout and exit status, and stderr has
 #     its own line plus exactly one "libhybrid:" line naming the variable;
 #   - through hybridctl, as HYBRID_<NAME>, --name=value, --name value and the
 #     short option: exit 2, one line on stderr, nothing on stdout, the command
 #     never started.
+# Unknown HYBRID_ names (issue 19) are not errors: the library says one line
+# naming the variable, ending "ignored", and runs; hybridctl says it too and
+# runs the command.
 # The sweep is generated from the option table as hybridctl shows it (--show
 # for the names, --help for each one's type, short letter and accepted range),
 # so a new option is covered without touching this file; an option whose type
@@ -167,6 +170,47 @@ ctl_bad() {
 	fi
 }
 
+# lib_ignored VAR: an unknown name through the library start: the program
+# unchanged, one "libhybrid: not an option: VAR..." line ending "ignored"
+lib_ignored() {
+	local var=$1 l nlib=0 nother=0 named=0
+	prog "$var=1" LD_PRELOAD="$LIB" >"$OUT" 2>"$ERR"; status=$?
+	n_lib=$((n_lib + 1))
+	slurp
+	for l in "${err[@]}"; do
+		if [[ $l == libhybrid:* ]]; then
+			nlib=$((nlib + 1))
+			[[ $l == "libhybrid: not an option: ${var:0:40}"*"; ignored" ]] && named=1
+		else
+			[[ $l == "err: hostile" ]] || nother=$((nother + 1))
+		fi
+	done
+	if [ "$status" -eq 3 ] && [ "${out%$'\n'}" = "$want_out" ] && [ "$nlib" -eq 1 ] \
+		&& [ "${#err[@]}" -eq 2 ] && [ "$nother" -eq 0 ] && [ "$named" -eq 1 ]; then
+		pass=$((pass + 1))
+	else
+		last="$(printable "$var=1") LD_PRELOAD=libhybrid.so sh"
+		bad "library $(printable "$var=1"): want status 3, stdout unchanged, one libhybrid: line naming $var, ending 'ignored' ($nlib lines)"
+	fi
+}
+
+# ctl_ignored VAR: an unknown name in hybridctl's environment: the command
+# runs, hybridctl's line names VAR
+ctl_ignored() {
+	local var=$1
+	[ -e "$tmp/ran" ] && rm -f "$tmp/ran"
+	env "$var=1" "$CTL" -- "$SH" -c ": >'$tmp/ran'" >"$OUT" 2>"$ERR"; status=$?
+	n_ctl=$((n_ctl + 1))
+	slurp
+	if [ "$status" -eq 0 ] && [ -z "$out" ] && [ "${#err[@]}" -ge 1 ] \
+		&& [[ ${err[0]} == "hybridctl: not an option: ${var:0:40}"*"; ignored" ]] && [ -e "$tmp/ran" ]; then
+		pass=$((pass + 1))
+	else
+		last="$(printable "$var=1") hybridctl"
+		bad "hybridctl $(printable "$var=1"): want exit 0, the command run, a line naming $var"
+	fi
+}
+
 # --- each option: its default accepted, then every bad value refused ------------
 types_seen=" "
 for name in $names; do
@@ -225,8 +269,8 @@ dashed=$(echo "$names" | grep -m1 -- -)   # a name with a dash: fast-nodes
 VAR1=HYBRID_$(tr 'a-z-' 'A-Z_' <<<"$first")
 for var in HYBRID_NOPE HYBRID_ HYBRID__ "${VAR1}_" "${VAR1}X" "HYBRID_$(tr 'a-z-' 'a-z_' <<<"$first")" \
 	   "HYBRID_$(tr 'a-z' 'A-Z' <<<"$dashed")" "HYBRID_$dashed" "HYBRID_ $first" HYBRID_1 HYBRID_$longx; do
-	lib_bad "$var" 1
-	ctl_bad "$var=1" env "$var=1" "$CTL"
+	lib_ignored "$var"
+	ctl_ignored "$var"
 done
 for arg in --nope --nope=1 "--$first-x=1" "--${first}x" "---$first=1" "--=1" "--$(tr 'a-z' 'A-Z' <<<"$first")=1" \
 	   "--${first//-/_}=1" -Z -Z1 "--$longx"; do

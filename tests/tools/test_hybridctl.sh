@@ -62,7 +62,6 @@ expect_out '^backend +sync +environment' "environment source"
 
 # Bad input: one clear line, exit 2, nothing started, nothing on stdout.
 for case in "HYBRID_EPOCH=5x|HYBRID_EPOCH: invalid duration \"5x\"" \
-	    "HYBRID_EPOK=1s|HYBRID_EPOK: unknown variable \(did you mean HYBRID_EPOCH\?\)" \
 	    "HYBRID_FAST_NODES=|HYBRID_FAST_NODES: empty value" \
 	    "HYBRID_DRAM_LIMIT=-1|HYBRID_DRAM_LIMIT: invalid size" \
 	    "HYBRID_PROMOTE_WINDOW=100|out-of-range integer \"100\"; expected an integer from 1 to 8" \
@@ -73,6 +72,20 @@ for case in "HYBRID_EPOCH=5x|HYBRID_EPOCH: invalid duration \"5x\"" \
 	expect_status 2 "$var: exit 2"; expect_err "$want" "$var: message"
 	expect_err_lines 1 "$var: one line"; expect_empty_out "$var: no stdout"
 done
+# A HYBRID_ name that is no option is not ours to refuse: one warning line
+# naming it and the nearest option, and on.  A bad value beside it still stops.
+for case in "HYBRID_HOME=/opt/x|HYBRID_HOME \(nearest: HYBRID_MODE\)" \
+	    "HYBRID_EPOK=1s|HYBRID_EPOK \(nearest: HYBRID_EPOCH\)"; do
+	var=${case%%|*} want=${case#*|}
+	env "$var" "$CTL" --show >"$OUT" 2>"$ERR"; status=$? last="$var hybridctl --show"
+	expect_status 0 "$var: --show runs"
+	expect_err "^hybridctl: not an option: $want; ignored\$" "$var: named with the nearest option"
+	expect_err_lines 1 "$var: one line"; expect_out '^epoch +1s +default' "$var: --show shown"
+done
+env HYBRID_HOME=/opt/x HYBRID_EPOCH=5x "$CTL" --show >"$OUT" 2>"$ERR"; status=$? last="HYBRID_HOME=/opt/x HYBRID_EPOCH=5x hybridctl --show"
+expect_status 2 "unknown name beside a bad value: exit 2"
+expect_err '^hybridctl: HYBRID_EPOCH: invalid duration "5x"' "the bad value named"
+expect_err_lines 1 "bad value: one line"; expect_empty_out "bad value: no stdout"
 for args in "--epoch=0.001s|--epoch: out-of-range duration" "--epoch|--epoch needs a value" \
 	    "--frobnicate|unknown option --frobnicate" "-Z|unknown option -Z" "-e|-e needs a value" \
 	    "--mode=fast|--mode: invalid choice \"fast\"; expected one of auto, hybrid, dram, off" \
