@@ -81,6 +81,10 @@ const struct hy_opt_desc hy_options[HY_OPT_COUNT] = {
 			  "print counters at exit: 'stderr' or a file path"},
 	[HY_OPT_LOG_LEVEL] = {"log_level", HY_T_ENUM, OFF(log_level), "warn", 0, 0,
 			      loglevel_choices, 0, "error, warn, info or debug"},
+	[HY_OPT_IGNORE_NAMES] = {"ignore_names", HY_T_NAMES, OFF(ignore_names), NULL, 0, 0, NULL,
+				 0,
+				 "HYBRID_ names that are no option, not to be warned about "
+				 "(hybridctl adds those it warned about, for the programs it starts)"},
 };
 
 const char *hy_source_name(enum hy_opt_source src)
@@ -103,7 +107,7 @@ const char *hy_type_name(enum hy_opt_type type)
 	static const char *const names[] = {
 		[HY_T_BOOL] = "boolean",    [HY_T_INT] = "integer",	 [HY_T_SIZE] = "size",
 		[HY_T_DURATION] = "duration", [HY_T_NODES] = "node list", [HY_T_TIERS] = "tier list",
-		[HY_T_ENUM] = "choice",	    [HY_T_PATH] = "path",
+		[HY_T_ENUM] = "choice",	    [HY_T_PATH] = "path",	 [HY_T_NAMES] = "name list",
 	};
 	return (unsigned)type < sizeof(names) / sizeof(names[0]) ? names[type] : "?";
 }
@@ -486,6 +490,7 @@ const char *hy_config_format(const struct hy_config *cfg, int id, char *buf, siz
 		snprintf(buf, len, "%s", o->choices[*(const int *)f]);
 		break;
 	case HY_T_PATH:
+	case HY_T_NAMES:
 		snprintf(buf, len, "%s", *(const char *)f ? (const char *)f : "(none)");
 		break;
 	}
@@ -535,6 +540,11 @@ const char *hy_config_accepts(int id, char *buf, size_t len)
 	case HY_T_PATH:
 		snprintf(buf, len, "'stderr' or a file path");
 		break;
+	case HY_T_NAMES:
+		snprintf(buf, len,
+			 "HYBRID_ names that are no option, separated by ',' (no '=' or control "
+			 "characters), such as HYBRID_HOME,HYBRID_ROOT");
+		break;
 	}
 	return buf;
 }
@@ -556,6 +566,54 @@ static const char *quoted(const char *s, char *buf, size_t len)
 	buf[o++] = '"';
 	buf[o] = 0;
 	return buf;
+}
+
+/*
+ * Is the HYBRID_ name s (n bytes) one an ignore_names list can hold?  Any
+ * name the environment can carry, but for the list's separator and control
+ * characters (a message shows those as '?'), and never an option's.
+ */
+static bool ignorable_name(const char *s, size_t n)
+{
+	char name[64];
+
+	if (n < 7 || n >= HY_NAMES_MAX || strncmp(s, "HYBRID_", 7))
+		return false;
+	for (size_t i = 7; i < n; i++)
+		if (s[i] == ',' || s[i] == '=' || (unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	if (n >= sizeof(name))
+		return true; /* longer than any option's name */
+	memcpy(name, s, n);
+	name[n] = 0;
+	return hy_config_lookup(name) < 0; /* an option is never ignored */
+}
+
+/* An ignore_names list: ignorable names separated by single commas. */
+static int check_names(const char *s)
+{
+	for (;;) {
+		size_t n = strcspn(s, ",");
+
+		if (!ignorable_name(s, n))
+			return -EINVAL;
+		if (!s[n])
+			return 0;
+		s += n + 1;
+	}
+}
+
+/* Is name (n bytes) in the ignore_names list? */
+static bool names_has(const char *list, const char *name, size_t n)
+{
+	while (*list) {
+		size_t m = strcspn(list, ",");
+
+		if (m == n && !strncmp(list, name, n))
+			return true;
+		list += m + !!list[m];
+	}
+	return false;
 }
 
 int hy_config_set(struct hy_config *cfg, int id, const char *text, enum hy_opt_source src,
@@ -625,6 +683,13 @@ int hy_config_set(struct hy_config *cfg, int id, const char *text, enum hy_opt_s
 		for (const char *p = text; !rc && *p; p++)
 			if ((unsigned char)*p < 0x20)
 				rc = -EINVAL;
+		if (!rc)
+			memcpy(field(cfg, id), text, n + 1);
+		break;
+	}
+	case HY_T_NAMES: {
+		size_t n = strlen(text);
+		rc = n < HY_NAMES_MAX ? check_names(text) : -ERANGE;
 		if (!rc)
 			memcpy(field(cfg, id), text, n + 1);
 		break;
@@ -749,13 +814,15 @@ const char *hy_config_nearest(const char *name, char *buf, size_t len)
 	return buf;
 }
 
-int hy_config_unknown_env(struct hy_err *msg)
+int hy_config_unknown_env(const struct hy_config *cfg, struct hy_err *msg, char *names, size_t len)
 {
 	char name[64], near[64], line[sizeof(msg->msg)];
-	size_t used = 0;
+	size_t used = 0, nused = 0;
 	int count = 0;
 
 	line[0] = 0;
+	if (names && len)
+		names[0] = 0;
 	if (getauxval(AT_SECURE))
 		return 0; /* setuid: HYBRID_* ignored, as secure_getenv() does */
 	for (char **e = environ; e && *e; e++) {
@@ -770,6 +837,12 @@ int hy_config_unknown_env(struct hy_err *msg)
 			if (hy_config_lookup(name) >= 0)
 				continue;
 		}
+		if (names_has(cfg->ignore_names, *e, n))
+			continue;
+		if (names && ignorable_name(*e, n) && nused + n + 2 <= len) {
+			nused += (size_t)snprintf(names + nused, len - nused, "%s%.*s",
+						  nused ? "," : "", (int)n, *e);
+		}
 		/* Unknown, however long; named as the user can read it. */
 		printable(*e, n, name, sizeof(name));
 		hy_config_nearest(name, near, sizeof(near));
@@ -780,14 +853,33 @@ int hy_config_unknown_env(struct hy_err *msg)
 		}
 		count++;
 	}
-	if (count)
+	if (count && msg)
 		hy_err_set(msg, "not %s: %s; ignored", count > 1 ? "options" : "an option", line);
 	return count;
 }
 
-int hy_config_load_env(struct hy_config *cfg, struct hy_err *err)
+/*
+ * A HYBRID_ name that is no option is said and ignored: the prefix is not
+ * ours alone (HYBRID_HOME set by something unrelated must not turn the
+ * library off), yet a misspelt option silently ignored is a bug report
+ * waiting.  Said once per process, after the log level is known
+ * (HYBRID_LOG_LEVEL=error silences it); a forked child shares the parent's
+ * "said".  Names in ignore_names are not said: hybridctl puts there those it
+ * said, so that the programs it starts, and theirs, are quiet (the library
+ * itself never changes a program's environment).
+ */
+void hy_config_warn_unknown(const struct hy_config *cfg)
 {
 	static int warned;
+	struct hy_err msg;
+
+	if (hy_config_unknown_env(cfg, &msg, NULL, 0) &&
+	    !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+		hy_warn("%s", msg.msg);
+}
+
+int hy_config_load_env_quiet(struct hy_config *cfg, struct hy_err *err)
+{
 	struct hy_err why;
 	char name[64];
 
@@ -804,16 +896,14 @@ int hy_config_load_env(struct hy_config *cfg, struct hy_err *err)
 	if (hy_config_check(cfg, err))
 		return -EINVAL;
 	hy_log_set_level((enum hy_log_level)cfg->log_level);
-	/*
-	 * A HYBRID_ name that is no option is said and ignored: the prefix is
-	 * not ours alone (HYBRID_HOME set by something unrelated must not
-	 * turn the library off), yet a misspelt option silently ignored is a
-	 * bug report waiting.  Said once per process, after the log level is
-	 * known (HYBRID_LOG_LEVEL=error silences it); a forked child shares
-	 * the parent's "said".
-	 */
-	if (hy_config_unknown_env(&why) && !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
-		hy_warn("%s", why.msg);
+	return 0;
+}
+
+int hy_config_load_env(struct hy_config *cfg, struct hy_err *err)
+{
+	if (hy_config_load_env_quiet(cfg, err))
+		return -EINVAL;
+	hy_config_warn_unknown(cfg);
 	return 0;
 }
 

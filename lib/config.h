@@ -26,6 +26,7 @@
 #include "nodemask.h"
 
 #define HY_MAX_TIERS 7 /* the per-page state holds a tier in 3 bits (region.h) */
+#define HY_NAMES_MAX 1024 /* bytes of an ignore_names list, with its NUL */
 
 enum hy_opt_type {
 	HY_T_BOOL,
@@ -36,6 +37,7 @@ enum hy_opt_type {
 	HY_T_TIERS,	/* node lists fastest first, separated by '/': "0/2/1,3" */
 	HY_T_ENUM,
 	HY_T_PATH,
+	HY_T_NAMES,	/* HYBRID_ names that are no option, ','-separated */
 };
 
 enum hy_opt_source {
@@ -75,6 +77,7 @@ enum hy_opt_id {
 	HY_OPT_MIN_SIZE,
 	HY_OPT_STATS,
 	HY_OPT_LOG_LEVEL,
+	HY_OPT_IGNORE_NAMES,
 	HY_OPT_COUNT
 };
 
@@ -102,6 +105,7 @@ struct hy_config {
 	uint64_t min_size;		/* bytes */
 	char stats[PATH_MAX];		/* "", "stderr" or a file path */
 	int log_level;			/* enum hy_log_level */
+	char ignore_names[HY_NAMES_MAX]; /* "" or "HYBRID_HOME,HYBRID_ROOT" */
 	enum hy_opt_source src[HY_OPT_COUNT];
 };
 
@@ -148,18 +152,24 @@ int hy_config_check(const struct hy_config *cfg, struct hy_err *err);
  * Read every HYBRID_* variable of the environment.  A bad value of an option
  * is an error: returns -EINVAL with one complete line in err, naming the
  * variable, the value and what is accepted.  A HYBRID_ name that is no
- * option is not: it is ignored, and said once per process, one line on
- * stderr (hy_config_unknown_env's).
+ * option is not: it is ignored, and unless in ignore_names said once per
+ * process, one line on stderr (hy_config_unknown_env's).
  */
 int hy_config_load_env(struct hy_config *cfg, struct hy_err *err);
+/* The same without the warning, and the warning alone (once per process):
+ * for hybridctl, whose command line may set ignore_names. */
+int hy_config_load_env_quiet(struct hy_config *cfg, struct hy_err *err);
+void hy_config_warn_unknown(const struct hy_config *cfg);
 
 /*
- * The HYBRID_ names of the environment that are no option: their number,
- * and if any, one line in msg naming each with its nearest option
- * ("not an option: HYBRID_HOME (nearest: HYBRID_MODE); ignored").  None for
- * a setuid program, which ignores HYBRID_* entirely.
+ * The HYBRID_ names of the environment that are no option and not in
+ * cfg's ignore_names: their number, and if any, one line in msg naming each
+ * with its nearest option ("not an option: HYBRID_HOME (nearest:
+ * HYBRID_MODE); ignored").  None for a setuid program, which ignores
+ * HYBRID_* entirely.  names (may be NULL) gets those of them that an
+ * ignore_names list can hold, ','-separated, as far as len allows.
  */
-int hy_config_unknown_env(struct hy_err *msg);
+int hy_config_unknown_env(const struct hy_config *cfg, struct hy_err *msg, char *names, size_t len);
 
 /* The option's environment name nearest to name (edit distance) into buf. */
 const char *hy_config_nearest(const char *name, char *buf, size_t len);

@@ -218,6 +218,8 @@ static size_t field_size(int id)
 		return sizeof(int);
 	case HY_T_PATH:
 		return PATH_MAX;
+	case HY_T_NAMES:
+		return HY_NAMES_MAX;
 	}
 	abort();
 }
@@ -275,6 +277,10 @@ static void check_value(const struct hy_config *c, int id, const char *text)
 	case HY_T_PATH:
 		CHECK(strnlen(f, PATH_MAX) < PATH_MAX && !strcmp(f, text),
 		      "%s=\"%s\" stored a different path", o->name, text);
+		break;
+	case HY_T_NAMES:
+		CHECK(strnlen(f, HY_NAMES_MAX) < HY_NAMES_MAX && !strcmp(f, text),
+		      "%s=\"%s\" stored a different list", o->name, text);
 		break;
 	}
 }
@@ -407,6 +413,7 @@ static void check_format_value(int id, const uint8_t *p, size_t n)
 		break;
 	}
 	case HY_T_PATH:
+	case HY_T_NAMES:
 		return; /* text already */
 	}
 	a.src[id] = HY_SRC_ENV;

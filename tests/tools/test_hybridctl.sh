@@ -150,7 +150,8 @@ for case in "--mode=dram|mode|dram" "-M hybrid|mode|hybrid" "--fast-nodes=0|fast
 	    "--sync-fault-budget=500|sync-fault-budget|500" "--track-overhead=5|track-overhead|5" \
 	    "--dram-limit=1.5G|dram-limit|1536M" "-L 1G|dram-limit|1G" "--free-low=3|free-low|3" \
 	    "--free-high=20|free-high|20" "--promote-rate=64M|promote-rate|64M" "--min-size=128K|min-size|128K" \
-	    "--log-level=info|log-level|info" "--stats|stats|stderr"; do
+	    "--log-level=info|log-level|info" "--stats|stats|stderr" \
+	    "--ignore-names=HYBRID_HOME|ignore-names|HYBRID_HOME"; do
 	arg=${case%%|*} rest=${case#*|}; name=${rest%%|*} want=${rest#*|}
 	run "$CTL" $arg -- env -u LD_PRELOAD "$CTL" --show
 	expect_status 0 "$arg: passed on"
@@ -167,6 +168,7 @@ for args in "--mode=fast|--mode: invalid choice" "-F x|-F|fast-nodes: invalid no
 	    "--free-low=101|--free-low: out-of-range" "--free-high=x|--free-high: invalid integer" \
 	    "--promote-rate=1Q|--promote-rate: invalid size" "--min-size=huge|--min-size: invalid size" \
 	    "--log-level=loud|--log-level: invalid choice" "--stats=+|--stats=\+ needs a file name" \
+	    "--ignore-names=HYBRID_EPOCH|--ignore-names: invalid name list" \
 	    "--promote-threshold=5 --promote-window=4|threshold" "--frobnicate|unknown option --frobnicate" \
 	    "--show|--show, --hardware and --root take no command" "-H|take no command" \
 	    "--root=/tmp|take no command"; do
@@ -177,6 +179,34 @@ for args in "--mode=fast|--mode: invalid choice" "-F x|-F|fast-nodes: invalid no
 	expect_err_lines 1 "$arg: one line"
 	[ ! -e "$tmp/ran" ] && ok "$arg: command not started" || bad "$arg: command ran"
 done
+
+# A HYBRID_ name of the environment that is no option: said once for the
+# whole launched tree (hybridctl says it and passes it on in
+# HYBRID_IGNORE_NAMES; each process of the tree loads the library).
+TRUE=$(type -P true)
+HYBRID_HOME=x run "$CTL" -- "$TRUE"
+expect_status 0 "HYBRID_HOME=x hybridctl -- true: runs"
+expect_err '^hybridctl: not an option: HYBRID_HOME \(nearest: HYBRID_MODE\); ignored$' "HYBRID_HOME: named with the nearest option"
+expect_err_lines 1 "HYBRID_HOME=x hybridctl -- true: exactly one line"
+HYBRID_HOME=x HYBRID_FROB=1 run "$CTL" -- sh -c '"$1"; "$1"; sh -c "\"$1\"" sh "$1"; printenv HYBRID_IGNORE_NAMES' sh "$TRUE"
+expect_status 0 "a tree of processes: runs"
+expect_err_lines 1 "a tree of five processes: one line"
+expect_err 'HYBRID_HOME \(nearest: HYBRID_MODE\), HYBRID_FROB \(nearest: HYBRID_[A-Z_]+\)|HYBRID_FROB \(nearest: HYBRID_[A-Z_]+\), HYBRID_HOME \(nearest: HYBRID_MODE\)' "both names in the one line"
+expect_out '^(HYBRID_HOME,HYBRID_FROB|HYBRID_FROB,HYBRID_HOME)$' "the names passed on in HYBRID_IGNORE_NAMES"
+# control: without hybridctl each process image says it once
+HYBRID_HOME=x run env LD_PRELOAD="$LIB" sh -c '"$1"; "$1"' sh "$TRUE"
+[ "$(grep -c '^libhybrid: not an option: HYBRID_HOME' "$ERR")" -eq 3 ] && ok "control: preloaded alone, one line per process (3)" \
+	|| bad "control: want 3 lines, one per process"
+HYBRID_HOME=x run "$CTL" --ignore-names=HYBRID_HOME -- "$TRUE"
+expect_status 0 "--ignore-names: runs"; expect_err_lines 0 "--ignore-names=HYBRID_HOME: silent"
+HYBRID_HOME=x HYBRID_FROB=1 HYBRID_IGNORE_NAMES=HYBRID_HOME run "$CTL" -- printenv HYBRID_IGNORE_NAMES
+expect_err_lines 1 "HYBRID_IGNORE_NAMES in the environment: the others said"
+expect_no_out 'HYBRID_HOME \(' "HYBRID_IGNORE_NAMES: its names not said"
+! grep -q 'HYBRID_HOME' "$ERR" && ok "HYBRID_IGNORE_NAMES: HYBRID_HOME not said" || bad "HYBRID_IGNORE_NAMES: HYBRID_HOME said"
+expect_out '^HYBRID_HOME,HYBRID_FROB$' "HYBRID_IGNORE_NAMES: extended, in order"
+HYBRID_HOME=x run "$CTL" --frobnicate -- "$TRUE"
+expect_status 2 "unknown command-line option beside an unknown name: exit 2"
+expect_err 'unknown option --frobnicate' "the command-line option named"
 
 # Cannot run: 127 not found, 126 found but not runnable (env(1)'s codes).
 touch "$tmp/plain"

@@ -284,6 +284,7 @@ static void test_format_roundtrip(void)
 		[HY_OPT_FREE_LOW] = "3",      [HY_OPT_FREE_HIGH] = "50",
 		[HY_OPT_PROMOTE_RATE] = "1000", [HY_OPT_MIN_SIZE] = "2M",
 		[HY_OPT_STATS] = "/tmp/s",     [HY_OPT_LOG_LEVEL] = "info",
+		[HY_OPT_IGNORE_NAMES] = "HYBRID_HOME,HYBRID_ROOT",
 	};
 	for (int id = 0; id < HY_OPT_COUNT; id++) {
 		struct hy_config a, b;
@@ -375,16 +376,17 @@ static int load_env_lines(struct hy_config *c, int *rc, char *text, size_t len)
  */
 static void test_env_unknown(void)
 {
-	struct hy_config c, want;
+	struct hy_config c, want, c0;
 	struct hy_err msg = {""};
 	char text[1024];
 	int rc;
 
+	hy_config_defaults(&c0);
 	clear_env();
-	CU_ASSERT_EQUAL(hy_config_unknown_env(&msg), 0);
+	CU_ASSERT_EQUAL(hy_config_unknown_env(&c0, &msg, NULL, 0), 0);
 	setenv("HYBRID_HOME", "/opt/x", 1);
 	setenv("HYBRID_EPOCH", "250ms", 1);
-	CU_ASSERT_EQUAL(hy_config_unknown_env(&msg), 1);
+	CU_ASSERT_EQUAL(hy_config_unknown_env(&c0, &msg, NULL, 0), 1);
 	CU_ASSERT_STRING_EQUAL(msg.msg,
 			       "not an option: HYBRID_HOME (nearest: HYBRID_MODE); ignored");
 
@@ -405,7 +407,7 @@ static void test_env_unknown(void)
 
 	/* several: one line, each with its nearest option */
 	setenv("HYBRID_EPOK", "1s", 1);
-	CU_ASSERT_EQUAL(hy_config_unknown_env(&msg), 2);
+	CU_ASSERT_EQUAL(hy_config_unknown_env(&c0, &msg, NULL, 0), 2);
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg.msg, "not options: "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg.msg, "HYBRID_HOME (nearest: HYBRID_MODE)"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(msg.msg, "HYBRID_EPOK (nearest: HYBRID_EPOCH)"));
@@ -424,6 +426,63 @@ static void test_env_unknown(void)
 	CU_ASSERT_EQUAL(
 	    hy_config_lookup(hy_config_nearest("HYBRID_ZZZZZZZZZZZZ", buf, sizeof(buf))) >= 0,
 	    true);
+}
+
+/* ignore_names: which unknown names are not said, and what it accepts. */
+static void test_ignore_names(void)
+{
+	struct hy_config c;
+	struct hy_err msg = {""}, err;
+	char names[64];
+
+	clear_env();
+	setenv("HYBRID_HOME", "/opt/x", 1);
+	setenv("HYBRID_ROOT", "/", 1);
+	setenv("HYBRID_BAD\tNAME", "1", 1); /* unknown, but no list can hold it */
+	hy_config_defaults(&c);
+	CU_ASSERT_EQUAL(hy_config_unknown_env(&c, &msg, names, sizeof(names)), 3);
+	CU_ASSERT_STRING_EQUAL(names, "HYBRID_HOME,HYBRID_ROOT");
+	CU_ASSERT_EQUAL(hy_config_set(&c, HY_OPT_IGNORE_NAMES, names, HY_SRC_ENV, &err), 0);
+	CU_ASSERT_EQUAL(hy_config_unknown_env(&c, &msg, names, sizeof(names)), 1);
+	CU_ASSERT_STRING_EQUAL(names, "");
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg.msg, "HYBRID_BAD?NAME"));
+	CU_ASSERT_PTR_NULL(strstr(msg.msg, "HYBRID_HOME"));
+	/* only whole names count: HYBRID_HOM does not cover HYBRID_HOME */
+	CU_ASSERT_EQUAL(
+	    hy_config_set(&c, HY_OPT_IGNORE_NAMES, "HYBRID_HOM,HYBRID_ROOTS", HY_SRC_ENV, &err), 0);
+	CU_ASSERT_EQUAL(hy_config_unknown_env(&c, &msg, NULL, 0), 3);
+	/* from the environment too, quiet about what it lists */
+	setenv("HYBRID_IGNORE_NAMES", "HYBRID_HOME,HYBRID_ROOT", 1);
+	unsetenv("HYBRID_BAD\tNAME");
+	hy_config_defaults(&c);
+	CU_ASSERT_EQUAL(hy_config_load_env(&c, &err), 0);
+	CU_ASSERT_STRING_EQUAL(c.ignore_names, "HYBRID_HOME,HYBRID_ROOT");
+	CU_ASSERT_EQUAL(hy_config_unknown_env(&c, &msg, NULL, 0), 0);
+	clear_env();
+
+	/* what a list may hold: HYBRID_ names that are no option, without '='
+	 * or control characters, separated by single commas */
+	static const char *const bad[] = {
+	    "HYBRID",	     "HOME",	       "HYBRID_HOME,",	      ",HYBRID_HOME",
+	    "HYBRID_HOME,,HYBRID_ROOT", "HYBRID_HOME,HOME", "HYBRID_EPOCH", "HYBRID_HOME,HYBRID_MODE",
+	    "HYBRID_A=B",    "HYBRID_A\nB",    "HYBRID_IGNORE_NAMES"};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		hy_config_defaults(&c);
+		CU_ASSERT_EQUAL(hy_config_set(&c, HY_OPT_IGNORE_NAMES, bad[i], HY_SRC_ENV, &err),
+				-EINVAL);
+		CU_ASSERT_STRING_EQUAL(c.ignore_names, "");
+	}
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "invalid name list"));
+	/* names the environment carries, odd or not, are held */
+	CU_ASSERT_EQUAL(hy_config_set(&c, HY_OPT_IGNORE_NAMES,
+				      "HYBRID_,HYBRID_ mode,HYBRID_fast-nodes", HY_SRC_ENV, &err),
+			0);
+	char big[HY_NAMES_MAX + 16];
+	memset(big, 'A', sizeof(big) - 1);
+	memcpy(big, "HYBRID_", 7);
+	big[sizeof(big) - 1] = 0;
+	CU_ASSERT_EQUAL(hy_config_set(&c, HY_OPT_IGNORE_NAMES, big, HY_SRC_ENV, &err), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "out-of-range name list"));
 }
 
 static void test_env_bad(void)
@@ -488,6 +547,7 @@ static const struct hy_test tests[] = {
     HY_TEST(test_format_roundtrip),
     HY_TEST(test_env_good),
     HY_TEST(test_env_unknown),
+    HY_TEST(test_ignore_names),
     HY_TEST(test_env_bad),
     HY_TEST(test_cross_checks),
 };
