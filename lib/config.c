@@ -11,8 +11,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <unistd.h>
 
 #define OFF(field) offsetof(struct hy_config, field)
 
@@ -326,7 +328,99 @@ int hy_parse_nodelist(const char *s, struct hy_nodemask *out)
 	return parse_nodelist_until(s, "", out, NULL);
 }
 
-int hy_parse_tiers(const char *s, struct hy_tierlist *out)
+/*
+ * numactl(8)'s node forms over the kernel's list: "+LIST" counts LIST's
+ * numbers within the allowed nodes ("+0" is the first allowed node), "!LIST"
+ * is every allowed node but LIST's, "!+LIST" both.  As numactl: a node
+ * named after "!" must be allowed, a "+" number must have an allowed node;
+ * unlike numactl, a list that leaves no node is refused here rather than by
+ * the kernel.  "all" takes neither ("!all" leaves nothing, "+all" is "all").
+ */
+static int parse_nodes_until(const char *s, const char *stop, const struct hy_nodemask *allowed,
+			     struct hy_nodemask *out, const char **endp)
+{
+	struct hy_nodemask m, r;
+	bool invert = false, relative = false;
+	const char *p = s;
+	int rc;
+
+	if (*p == '!') {
+		invert = true;
+		p++;
+	}
+	if (*p == '+') {
+		relative = true;
+		p++;
+	}
+	if (!invert && !relative)
+		return parse_nodelist_until(s, stop, out, endp);
+	if (!allowed || hy_nm_empty(allowed))
+		return -EINVAL;
+	if ((rc = parse_nodelist_until(p, stop, &m, &p)))
+		return rc;
+	if (hy_nm_weight(&m) == HY_MAX_NODES)
+		return -EINVAL; /* "all" */
+	if (relative) {
+		int nth[HY_MAX_NODES], n = 0;
+
+		hy_nm_for_each(node, allowed)
+			nth[n++] = node;
+		hy_nm_zero(&r);
+		hy_nm_for_each(i, &m)
+		{
+			if (i >= n)
+				return -ERANGE;
+			hy_nm_set(&r, nth[i]);
+		}
+		m = r;
+	}
+	if (invert) {
+		if (!hy_nm_subset(&m, allowed))
+			return -ERANGE;
+		for (unsigned i = 0; i < HY_MAX_NODES / 64; i++)
+			r.bits[i] = allowed->bits[i] & ~m.bits[i];
+		if (hy_nm_empty(&r))
+			return -EINVAL;
+		m = r;
+	}
+	*out = m;
+	if (endp)
+		*endp = p;
+	return 0;
+}
+
+int hy_parse_nodes(const char *s, const struct hy_nodemask *allowed, struct hy_nodemask *out)
+{
+	if (!s)
+		return -EINVAL;
+	return parse_nodes_until(s, "", allowed, out, NULL);
+}
+
+int hy_allowed_nodes(struct hy_nodemask *out)
+{
+	static const char key[] = "\nMems_allowed_list:";
+	char buf[8192];
+	ssize_t n, got = 0;
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while (got < (ssize_t)sizeof(buf) - 1 &&
+	       (n = read(fd, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+		got += n;
+	close(fd);
+	buf[got] = 0;
+	char *p = strstr(buf, key), *nl;
+	if (!p)
+		return -ENOENT;
+	p += sizeof(key) - 1;
+	p += strspn(p, " \t");
+	if ((nl = strchr(p, '\n')))
+		*nl = 0;
+	return hy_parse_nodelist(p, out) ? -EINVAL : 0;
+}
+
+int hy_parse_tiers(const char *s, const struct hy_nodemask *allowed, struct hy_tierlist *out)
 {
 	struct hy_tierlist tl;
 	const char *p = s;
@@ -338,7 +432,7 @@ int hy_parse_tiers(const char *s, struct hy_tierlist *out)
 	for (;;) {
 		if (tl.ntiers == HY_MAX_TIERS)
 			return -ERANGE;
-		if ((rc = parse_nodelist_until(p, "/", &tl.tier[tl.ntiers], &p)))
+		if ((rc = parse_nodes_until(p, "/", allowed, &tl.tier[tl.ntiers], &p)))
 			return rc;
 		tl.ntiers++;
 		if (!*p)
@@ -522,12 +616,14 @@ const char *hy_config_accepts(int id, char *buf, size_t len)
 			 hy_format_duration((uint64_t)o->max, b, sizeof(b)));
 		break;
 	case HY_T_NODES:
-		snprintf(buf, len, "a node list such as 0-3,5 or all (nodes 0 to %d)",
+		snprintf(buf, len, "a node list such as 0-3,5 or all (nodes 0 to %d), or numactl's "
+				   "!LIST (the allowed nodes but LIST), +LIST (LIST counted within "
+				   "the allowed nodes: +0 is the first) or !+LIST",
 			 HY_MAX_NODES - 1);
 		break;
 	case HY_T_TIERS:
-		snprintf(buf, len, "node lists fastest first, separated by '/', such as 0/1 or "
-				   "0-1/2/3, at most %d tiers, each node in one tier",
+		snprintf(buf, len, "node lists fastest first, separated by '/', such as 0/1, 0-1/2/3 "
+				   "or +0/+1, at most %d tiers, each node in one tier",
 			 HY_MAX_TIERS);
 		break;
 	case HY_T_ENUM: {
@@ -616,12 +712,27 @@ static bool names_has(const char *list, const char *name, size_t n)
 	return false;
 }
 
+/*
+ * The allowed nodes, read only for text that counts in them ('!', '+'):
+ * the process's cpuset now, as numactl resolves them when it parses.  NULL
+ * if none can be read (then such text is refused).
+ */
+static const struct hy_nodemask *allowed_for(const char *text, struct hy_nodemask *buf)
+{
+	if (!strpbrk(text, "!+"))
+		return NULL;
+	return hy_allowed_nodes(buf) ? NULL : buf;
+}
+
 int hy_config_set(struct hy_config *cfg, int id, const char *text, enum hy_opt_source src,
 		  struct hy_err *err)
 {
 	const struct hy_opt_desc *o;
+	struct hy_nodemask allowed;
 	char acc[256], q[80];
 	int rc = -EINVAL;
+
+	hy_nm_zero(&allowed);
 
 	if (id < 0 || id >= HY_OPT_COUNT || !text) {
 		hy_err_set(err, "no such option");
@@ -659,13 +770,13 @@ int hy_config_set(struct hy_config *cfg, int id, const char *text, enum hy_opt_s
 	}
 	case HY_T_NODES: {
 		struct hy_nodemask m;
-		if (!(rc = hy_parse_nodelist(text, &m)))
+		if (!(rc = hy_parse_nodes(text, allowed_for(text, &allowed), &m)))
 			*(struct hy_nodemask *)field(cfg, id) = m;
 		break;
 	}
 	case HY_T_TIERS: {
 		struct hy_tierlist tl;
-		if (!(rc = hy_parse_tiers(text, &tl)))
+		if (!(rc = hy_parse_tiers(text, allowed_for(text, &allowed), &tl)))
 			*(struct hy_tierlist *)field(cfg, id) = tl;
 		break;
 	}
@@ -697,9 +808,16 @@ int hy_config_set(struct hy_config *cfg, int id, const char *text, enum hy_opt_s
 	}
 
 	if (rc) {
-		hy_err_set(err, "%s %s %s; expected %s",
+		char here[160] = "";
+		/* "+1", "!0": what they were counted in */
+		if (strpbrk(text, "!+") && (o->type == HY_T_NODES || o->type == HY_T_TIERS) &&
+		    !hy_nm_empty(&allowed)) {
+			snprintf(here, sizeof(here), "; this process's allowed nodes are ");
+			hy_nm_format(&allowed, here + strlen(here), sizeof(here) - strlen(here));
+		}
+		hy_err_set(err, "%s %s %s; expected %s%s",
 			   rc == -ERANGE ? "out-of-range" : "invalid", hy_type_name(o->type),
-			   quoted(text, q, sizeof(q)), hy_config_accepts(id, acc, sizeof(acc)));
+			   quoted(text, q, sizeof(q)), hy_config_accepts(id, acc, sizeof(acc)), here);
 		return -EINVAL;
 	}
 	cfg->src[id] = src;

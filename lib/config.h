@@ -33,7 +33,7 @@ enum hy_opt_type {
 	HY_T_INT,	/* decimal integer */
 	HY_T_SIZE,	/* bytes, with K/M/G/T/P suffixes (binary) */
 	HY_T_DURATION,	/* microseconds, written with a unit: us, ms, s, min, h */
-	HY_T_NODES,	/* numactl node list: "0-3,5", "all" */
+	HY_T_NODES,	/* numactl node list: "0-3,5", "all", "!0", "+0-1", "!+0" */
 	HY_T_TIERS,	/* node lists fastest first, separated by '/': "0/2/1,3" */
 	HY_T_ENUM,
 	HY_T_PATH,
@@ -209,8 +209,19 @@ int hy_parse_bool(const char *s, bool *out);
 int hy_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 int hy_parse_size(const char *s, uint64_t max, uint64_t *out);
 int hy_parse_duration(const char *s, uint64_t *out_us);
+/* The kernel's list ("0-3,5", and "all"): sysfs, Mems_allowed_list. */
 int hy_parse_nodelist(const char *s, struct hy_nodemask *out);
-int hy_parse_tiers(const char *s, struct hy_tierlist *out);
+/* The user's: numactl's forms on top, "!LIST" (every allowed node but
+ * LIST's), "+LIST" (LIST's numbers counted within allowed: "+0" is its first
+ * node) and "!+LIST", resolved against allowed (NULL: those refused).  A
+ * result with no node is -EINVAL; a "!" node not allowed or a "+" number
+ * past the allowed nodes is -ERANGE. */
+int hy_parse_nodes(const char *s, const struct hy_nodemask *allowed, struct hy_nodemask *out);
+/* Node lists ('/'-separated) of hy_parse_nodes, fastest first. */
+int hy_parse_tiers(const char *s, const struct hy_nodemask *allowed, struct hy_tierlist *out);
+/* This process's allowed memory nodes (/proc/self/status
+ * Mems_allowed_list, the cpuset's); 0 or -errno.  Allocates nothing. */
+int hy_allowed_nodes(struct hy_nodemask *out);
 
 /* Pretty forms for messages and --show: "64M", "1500ms". */
 char *hy_format_size(uint64_t bytes, char *buf, size_t len);

@@ -176,8 +176,29 @@ static void check_parsers(const char *s)
 			      "hy_parse_nodelist wrote on failure");
 	}
 
+	/* numactl's forms, in a made-up cpuset (nodes 1, 3-4, 7, 1000) */
+	struct hy_nodemask allowed;
+	if (hy_parse_nodelist("1,3-4,7,1000", &allowed))
+		abort();
+	memset(&m, 0x5a, sizeof(m));
+	rc = hy_parse_nodes(s, &allowed, &m);
+	CHECK(rc_ok(rc), "hy_parse_nodes(\"%s\") = %d", s, rc);
+	if (!rc) {
+		CHECK(!hy_nm_empty(&m), "node list \"%s\" parsed empty", s);
+		CHECK(!strpbrk(s, "!+") || hy_nm_subset(&m, &allowed),
+		      "\"%s\" counted in the allowed nodes gave others", s);
+		CHECK(strpbrk(s, "!+") || (!hy_parse_nodelist(s, &m2) && hy_nm_equal(&m, &m2)),
+		      "plain \"%s\" differs from the kernel's list", s);
+		hy_nm_format(&m, buf, sizeof(buf));
+		CHECK(!hy_parse_nodes(buf, &allowed, &m2) && hy_nm_equal(&m, &m2),
+		      "node list \"%s\" formats as \"%s\", which does not parse back", s, buf);
+	} else {
+		for (size_t i = 0; i < sizeof(m); i++)
+			CHECK(((unsigned char *)&m)[i] == 0x5a, "hy_parse_nodes wrote on failure");
+	}
+
 	memset(&tl, 0x5a, sizeof(tl));
-	rc = hy_parse_tiers(s, &tl);
+	rc = hy_parse_tiers(s, &allowed, &tl);
 	CHECK(rc_ok(rc), "hy_parse_tiers(\"%s\") = %d", s, rc);
 	if (!rc) {
 		check_tierlist(&tl, "hy_parse_tiers");
@@ -186,7 +207,7 @@ static void check_parsers(const char *s)
 		int k = 0;
 		for (char *part = strtok_r(copy, "/", &save); part;
 		     part = strtok_r(NULL, "/", &save)) {
-			CHECK(k < tl.ntiers && !hy_parse_nodelist(part, &m2) &&
+			CHECK(k < tl.ntiers && !hy_parse_nodes(part, &allowed, &m2) &&
 				  hy_nm_equal(&m2, &tl.tier[k]),
 			      "tier %d of \"%s\" is not its node list \"%s\"", k, s, part);
 			k++;

@@ -58,6 +58,10 @@ describe() { # name -> "short|type|accepted"
 
 nodes=$(ls -d /sys/devices/system/node/node[0-9]* 2>/dev/null | wc -l)
 [ "$nodes" -ge 1 ] || nodes=1
+# how many memory nodes this process may use ("+N" counts in them)
+allowed_n=$(awk '/^Mems_allowed_list:/ { n = split($2, r, ","); c = 0
+	for (i = 1; i <= n; i++) { if (split(r[i], a, "-") == 2) c += a[2] - a[1] + 1; else c++ }
+	print c }' /proc/self/status)
 long9=$(printf '9%.0s' $(seq 1 300))   # 300 digits
 longx=$(printf 'x%.0s' $(seq 1 5000))  # 5000 letters
 
@@ -106,13 +110,20 @@ bad_values() {
 		;;
 	"node list")
 		local max=1023
-		printf '%s\0' x -1 "1-0" "0-" "-0" "0," ",0" "0,,0" "0-1-2" "0--1" "!0" "+0" "0 1" "0;1" \
+		# numactl's forms (issue 19): "!0" leaves no node on a one-node
+		# machine; "+N" past the allowed nodes; doubled or misplaced marks
+		if [ "$nodes" -eq 1 ]; then printf '%s\0' "!0" "!+0" "!all"; fi
+		printf '%s\0' "+$allowed_n" "!+0-$((allowed_n - 1))" "+all" "!" "+" "!!0" "++0" "+!0" "! 0" "0,!1" \
+			"0,+1" "+-1" "+0," "!1024"
+		printf '%s\0' x -1 "1-0" "0-" "-0" "0," ",0" "0,,0" "0-1-2" "0--1" "0 1" "0;1" \
 			"$nodes" 1023 1024 "$((nodes))-1023" 99999999999 "0-99999999999" 18446744073709551616 \
 			"all,x" "allx" "0-all" "0/0" "0x0"
 		;;
 	"tier list")
 		printf '%s\0' x / "0/" "/0" "0//0" "0/x" "x/0" "0/1,0" "$nodes/0" "0/$nodes" "1024/0" \
-			"0/0/0/0/0/0/0/0" "0,/0" "0-/0" "-1/0" "0 /0" "0/0/" "0/-"
+			"0/0/0/0/0/0/0/0" "0,/0" "0-/0" "-1/0" "0 /0" "0/0/" "0/-" "+0/+$allowed_n" "+$allowed_n/0" \
+			"!+/0" "0/!"
+		if [ "$nodes" -eq 1 ]; then printf '%s\0' "0/!0" "!0/0"; fi
 		;;
 	boolean)
 		printf '%s\0' 2 -1 yess maybe "on " "1x" "truefalse"

@@ -158,6 +158,36 @@ for case in "--mode=dram|mode|dram" "-M hybrid|mode|hybrid" "--fast-nodes=0|fast
 	expect_out "^$name +$want +environment " "$arg: read back as $want"
 done
 
+# numactl's node forms (issue 19): resolved in this process's cpuset and
+# passed on as plain lists.  (Node 0 is the first allowed node where the
+# tests run: one NUMA node, or node 0 in the cpuset.)
+first=$(awk '/^Mems_allowed_list:/ { sub(/[-,].*/, "", $2); print $2 }' /proc/self/status)
+for case in "--fast-nodes=+0 --slow-nodes=+0|fast-nodes|$first" "-T +0/+0|tiers|$first/$first" \
+	    "--slow-nodes=+0 --fast-nodes=+0|slow-nodes|$first"; do
+	arg=${case%%|*} rest=${case#*|}; name=${rest%%|*} want=${rest#*|}
+	run "$CTL" $arg -- env -u LD_PRELOAD "$CTL" --show
+	expect_status 0 "$arg: runs"
+	expect_out "^$name +$want +environment " "$arg: passed on as $want"
+done
+HYBRID_FAST_NODES=+0 HYBRID_SLOW_NODES=+0 run "$CTL" --show
+expect_status 0 "+0 in the environment"
+expect_out "^fast-nodes +$first +environment" "HYBRID_FAST_NODES=+0 is node $first"
+if [ "$(ls -d /sys/devices/system/node/node[0-9]* | wc -l)" -eq 1 ]; then
+	for args in "--slow-nodes=!0|--slow-nodes: invalid node list \"!0\"" \
+		    "--fast-nodes=!+0|--fast-nodes: invalid node list" \
+		    "--tiers=0/!0|--tiers: invalid tier list"; do
+		arg=${args%%|*} want=${args#*|}
+		run "$CTL" "$arg" --show
+		expect_status 2 "$arg (one node): exit 2"; expect_err "$want" "$arg: message"
+		expect_err "allowed nodes are 0\$" "$arg: the allowed nodes named"
+		expect_err_lines 1 "$arg: one line"
+	done
+fi
+run "$CTL" --slow-nodes=+1023 --show
+expect_status 2 "+1023: exit 2"
+expect_err '^hybridctl: --slow-nodes: out-of-range node list "\+1023"; .*allowed nodes are ' "+1023: out of range, allowed nodes named"
+expect_err_lines 1 "+1023: one line"
+
 # Bad values: one line, exit 2, the command never started.
 for args in "--mode=fast|--mode: invalid choice" "-F x|-F|fast-nodes: invalid node list" \
 	    "--slow-nodes=99|node 99 does not exist" "--tiers=0/|--tiers: invalid tier list" \

@@ -189,24 +189,116 @@ static void test_nodelist(void)
 	CU_ASSERT_STRING_EQUAL(hy_nm_format(&m, buf, sizeof(buf)), "none");
 }
 
+/* numactl's forms, against a made-up cpuset: nodes 1, 3, 4 and 7 allowed. */
+static void test_nodes_numactl(void)
+{
+	struct hy_nodemask allowed, m, before;
+	char buf[64];
+
+	CU_ASSERT_EQUAL_FATAL(hy_parse_nodelist("1,3-4,7", &allowed), 0);
+	struct {
+		const char *text, *want;
+	} good[] = {
+		{"3", "3"},	      {"0-2", "0-2"}, /* plain: as written, topology checks it */
+		{"all", "all"},	      {"+0", "1"},    {"+1-2", "3-4"},	 {"+0,3", "1,7"},
+		{"+3", "7"},	      {"!3", "1,4,7"}, {"!1,7", "3-4"},	 {"!3-4", "1,7"},
+		{"!+0", "3-4,7"},     {"!+1-2", "1,7"}, {"!+0-2", "7"},
+	};
+	for (unsigned i = 0; i < sizeof(good) / sizeof(*good); i++) {
+		int rc = hy_parse_nodes(good[i].text, &allowed, &m);
+		CU_ASSERT_EQUAL(rc, 0);
+		if (!rc)
+			CU_ASSERT_STRING_EQUAL(hy_nm_format(&m, buf, sizeof(buf)), good[i].want);
+	}
+	struct {
+		const char *text;
+		int rc;
+	} bad[] = {
+		{"+4", -ERANGE},   /* four allowed nodes: +0 to +3 */
+		{"+2-4", -ERANGE}, {"!0", -ERANGE}, /* numactl: a "!" node must be allowed */
+		{"!1,3-4,7", -EINVAL},		   /* leaves no node */
+		{"!+0-3", -EINVAL}, {"!all", -EINVAL}, {"+all", -EINVAL}, {"!", -EINVAL},
+		{"+", -EINVAL},	   {"!!0", -EINVAL}, {"++0", -EINVAL},	{"+!0", -EINVAL},
+		{"+-1", -EINVAL},  {"!+", -EINVAL},  {"! 0", -EINVAL},	{"0,!1", -EINVAL},
+		{"0,+1", -EINVAL}, {"+1,", -EINVAL}, {"+1024", -ERANGE},
+	};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		memset(&m, 0x5a, sizeof(m));
+		before = m;
+		CU_ASSERT_EQUAL(hy_parse_nodes(bad[i].text, &allowed, &m), bad[i].rc);
+		CU_ASSERT(hy_nm_equal(&m, &before)); /* untouched on failure */
+	}
+	/* nothing to count in: refused, the plain forms still fine */
+	CU_ASSERT_EQUAL(hy_parse_nodes("+0", NULL, &m), -EINVAL);
+	CU_ASSERT_EQUAL(hy_parse_nodes("!0", NULL, &m), -EINVAL);
+	CU_ASSERT_EQUAL(hy_parse_nodes("0-1", NULL, &m), 0);
+	/* the kernel's format stays strict: sysfs never holds these */
+	CU_ASSERT_EQUAL(hy_parse_nodelist("+0", &m), -EINVAL);
+	CU_ASSERT_EQUAL(hy_parse_nodelist("!0", &m), -EINVAL);
+
+	/* tiers: each list of its own, then checked as a whole */
+	struct hy_tierlist tl;
+	CU_ASSERT(hy_parse_tiers("+0/!+0", &allowed, &tl) == 0 && tl.ntiers == 2);
+	CU_ASSERT_STRING_EQUAL(hy_nm_format(&tl.tier[0], buf, sizeof(buf)), "1");
+	CU_ASSERT_STRING_EQUAL(hy_nm_format(&tl.tier[1], buf, sizeof(buf)), "3-4,7");
+	CU_ASSERT(hy_parse_tiers("+0/+0", &allowed, &tl) == 0 && tl.ntiers == 2); /* loopback */
+	CU_ASSERT(hy_parse_tiers("+0/1", &allowed, &tl) == 0); /* +0 is 1: loopback */
+	CU_ASSERT_EQUAL(hy_parse_tiers("+0/1,3", &allowed, &tl), -EINVAL); /* overlap */
+	CU_ASSERT_EQUAL(hy_parse_tiers("+0/+4", &allowed, &tl), -ERANGE);
+	CU_ASSERT_EQUAL(hy_parse_tiers("!+0/", &allowed, &tl), -EINVAL);
+}
+
+/* Through the table on this machine: counted in this process's cpuset. */
+static void test_nodes_here(void)
+{
+	struct hy_nodemask allowed;
+	struct hy_config c;
+	struct hy_err err = {""};
+	char want[64], buf[64], last[16];
+	int first, n = 0;
+
+	CU_ASSERT_EQUAL_FATAL(hy_allowed_nodes(&allowed), 0);
+	CU_ASSERT_FATAL(!hy_nm_empty(&allowed));
+	first = hy_nm_next(&allowed, -1);
+	hy_nm_for_each(node, &allowed)
+		n++;
+	hy_config_defaults(&c);
+	CU_ASSERT_EQUAL(hy_config_set(&c, HY_OPT_FAST_NODES, "+0", HY_SRC_ENV, &err), 0);
+	snprintf(want, sizeof(want), "%d", first);
+	CU_ASSERT_STRING_EQUAL(hy_config_format(&c, HY_OPT_FAST_NODES, buf, sizeof(buf)), want);
+	/* one past the last allowed node: one line naming them */
+	snprintf(last, sizeof(last), "+%d", n);
+	CU_ASSERT_EQUAL(hy_config_set(&c, HY_OPT_SLOW_NODES, last, HY_SRC_ENV, &err), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "out-of-range node list"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "this process's allowed nodes are "));
+	CU_ASSERT_PTR_NULL(strchr(err.msg, '\n'));
+	/* every allowed node inverted: nothing left */
+	snprintf(last, sizeof(last), "!+0-%d", n - 1);
+	CU_ASSERT_EQUAL(hy_config_set(&c, HY_OPT_SLOW_NODES, last, HY_SRC_ENV, &err), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "invalid node list"));
+	CU_ASSERT_EQUAL(hy_config_set(&c, HY_OPT_TIERS, "+0/+0", HY_SRC_ENV, &err), 0);
+	CU_ASSERT_EQUAL(c.tiers.ntiers, 2);
+	CU_ASSERT(hy_nm_equal(&c.tiers.tier[0], &c.fast_nodes));
+}
+
 static void test_tiers(void)
 {
 	struct hy_tierlist tl;
 
-	CU_ASSERT(hy_parse_tiers("0/1", &tl) == 0 && tl.ntiers == 2);
+	CU_ASSERT(hy_parse_tiers("0/1", NULL, &tl) == 0 && tl.ntiers == 2);
 	CU_ASSERT(hy_nm_isset(&tl.tier[0], 0) && hy_nm_isset(&tl.tier[1], 1));
-	CU_ASSERT(hy_parse_tiers("0-1/2/3,4", &tl) == 0 && tl.ntiers == 3);
+	CU_ASSERT(hy_parse_tiers("0-1/2/3,4", NULL, &tl) == 0 && tl.ntiers == 3);
 	CU_ASSERT_EQUAL(hy_nm_weight(&tl.tier[2]), 2);
-	CU_ASSERT(hy_parse_tiers("0/0", &tl) == 0 && tl.ntiers == 2); /* loopback */
-	CU_ASSERT(hy_parse_tiers("0/0/0", &tl) == 0 && tl.ntiers == 3);
-	CU_ASSERT(hy_parse_tiers("2", &tl) == 0 && tl.ntiers == 1);
-	CU_ASSERT_EQUAL(hy_parse_tiers("0/1,0", &tl), -EINVAL); /* partial overlap */
-	CU_ASSERT_EQUAL(hy_parse_tiers("0//1", &tl), -EINVAL);
-	CU_ASSERT_EQUAL(hy_parse_tiers("/0", &tl), -EINVAL);
-	CU_ASSERT_EQUAL(hy_parse_tiers("0/", &tl), -EINVAL);
-	CU_ASSERT_EQUAL(hy_parse_tiers("", &tl), -EINVAL);
-	CU_ASSERT_EQUAL(hy_parse_tiers("0/1/2/3/4/5/6/7", &tl), -ERANGE);
-	CU_ASSERT_EQUAL(hy_parse_tiers("0/1/2/3/4/5/6", &tl), 0);
+	CU_ASSERT(hy_parse_tiers("0/0", NULL, &tl) == 0 && tl.ntiers == 2); /* loopback */
+	CU_ASSERT(hy_parse_tiers("0/0/0", NULL, &tl) == 0 && tl.ntiers == 3);
+	CU_ASSERT(hy_parse_tiers("2", NULL, &tl) == 0 && tl.ntiers == 1);
+	CU_ASSERT_EQUAL(hy_parse_tiers("0/1,0", NULL, &tl), -EINVAL); /* partial overlap */
+	CU_ASSERT_EQUAL(hy_parse_tiers("0//1", NULL, &tl), -EINVAL);
+	CU_ASSERT_EQUAL(hy_parse_tiers("/0", NULL, &tl), -EINVAL);
+	CU_ASSERT_EQUAL(hy_parse_tiers("0/", NULL, &tl), -EINVAL);
+	CU_ASSERT_EQUAL(hy_parse_tiers("", NULL, &tl), -EINVAL);
+	CU_ASSERT_EQUAL(hy_parse_tiers("0/1/2/3/4/5/6/7", NULL, &tl), -ERANGE);
+	CU_ASSERT_EQUAL(hy_parse_tiers("0/1/2/3/4/5/6", NULL, &tl), 0);
 }
 
 /* hy_config_set: each type through the table, errors leave cfg unchanged. */
@@ -541,7 +633,7 @@ static const struct hy_test tests[] = {
     HY_TEST(test_int),
     HY_TEST(test_size),
     HY_TEST(test_duration),
-    HY_TEST(test_nodelist),
+    HY_TEST(test_nodelist), HY_TEST(test_nodes_numactl), HY_TEST(test_nodes_here),
     HY_TEST(test_tiers),
     HY_TEST(test_set_through_table),
     HY_TEST(test_format_roundtrip),
