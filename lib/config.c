@@ -11,8 +11,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <unistd.h>
 
 #define OFF(field) offsetof(struct hy_config, field)
 
@@ -81,6 +83,10 @@ const struct hy_opt_desc hy_options[HY_OPT_COUNT] = {
 			  "print counters at exit: 'stderr' or a file path"},
 	[HY_OPT_LOG_LEVEL] = {"log_level", HY_T_ENUM, OFF(log_level), "warn", 0, 0,
 			      loglevel_choices, 0, "error, warn, info or debug"},
+	[HY_OPT_IGNORE_NAMES] = {"ignore_names", HY_T_NAMES, OFF(ignore_names), NULL, 0, 0, NULL,
+				 0,
+				 "HYBRID_ names that are no option, not to be warned about "
+				 "(hybridctl adds those it warned about, for the programs it starts)"},
 };
 
 const char *hy_source_name(enum hy_opt_source src)
@@ -103,7 +109,7 @@ const char *hy_type_name(enum hy_opt_type type)
 	static const char *const names[] = {
 		[HY_T_BOOL] = "boolean",    [HY_T_INT] = "integer",	 [HY_T_SIZE] = "size",
 		[HY_T_DURATION] = "duration", [HY_T_NODES] = "node list", [HY_T_TIERS] = "tier list",
-		[HY_T_ENUM] = "choice",	    [HY_T_PATH] = "path",
+		[HY_T_ENUM] = "choice",	    [HY_T_PATH] = "path",	 [HY_T_NAMES] = "name list",
 	};
 	return (unsigned)type < sizeof(names) / sizeof(names[0]) ? names[type] : "?";
 }
@@ -322,7 +328,99 @@ int hy_parse_nodelist(const char *s, struct hy_nodemask *out)
 	return parse_nodelist_until(s, "", out, NULL);
 }
 
-int hy_parse_tiers(const char *s, struct hy_tierlist *out)
+/*
+ * numactl(8)'s node forms over the kernel's list: "+LIST" counts LIST's
+ * numbers within the allowed nodes ("+0" is the first allowed node), "!LIST"
+ * is every allowed node but LIST's, "!+LIST" both.  As numactl: a node
+ * named after "!" must be allowed, a "+" number must have an allowed node;
+ * unlike numactl, a list that leaves no node is refused here rather than by
+ * the kernel.  "all" takes neither ("!all" leaves nothing, "+all" is "all").
+ */
+static int parse_nodes_until(const char *s, const char *stop, const struct hy_nodemask *allowed,
+			     struct hy_nodemask *out, const char **endp)
+{
+	struct hy_nodemask m, r;
+	bool invert = false, relative = false;
+	const char *p = s;
+	int rc;
+
+	if (*p == '!') {
+		invert = true;
+		p++;
+	}
+	if (*p == '+') {
+		relative = true;
+		p++;
+	}
+	if (!invert && !relative)
+		return parse_nodelist_until(s, stop, out, endp);
+	if (!allowed || hy_nm_empty(allowed))
+		return -EINVAL;
+	if ((rc = parse_nodelist_until(p, stop, &m, &p)))
+		return rc;
+	if (hy_nm_weight(&m) == HY_MAX_NODES)
+		return -EINVAL; /* "all" */
+	if (relative) {
+		int nth[HY_MAX_NODES], n = 0;
+
+		hy_nm_for_each(node, allowed)
+			nth[n++] = node;
+		hy_nm_zero(&r);
+		hy_nm_for_each(i, &m)
+		{
+			if (i >= n)
+				return -ERANGE;
+			hy_nm_set(&r, nth[i]);
+		}
+		m = r;
+	}
+	if (invert) {
+		if (!hy_nm_subset(&m, allowed))
+			return -ERANGE;
+		for (unsigned i = 0; i < HY_MAX_NODES / 64; i++)
+			r.bits[i] = allowed->bits[i] & ~m.bits[i];
+		if (hy_nm_empty(&r))
+			return -EINVAL;
+		m = r;
+	}
+	*out = m;
+	if (endp)
+		*endp = p;
+	return 0;
+}
+
+int hy_parse_nodes(const char *s, const struct hy_nodemask *allowed, struct hy_nodemask *out)
+{
+	if (!s)
+		return -EINVAL;
+	return parse_nodes_until(s, "", allowed, out, NULL);
+}
+
+int hy_allowed_nodes(struct hy_nodemask *out)
+{
+	static const char key[] = "\nMems_allowed_list:";
+	char buf[8192];
+	ssize_t n, got = 0;
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while (got < (ssize_t)sizeof(buf) - 1 &&
+	       (n = read(fd, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+		got += n;
+	close(fd);
+	buf[got] = 0;
+	char *p = strstr(buf, key), *nl;
+	if (!p)
+		return -ENOENT;
+	p += sizeof(key) - 1;
+	p += strspn(p, " \t");
+	if ((nl = strchr(p, '\n')))
+		*nl = 0;
+	return hy_parse_nodelist(p, out) ? -EINVAL : 0;
+}
+
+int hy_parse_tiers(const char *s, const struct hy_nodemask *allowed, struct hy_tierlist *out)
 {
 	struct hy_tierlist tl;
 	const char *p = s;
@@ -334,7 +432,7 @@ int hy_parse_tiers(const char *s, struct hy_tierlist *out)
 	for (;;) {
 		if (tl.ntiers == HY_MAX_TIERS)
 			return -ERANGE;
-		if ((rc = parse_nodelist_until(p, "/", &tl.tier[tl.ntiers], &p)))
+		if ((rc = parse_nodes_until(p, "/", allowed, &tl.tier[tl.ntiers], &p)))
 			return rc;
 		tl.ntiers++;
 		if (!*p)
@@ -486,6 +584,7 @@ const char *hy_config_format(const struct hy_config *cfg, int id, char *buf, siz
 		snprintf(buf, len, "%s", o->choices[*(const int *)f]);
 		break;
 	case HY_T_PATH:
+	case HY_T_NAMES:
 		snprintf(buf, len, "%s", *(const char *)f ? (const char *)f : "(none)");
 		break;
 	}
@@ -517,12 +616,14 @@ const char *hy_config_accepts(int id, char *buf, size_t len)
 			 hy_format_duration((uint64_t)o->max, b, sizeof(b)));
 		break;
 	case HY_T_NODES:
-		snprintf(buf, len, "a node list such as 0-3,5 or all (nodes 0 to %d)",
+		snprintf(buf, len, "a node list such as 0-3,5 or all (nodes 0 to %d), or numactl's "
+				   "!LIST (the allowed nodes but LIST), +LIST (LIST counted within "
+				   "the allowed nodes: +0 is the first) or !+LIST",
 			 HY_MAX_NODES - 1);
 		break;
 	case HY_T_TIERS:
-		snprintf(buf, len, "node lists fastest first, separated by '/', such as 0/1 or "
-				   "0-1/2/3, at most %d tiers, each node in one tier",
+		snprintf(buf, len, "node lists fastest first, separated by '/', such as 0/1, 0-1/2/3 "
+				   "or +0/+1, at most %d tiers, each node in one tier",
 			 HY_MAX_TIERS);
 		break;
 	case HY_T_ENUM: {
@@ -534,6 +635,11 @@ const char *hy_config_accepts(int id, char *buf, size_t len)
 	}
 	case HY_T_PATH:
 		snprintf(buf, len, "'stderr' or a file path");
+		break;
+	case HY_T_NAMES:
+		snprintf(buf, len,
+			 "HYBRID_ names that are no option, separated by ',' (no '=' or control "
+			 "characters), such as HYBRID_HOME,HYBRID_ROOT");
 		break;
 	}
 	return buf;
@@ -558,12 +664,75 @@ static const char *quoted(const char *s, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * Is the HYBRID_ name s (n bytes) one an ignore_names list can hold?  Any
+ * name the environment can carry, but for the list's separator and control
+ * characters (a message shows those as '?'), and never an option's.
+ */
+static bool ignorable_name(const char *s, size_t n)
+{
+	char name[64];
+
+	if (n < 7 || n >= HY_NAMES_MAX || strncmp(s, "HYBRID_", 7))
+		return false;
+	for (size_t i = 7; i < n; i++)
+		if (s[i] == ',' || s[i] == '=' || (unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	if (n >= sizeof(name))
+		return true; /* longer than any option's name */
+	memcpy(name, s, n);
+	name[n] = 0;
+	return hy_config_lookup(name) < 0; /* an option is never ignored */
+}
+
+/* An ignore_names list: ignorable names separated by single commas. */
+static int check_names(const char *s)
+{
+	for (;;) {
+		size_t n = strcspn(s, ",");
+
+		if (!ignorable_name(s, n))
+			return -EINVAL;
+		if (!s[n])
+			return 0;
+		s += n + 1;
+	}
+}
+
+/* Is name (n bytes) in the ignore_names list? */
+static bool names_has(const char *list, const char *name, size_t n)
+{
+	while (*list) {
+		size_t m = strcspn(list, ",");
+
+		if (m == n && !strncmp(list, name, n))
+			return true;
+		list += m + !!list[m];
+	}
+	return false;
+}
+
+/*
+ * The allowed nodes, read only for text that counts in them ('!', '+'):
+ * the process's cpuset now, as numactl resolves them when it parses.  NULL
+ * if none can be read (then such text is refused).
+ */
+static const struct hy_nodemask *allowed_for(const char *text, struct hy_nodemask *buf)
+{
+	if (!strpbrk(text, "!+"))
+		return NULL;
+	return hy_allowed_nodes(buf) ? NULL : buf;
+}
+
 int hy_config_set(struct hy_config *cfg, int id, const char *text, enum hy_opt_source src,
 		  struct hy_err *err)
 {
 	const struct hy_opt_desc *o;
+	struct hy_nodemask allowed;
 	char acc[256], q[80];
 	int rc = -EINVAL;
+
+	hy_nm_zero(&allowed);
 
 	if (id < 0 || id >= HY_OPT_COUNT || !text) {
 		hy_err_set(err, "no such option");
@@ -601,13 +770,13 @@ int hy_config_set(struct hy_config *cfg, int id, const char *text, enum hy_opt_s
 	}
 	case HY_T_NODES: {
 		struct hy_nodemask m;
-		if (!(rc = hy_parse_nodelist(text, &m)))
+		if (!(rc = hy_parse_nodes(text, allowed_for(text, &allowed), &m)))
 			*(struct hy_nodemask *)field(cfg, id) = m;
 		break;
 	}
 	case HY_T_TIERS: {
 		struct hy_tierlist tl;
-		if (!(rc = hy_parse_tiers(text, &tl)))
+		if (!(rc = hy_parse_tiers(text, allowed_for(text, &allowed), &tl)))
 			*(struct hy_tierlist *)field(cfg, id) = tl;
 		break;
 	}
@@ -629,12 +798,26 @@ int hy_config_set(struct hy_config *cfg, int id, const char *text, enum hy_opt_s
 			memcpy(field(cfg, id), text, n + 1);
 		break;
 	}
+	case HY_T_NAMES: {
+		size_t n = strlen(text);
+		rc = n < HY_NAMES_MAX ? check_names(text) : -ERANGE;
+		if (!rc)
+			memcpy(field(cfg, id), text, n + 1);
+		break;
+	}
 	}
 
 	if (rc) {
-		hy_err_set(err, "%s %s %s; expected %s",
+		char here[160] = "";
+		/* "+1", "!0": what they were counted in */
+		if (strpbrk(text, "!+") && (o->type == HY_T_NODES || o->type == HY_T_TIERS) &&
+		    !hy_nm_empty(&allowed)) {
+			snprintf(here, sizeof(here), "; this process's allowed nodes are ");
+			hy_nm_format(&allowed, here + strlen(here), sizeof(here) - strlen(here));
+		}
+		hy_err_set(err, "%s %s %s; expected %s%s",
 			   rc == -ERANGE ? "out-of-range" : "invalid", hy_type_name(o->type),
-			   quoted(text, q, sizeof(q)), hy_config_accepts(id, acc, sizeof(acc)));
+			   quoted(text, q, sizeof(q)), hy_config_accepts(id, acc, sizeof(acc)), here);
 		return -EINVAL;
 	}
 	cfg->src[id] = src;
@@ -696,7 +879,7 @@ int hy_config_lookup(const char *name)
 	return -1;
 }
 
-/* Levenshtein distance, bounded: for "did you mean" on unknown names. */
+/* Levenshtein distance, bounded: for the nearest option to an unknown name. */
 static int edit_distance(const char *a, const char *b)
 {
 	int row[64], la = (int)strlen(a), lb = (int)strlen(b);
@@ -733,47 +916,90 @@ static void printable(const char *s, size_t n, char *buf, size_t len)
 
 extern char **environ;
 
-int hy_config_load_env(struct hy_config *cfg, struct hy_err *err)
+const char *hy_config_nearest(const char *name, char *buf, size_t len)
 {
-	struct hy_err why;
-	char name[64];
+	char cand[64];
+	int bestd = INT_MAX;
 
-	/*
-	 * Unknown HYBRID_ names are errors (a misspelt option silently ignored
-	 * is a bug report waiting), whatever their length.  secure_getenv()
-	 * returns NULL for setuid programs; the environ scan below honours the
-	 * same rule through AT_SECURE.
-	 */
+	buf[0] = 0;
+	for (int id = 0; id < HY_OPT_COUNT; id++) {
+		int d = edit_distance(name, hy_config_env_name(id, cand, sizeof(cand)));
+		if (d < bestd) {
+			bestd = d;
+			snprintf(buf, len, "%s", cand);
+		}
+	}
+	return buf;
+}
+
+int hy_config_unknown_env(const struct hy_config *cfg, struct hy_err *msg, char *names, size_t len)
+{
+	char name[64], near[64], line[sizeof(msg->msg)];
+	size_t used = 0, nused = 0;
+	int count = 0;
+
+	line[0] = 0;
+	if (names && len)
+		names[0] = 0;
+	if (getauxval(AT_SECURE))
+		return 0; /* setuid: HYBRID_* ignored, as secure_getenv() does */
 	for (char **e = environ; e && *e; e++) {
 		const char *eq = strchr(*e, '=');
 		size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
 
 		if (strncmp(*e, "HYBRID_", 7))
 			continue;
-		if (getauxval(AT_SECURE))
-			break; /* setuid: HYBRID_* ignored, as secure_getenv() does */
 		if (n < sizeof(name)) {
 			memcpy(name, *e, n);
 			name[n] = 0;
 			if (hy_config_lookup(name) >= 0)
 				continue;
 		}
+		if (names_has(cfg->ignore_names, *e, n))
+			continue;
+		if (names && ignorable_name(*e, n) && nused + n + 2 <= len) {
+			nused += (size_t)snprintf(names + nused, len - nused, "%s%.*s",
+						  nused ? "," : "", (int)n, *e);
+		}
 		/* Unknown, however long; named as the user can read it. */
 		printable(*e, n, name, sizeof(name));
-		char best[64] = "", cand[64];
-		int bestd = 4;
-		for (int id = 0; id < HY_OPT_COUNT; id++) {
-			int d = edit_distance(name, hy_config_env_name(id, cand, sizeof(cand)));
-			if (d < bestd) {
-				bestd = d;
-				snprintf(best, sizeof(best), "%s", cand);
-			}
+		hy_config_nearest(name, near, sizeof(near));
+		if (used < sizeof(line)) {
+			int w = snprintf(line + used, sizeof(line) - used, "%s%s (nearest: %s)",
+					 count ? ", " : "", name, near);
+			used += w > 0 ? (size_t)w : 0;
 		}
-		hy_err_set(err, "%s: unknown variable%s%s%s; 'hybridctl --help' lists the "
-				"options",
-			   name, *best ? " (did you mean " : "", best, *best ? "?)" : "");
-		return -EINVAL;
+		count++;
 	}
+	if (count && msg)
+		hy_err_set(msg, "not %s: %s; ignored", count > 1 ? "options" : "an option", line);
+	return count;
+}
+
+/*
+ * A HYBRID_ name that is no option is said and ignored: the prefix is not
+ * ours alone (HYBRID_HOME set by something unrelated must not turn the
+ * library off), yet a misspelt option silently ignored is a bug report
+ * waiting.  Said once per process, after the log level is known
+ * (HYBRID_LOG_LEVEL=error silences it); a forked child shares the parent's
+ * "said".  Names in ignore_names are not said: hybridctl puts there those it
+ * said, so that the programs it starts, and theirs, are quiet (the library
+ * itself never changes a program's environment).
+ */
+void hy_config_warn_unknown(const struct hy_config *cfg)
+{
+	static int warned;
+	struct hy_err msg;
+
+	if (hy_config_unknown_env(cfg, &msg, NULL, 0) &&
+	    !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+		hy_warn("%s", msg.msg);
+}
+
+int hy_config_load_env_quiet(struct hy_config *cfg, struct hy_err *err)
+{
+	struct hy_err why;
+	char name[64];
 
 	for (int id = 0; id < HY_OPT_COUNT; id++) {
 		const char *v = secure_getenv(hy_config_env_name(id, name, sizeof(name)));
@@ -788,6 +1014,14 @@ int hy_config_load_env(struct hy_config *cfg, struct hy_err *err)
 	if (hy_config_check(cfg, err))
 		return -EINVAL;
 	hy_log_set_level((enum hy_log_level)cfg->log_level);
+	return 0;
+}
+
+int hy_config_load_env(struct hy_config *cfg, struct hy_err *err)
+{
+	if (hy_config_load_env_quiet(cfg, err))
+		return -EINVAL;
+	hy_config_warn_unknown(cfg);
 	return 0;
 }
 

@@ -26,16 +26,18 @@
 #include "nodemask.h"
 
 #define HY_MAX_TIERS 7 /* the per-page state holds a tier in 3 bits (region.h) */
+#define HY_NAMES_MAX 1024 /* bytes of an ignore_names list, with its NUL */
 
 enum hy_opt_type {
 	HY_T_BOOL,
 	HY_T_INT,	/* decimal integer */
 	HY_T_SIZE,	/* bytes, with K/M/G/T/P suffixes (binary) */
 	HY_T_DURATION,	/* microseconds, written with a unit: us, ms, s, min, h */
-	HY_T_NODES,	/* numactl node list: "0-3,5", "all" */
+	HY_T_NODES,	/* numactl node list: "0-3,5", "all", "!0", "+0-1", "!+0" */
 	HY_T_TIERS,	/* node lists fastest first, separated by '/': "0/2/1,3" */
 	HY_T_ENUM,
 	HY_T_PATH,
+	HY_T_NAMES,	/* HYBRID_ names that are no option, ','-separated */
 };
 
 enum hy_opt_source {
@@ -75,6 +77,7 @@ enum hy_opt_id {
 	HY_OPT_MIN_SIZE,
 	HY_OPT_STATS,
 	HY_OPT_LOG_LEVEL,
+	HY_OPT_IGNORE_NAMES,
 	HY_OPT_COUNT
 };
 
@@ -102,6 +105,7 @@ struct hy_config {
 	uint64_t min_size;		/* bytes */
 	char stats[PATH_MAX];		/* "", "stderr" or a file path */
 	int log_level;			/* enum hy_log_level */
+	char ignore_names[HY_NAMES_MAX]; /* "" or "HYBRID_HOME,HYBRID_ROOT" */
 	enum hy_opt_source src[HY_OPT_COUNT];
 };
 
@@ -145,11 +149,30 @@ int hy_config_set(struct hy_config *cfg, int id, const char *text, enum hy_opt_s
 int hy_config_check(const struct hy_config *cfg, struct hy_err *err);
 
 /*
- * Read every HYBRID_* variable of the environment.  An unknown HYBRID_ name
- * or a bad value is an error: returns -EINVAL with one complete line in err,
- * naming the variable, the value and what is accepted.
+ * Read every HYBRID_* variable of the environment.  A bad value of an option
+ * is an error: returns -EINVAL with one complete line in err, naming the
+ * variable, the value and what is accepted.  A HYBRID_ name that is no
+ * option is not: it is ignored, and unless in ignore_names said once per
+ * process, one line on stderr (hy_config_unknown_env's).
  */
 int hy_config_load_env(struct hy_config *cfg, struct hy_err *err);
+/* The same without the warning, and the warning alone (once per process):
+ * for hybridctl, whose command line may set ignore_names. */
+int hy_config_load_env_quiet(struct hy_config *cfg, struct hy_err *err);
+void hy_config_warn_unknown(const struct hy_config *cfg);
+
+/*
+ * The HYBRID_ names of the environment that are no option and not in
+ * cfg's ignore_names: their number, and if any, one line in msg naming each
+ * with its nearest option ("not an option: HYBRID_HOME (nearest:
+ * HYBRID_MODE); ignored").  None for a setuid program, which ignores
+ * HYBRID_* entirely.  names (may be NULL) gets those of them that an
+ * ignore_names list can hold, ','-separated, as far as len allows.
+ */
+int hy_config_unknown_env(const struct hy_config *cfg, struct hy_err *msg, char *names, size_t len);
+
+/* The option's environment name nearest to name (edit distance) into buf. */
+const char *hy_config_nearest(const char *name, char *buf, size_t len);
 
 /* The value of option id as text, in the syntax the parser accepts. */
 const char *hy_config_format(const struct hy_config *cfg, int id, char *buf, size_t len);
@@ -186,8 +209,19 @@ int hy_parse_bool(const char *s, bool *out);
 int hy_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 int hy_parse_size(const char *s, uint64_t max, uint64_t *out);
 int hy_parse_duration(const char *s, uint64_t *out_us);
+/* The kernel's list ("0-3,5", and "all"): sysfs, Mems_allowed_list. */
 int hy_parse_nodelist(const char *s, struct hy_nodemask *out);
-int hy_parse_tiers(const char *s, struct hy_tierlist *out);
+/* The user's: numactl's forms on top, "!LIST" (every allowed node but
+ * LIST's), "+LIST" (LIST's numbers counted within allowed: "+0" is its first
+ * node) and "!+LIST", resolved against allowed (NULL: those refused).  A
+ * result with no node is -EINVAL; a "!" node not allowed or a "+" number
+ * past the allowed nodes is -ERANGE. */
+int hy_parse_nodes(const char *s, const struct hy_nodemask *allowed, struct hy_nodemask *out);
+/* Node lists ('/'-separated) of hy_parse_nodes, fastest first. */
+int hy_parse_tiers(const char *s, const struct hy_nodemask *allowed, struct hy_tierlist *out);
+/* This process's allowed memory nodes (/proc/self/status
+ * Mems_allowed_list, the cpuset's); 0 or -errno.  Allocates nothing. */
+int hy_allowed_nodes(struct hy_nodemask *out);
 
 /* Pretty forms for messages and --show: "64M", "1500ms". */
 char *hy_format_size(uint64_t bytes, char *buf, size_t len);

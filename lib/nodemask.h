@@ -84,7 +84,8 @@ static inline int hy_nm_next(const struct hy_nodemask *m, int prev)
 #define hy_nm_for_each(node, m) for (int node = hy_nm_next((m), -1); node >= 0; node = hy_nm_next((m), node))
 
 /*
- * Format as a numactl-style list ("0-3,5") into buf; returns buf.  An empty
+ * Format as a plain numactl-style list ("0-3,5", the kernel's form) into buf;
+ * returns buf.  An empty
  * set prints as "none".
  */
 char *hy_nm_format(const struct hy_nodemask *m, char *buf, size_t len);

@@ -14,7 +14,9 @@
  * launcher, the environment and the API share one parser.  The environment's
  * HYBRID_* variables are read first and the command line overrides them.
  * Any bad option or value: one line on stderr and exit 2, before anything
- * is started.  What the command line set is passed on as HYBRID_<NAME> in
+ * is started.  A HYBRID_ name of the environment that is no option is not
+ * ours to refuse (the prefix is not ours alone): one warning line, and the
+ * command runs.  What the command line set is passed on as HYBRID_<NAME> in
  * the canonical form hy_config_format() writes, so the library parses
  * exactly what was validated here.
  *
@@ -368,6 +370,28 @@ static int prepare_stats(struct hy_config *cfg, char *created, size_t clen)
 	return 0;
 }
 
+/*
+ * The environment's HYBRID_ names that are no option were said once, here:
+ * pass them on in HYBRID_IGNORE_NAMES, so that the launched tree (a version
+ * manager's shims, a shell script's commands) does not say them again in
+ * every process.  A list that would not fit is not passed: the programs
+ * then say it themselves, which is noise, not harm.
+ */
+static int pass_on_ignored(struct hy_config *cfg)
+{
+	char add[HY_NAMES_MAX], val[2 * HY_NAMES_MAX + 1], name[64];
+	struct hy_err err;
+
+	if (!hy_config_unknown_env(cfg, NULL, add, sizeof(add)) || !add[0])
+		return 0;
+	snprintf(val, sizeof(val), "%s%s%s", cfg->ignore_names, cfg->ignore_names[0] ? "," : "",
+		 add);
+	if (hy_config_set(cfg, HY_OPT_IGNORE_NAMES, val, cfg->src[HY_OPT_IGNORE_NAMES], &err))
+		return 0;
+	return setenv(hy_config_env_name(HY_OPT_IGNORE_NAMES, name, sizeof(name)),
+		      cfg->ignore_names, 1);
+}
+
 /* Run cmd under the library; returns only on failure, with the exit status. */
 static int launch(struct hy_config *cfg, char **cmd)
 {
@@ -390,7 +414,7 @@ static int launch(struct hy_config *cfg, char **cmd)
 		    setenv(hy_config_env_name(id, name, sizeof(name)),
 			   hy_config_format(cfg, id, val, sizeof(val)), 1))
 			goto fail;
-	if (set_preload(lib))
+	if (pass_on_ignored(cfg) || set_preload(lib))
 		goto fail;
 	fflush(NULL);
 	execvp(cmd[0], cmd);
@@ -735,7 +759,7 @@ static int parse_cmdline(int argc, char **argv, struct hy_config *cfg, struct cm
 	int c;
 
 	hy_config_defaults(cfg);
-	if (hy_config_load_env(cfg, &err)) {
+	if (hy_config_load_env_quiet(cfg, &err)) {
 		hy_error("%s", err.msg);
 		return EXIT_USAGE;
 	}
@@ -775,6 +799,8 @@ static int parse_cmdline(int argc, char **argv, struct hy_config *cfg, struct cm
 		hy_error("%s", err.msg);
 		return EXIT_USAGE;
 	}
+	/* after the command line, which may name them in --ignore-names */
+	hy_config_warn_unknown(cfg);
 	if (optind < argc && (cl->show || cl->hardware || strcmp(cl->root, "/"))) {
 		hy_error("--show, --hardware and --root take no command; see hybridctl --help");
 		return EXIT_USAGE;

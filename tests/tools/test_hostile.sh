@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Hostile input (issue 9): every option of the table with empty, garbage,
-# negative, overflowing, huge and out-of-range values, and unknown names,
+# negative, overflowing, huge and out-of-range values,
 #   - through the real library start: a program preloaded with libhybrid.so
 #     and HYBRID_<NAME>=value keeps its stdout and exit status, and stderr has
 #     its own line plus exactly one "libhybrid:" line naming the variable;
 #   - through hybridctl, as HYBRID_<NAME>, --name=value, --name value and the
 #     short option: exit 2, one line on stderr, nothing on stdout, the command
 #     never started.
+# Unknown HYBRID_ names (issue 19) are not errors: the library says one line
+# naming the variable, ending "ignored", and runs; hybridctl says it too and
+# runs the command, passing the name on so that it says the one line of
+# the whole run.
 # The sweep is generated from the option table as hybridctl shows it (--show
 # for the names, --help for each one's type, short letter and accepted range),
 # so a new option is covered without touching this file; an option whose type
@@ -54,6 +58,10 @@ describe() { # name -> "short|type|accepted"
 
 nodes=$(ls -d /sys/devices/system/node/node[0-9]* 2>/dev/null | wc -l)
 [ "$nodes" -ge 1 ] || nodes=1
+# how many memory nodes this process may use ("+N" counts in them)
+allowed_n=$(awk '/^Mems_allowed_list:/ { n = split($2, r, ","); c = 0
+	for (i = 1; i <= n; i++) { if (split(r[i], a, "-") == 2) c += a[2] - a[1] + 1; else c++ }
+	print c }' /proc/self/status)
 long9=$(printf '9%.0s' $(seq 1 300))   # 300 digits
 longx=$(printf 'x%.0s' $(seq 1 5000))  # 5000 letters
 
@@ -102,16 +110,28 @@ bad_values() {
 		;;
 	"node list")
 		local max=1023
-		printf '%s\0' x -1 "1-0" "0-" "-0" "0," ",0" "0,,0" "0-1-2" "0--1" "!0" "+0" "0 1" "0;1" \
+		# numactl's forms (issue 19): "!0" leaves no node on a one-node
+		# machine; "+N" past the allowed nodes; doubled or misplaced marks
+		if [ "$nodes" -eq 1 ]; then printf '%s\0' "!0" "!+0" "!all"; fi
+		printf '%s\0' "+$allowed_n" "!+0-$((allowed_n - 1))" "+all" "!" "+" "!!0" "++0" "+!0" "! 0" "0,!1" \
+			"0,+1" "+-1" "+0," "!1024"
+		printf '%s\0' x -1 "1-0" "0-" "-0" "0," ",0" "0,,0" "0-1-2" "0--1" "0 1" "0;1" \
 			"$nodes" 1023 1024 "$((nodes))-1023" 99999999999 "0-99999999999" 18446744073709551616 \
 			"all,x" "allx" "0-all" "0/0" "0x0"
 		;;
 	"tier list")
 		printf '%s\0' x / "0/" "/0" "0//0" "0/x" "x/0" "0/1,0" "$nodes/0" "0/$nodes" "1024/0" \
-			"0/0/0/0/0/0/0/0" "0,/0" "0-/0" "-1/0" "0 /0" "0/0/" "0/-"
+			"0/0/0/0/0/0/0/0" "0,/0" "0-/0" "-1/0" "0 /0" "0/0/" "0/-" "+0/+$allowed_n" "+$allowed_n/0" \
+			"!+/0" "0/!"
+		if [ "$nodes" -eq 1 ]; then printf '%s\0' "0/!0" "!0/0"; fi
 		;;
 	boolean)
 		printf '%s\0' 2 -1 yess maybe "on " "1x" "truefalse"
+		;;
+	"name list")
+		printf '%s\0' HYBRID HOME "HYBRID_HOME," ",HYBRID_HOME" "HYBRID_HOME,,HYBRID_ROOT" \
+			"HYBRID_HOME,HOME" "HYBRID_A=B" $'HYBRID_A\tB' HYBRID_EPOCH HYBRID_IGNORE_NAMES \
+			"HYBRID_HOME,HYBRID_MODE" "HYBRID_$longx"
 		;;
 	*) return 1 ;;
 	esac
@@ -164,6 +184,49 @@ ctl_bad() {
 	else
 		last="$(printable "$*")"
 		bad "hybridctl $what: want exit 2, one line, no stdout, command not started"
+	fi
+}
+
+# lib_ignored VAR: an unknown name through the library start: the program
+# unchanged, one "libhybrid: not an option: VAR..." line ending "ignored"
+lib_ignored() {
+	local var=$1 l nlib=0 nother=0 named=0
+	prog "$var=1" LD_PRELOAD="$LIB" >"$OUT" 2>"$ERR"; status=$?
+	n_lib=$((n_lib + 1))
+	slurp
+	for l in "${err[@]}"; do
+		if [[ $l == libhybrid:* ]]; then
+			nlib=$((nlib + 1))
+			[[ $l == "libhybrid: not an option: ${var:0:40}"*"; ignored" ]] && named=1
+		else
+			[[ $l == "err: hostile" ]] || nother=$((nother + 1))
+		fi
+	done
+	if [ "$status" -eq 3 ] && [ "${out%$'\n'}" = "$want_out" ] && [ "$nlib" -eq 1 ] \
+		&& [ "${#err[@]}" -eq 2 ] && [ "$nother" -eq 0 ] && [ "$named" -eq 1 ]; then
+		pass=$((pass + 1))
+	else
+		last="$(printable "$var=1") LD_PRELOAD=libhybrid.so sh"
+		bad "library $(printable "$var=1"): want status 3, stdout unchanged, one libhybrid: line naming $var, ending 'ignored' ($nlib lines)"
+	fi
+}
+
+# ctl_ignored VAR: an unknown name in hybridctl's environment: the command
+# runs, one line (hybridctl's) names VAR.  A name longer than a
+# HYBRID_IGNORE_NAMES list holds is not passed on: the command says it too.
+ctl_ignored() {
+	local var=$1 lines=1
+	[ "${#var}" -ge 1023 ] && lines=2
+	[ -e "$tmp/ran" ] && rm -f "$tmp/ran"
+	env "$var=1" "$CTL" -- "$SH" -c ": >'$tmp/ran'" >"$OUT" 2>"$ERR"; status=$?
+	n_ctl=$((n_ctl + 1))
+	slurp
+	if [ "$status" -eq 0 ] && [ -z "$out" ] && [ "${#err[@]}" -eq "$lines" ] \
+		&& [[ ${err[0]} == "hybridctl: not an option: ${var:0:40}"*"; ignored" ]] && [ -e "$tmp/ran" ]; then
+		pass=$((pass + 1))
+	else
+		last="$(printable "$var=1") hybridctl"
+		bad "hybridctl $(printable "$var=1"): want exit 0, the command run, one line naming $var"
 	fi
 }
 
@@ -225,8 +288,8 @@ dashed=$(echo "$names" | grep -m1 -- -)   # a name with a dash: fast-nodes
 VAR1=HYBRID_$(tr 'a-z-' 'A-Z_' <<<"$first")
 for var in HYBRID_NOPE HYBRID_ HYBRID__ "${VAR1}_" "${VAR1}X" "HYBRID_$(tr 'a-z-' 'a-z_' <<<"$first")" \
 	   "HYBRID_$(tr 'a-z' 'A-Z' <<<"$dashed")" "HYBRID_$dashed" "HYBRID_ $first" HYBRID_1 HYBRID_$longx; do
-	lib_bad "$var" 1
-	ctl_bad "$var=1" env "$var=1" "$CTL"
+	lib_ignored "$var"
+	ctl_ignored "$var"
 done
 for arg in --nope --nope=1 "--$first-x=1" "--${first}x" "---$first=1" "--=1" "--$(tr 'a-z' 'A-Z' <<<"$first")=1" \
 	   "--${first//-/_}=1" -Z -Z1 "--$longx"; do

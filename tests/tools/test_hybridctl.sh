@@ -62,7 +62,6 @@ expect_out '^backend +sync +environment' "environment source"
 
 # Bad input: one clear line, exit 2, nothing started, nothing on stdout.
 for case in "HYBRID_EPOCH=5x|HYBRID_EPOCH: invalid duration \"5x\"" \
-	    "HYBRID_EPOK=1s|HYBRID_EPOK: unknown variable \(did you mean HYBRID_EPOCH\?\)" \
 	    "HYBRID_FAST_NODES=|HYBRID_FAST_NODES: empty value" \
 	    "HYBRID_DRAM_LIMIT=-1|HYBRID_DRAM_LIMIT: invalid size" \
 	    "HYBRID_PROMOTE_WINDOW=100|out-of-range integer \"100\"; expected an integer from 1 to 8" \
@@ -73,6 +72,20 @@ for case in "HYBRID_EPOCH=5x|HYBRID_EPOCH: invalid duration \"5x\"" \
 	expect_status 2 "$var: exit 2"; expect_err "$want" "$var: message"
 	expect_err_lines 1 "$var: one line"; expect_empty_out "$var: no stdout"
 done
+# A HYBRID_ name that is no option is not ours to refuse: one warning line
+# naming it and the nearest option, and on.  A bad value beside it still stops.
+for case in "HYBRID_HOME=/opt/x|HYBRID_HOME \(nearest: HYBRID_MODE\)" \
+	    "HYBRID_EPOK=1s|HYBRID_EPOK \(nearest: HYBRID_EPOCH\)"; do
+	var=${case%%|*} want=${case#*|}
+	env "$var" "$CTL" --show >"$OUT" 2>"$ERR"; status=$? last="$var hybridctl --show"
+	expect_status 0 "$var: --show runs"
+	expect_err "^hybridctl: not an option: $want; ignored\$" "$var: named with the nearest option"
+	expect_err_lines 1 "$var: one line"; expect_out '^epoch +1s +default' "$var: --show shown"
+done
+env HYBRID_HOME=/opt/x HYBRID_EPOCH=5x "$CTL" --show >"$OUT" 2>"$ERR"; status=$? last="HYBRID_HOME=/opt/x HYBRID_EPOCH=5x hybridctl --show"
+expect_status 2 "unknown name beside a bad value: exit 2"
+expect_err '^hybridctl: HYBRID_EPOCH: invalid duration "5x"' "the bad value named"
+expect_err_lines 1 "bad value: one line"; expect_empty_out "bad value: no stdout"
 for args in "--epoch=0.001s|--epoch: out-of-range duration" "--epoch|--epoch needs a value" \
 	    "--frobnicate|unknown option --frobnicate" "-Z|unknown option -Z" "-e|-e needs a value" \
 	    "--mode=fast|--mode: invalid choice \"fast\"; expected one of auto, hybrid, dram, off" \
@@ -137,12 +150,43 @@ for case in "--mode=dram|mode|dram" "-M hybrid|mode|hybrid" "--fast-nodes=0|fast
 	    "--sync-fault-budget=500|sync-fault-budget|500" "--track-overhead=5|track-overhead|5" \
 	    "--dram-limit=1.5G|dram-limit|1536M" "-L 1G|dram-limit|1G" "--free-low=3|free-low|3" \
 	    "--free-high=20|free-high|20" "--promote-rate=64M|promote-rate|64M" "--min-size=128K|min-size|128K" \
-	    "--log-level=info|log-level|info" "--stats|stats|stderr"; do
+	    "--log-level=info|log-level|info" "--stats|stats|stderr" \
+	    "--ignore-names=HYBRID_HOME|ignore-names|HYBRID_HOME"; do
 	arg=${case%%|*} rest=${case#*|}; name=${rest%%|*} want=${rest#*|}
 	run "$CTL" $arg -- env -u LD_PRELOAD "$CTL" --show
 	expect_status 0 "$arg: passed on"
 	expect_out "^$name +$want +environment " "$arg: read back as $want"
 done
+
+# numactl's node forms (issue 19): resolved in this process's cpuset and
+# passed on as plain lists.  (Node 0 is the first allowed node where the
+# tests run: one NUMA node, or node 0 in the cpuset.)
+first=$(awk '/^Mems_allowed_list:/ { sub(/[-,].*/, "", $2); print $2 }' /proc/self/status)
+for case in "--fast-nodes=+0 --slow-nodes=+0|fast-nodes|$first" "-T +0/+0|tiers|$first/$first" \
+	    "--slow-nodes=+0 --fast-nodes=+0|slow-nodes|$first"; do
+	arg=${case%%|*} rest=${case#*|}; name=${rest%%|*} want=${rest#*|}
+	run "$CTL" $arg -- env -u LD_PRELOAD "$CTL" --show
+	expect_status 0 "$arg: runs"
+	expect_out "^$name +$want +environment " "$arg: passed on as $want"
+done
+HYBRID_FAST_NODES=+0 HYBRID_SLOW_NODES=+0 run "$CTL" --show
+expect_status 0 "+0 in the environment"
+expect_out "^fast-nodes +$first +environment" "HYBRID_FAST_NODES=+0 is node $first"
+if [ "$(ls -d /sys/devices/system/node/node[0-9]* | wc -l)" -eq 1 ]; then
+	for args in "--slow-nodes=!0|--slow-nodes: invalid node list \"!0\"" \
+		    "--fast-nodes=!+0|--fast-nodes: invalid node list" \
+		    "--tiers=0/!0|--tiers: invalid tier list"; do
+		arg=${args%%|*} want=${args#*|}
+		run "$CTL" "$arg" --show
+		expect_status 2 "$arg (one node): exit 2"; expect_err "$want" "$arg: message"
+		expect_err "allowed nodes are 0\$" "$arg: the allowed nodes named"
+		expect_err_lines 1 "$arg: one line"
+	done
+fi
+run "$CTL" --slow-nodes=+1023 --show
+expect_status 2 "+1023: exit 2"
+expect_err '^hybridctl: --slow-nodes: out-of-range node list "\+1023"; .*allowed nodes are ' "+1023: out of range, allowed nodes named"
+expect_err_lines 1 "+1023: one line"
 
 # Bad values: one line, exit 2, the command never started.
 for args in "--mode=fast|--mode: invalid choice" "-F x|-F|fast-nodes: invalid node list" \
@@ -154,6 +198,7 @@ for args in "--mode=fast|--mode: invalid choice" "-F x|-F|fast-nodes: invalid no
 	    "--free-low=101|--free-low: out-of-range" "--free-high=x|--free-high: invalid integer" \
 	    "--promote-rate=1Q|--promote-rate: invalid size" "--min-size=huge|--min-size: invalid size" \
 	    "--log-level=loud|--log-level: invalid choice" "--stats=+|--stats=\+ needs a file name" \
+	    "--ignore-names=HYBRID_EPOCH|--ignore-names: invalid name list" \
 	    "--promote-threshold=5 --promote-window=4|threshold" "--frobnicate|unknown option --frobnicate" \
 	    "--show|--show, --hardware and --root take no command" "-H|take no command" \
 	    "--root=/tmp|take no command"; do
@@ -164,6 +209,34 @@ for args in "--mode=fast|--mode: invalid choice" "-F x|-F|fast-nodes: invalid no
 	expect_err_lines 1 "$arg: one line"
 	[ ! -e "$tmp/ran" ] && ok "$arg: command not started" || bad "$arg: command ran"
 done
+
+# A HYBRID_ name of the environment that is no option: said once for the
+# whole launched tree (hybridctl says it and passes it on in
+# HYBRID_IGNORE_NAMES; each process of the tree loads the library).
+TRUE=$(type -P true)
+HYBRID_HOME=x run "$CTL" -- "$TRUE"
+expect_status 0 "HYBRID_HOME=x hybridctl -- true: runs"
+expect_err '^hybridctl: not an option: HYBRID_HOME \(nearest: HYBRID_MODE\); ignored$' "HYBRID_HOME: named with the nearest option"
+expect_err_lines 1 "HYBRID_HOME=x hybridctl -- true: exactly one line"
+HYBRID_HOME=x HYBRID_FROB=1 run "$CTL" -- sh -c '"$1"; "$1"; sh -c "\"$1\"" sh "$1"; printenv HYBRID_IGNORE_NAMES' sh "$TRUE"
+expect_status 0 "a tree of processes: runs"
+expect_err_lines 1 "a tree of five processes: one line"
+expect_err 'HYBRID_HOME \(nearest: HYBRID_MODE\), HYBRID_FROB \(nearest: HYBRID_[A-Z_]+\)|HYBRID_FROB \(nearest: HYBRID_[A-Z_]+\), HYBRID_HOME \(nearest: HYBRID_MODE\)' "both names in the one line"
+expect_out '^(HYBRID_HOME,HYBRID_FROB|HYBRID_FROB,HYBRID_HOME)$' "the names passed on in HYBRID_IGNORE_NAMES"
+# control: without hybridctl each process image says it once
+HYBRID_HOME=x run env LD_PRELOAD="$LIB" sh -c '"$1"; "$1"' sh "$TRUE"
+[ "$(grep -c '^libhybrid: not an option: HYBRID_HOME' "$ERR")" -eq 3 ] && ok "control: preloaded alone, one line per process (3)" \
+	|| bad "control: want 3 lines, one per process"
+HYBRID_HOME=x run "$CTL" --ignore-names=HYBRID_HOME -- "$TRUE"
+expect_status 0 "--ignore-names: runs"; expect_err_lines 0 "--ignore-names=HYBRID_HOME: silent"
+HYBRID_HOME=x HYBRID_FROB=1 HYBRID_IGNORE_NAMES=HYBRID_HOME run "$CTL" -- printenv HYBRID_IGNORE_NAMES
+expect_err_lines 1 "HYBRID_IGNORE_NAMES in the environment: the others said"
+expect_no_out 'HYBRID_HOME \(' "HYBRID_IGNORE_NAMES: its names not said"
+! grep -q 'HYBRID_HOME' "$ERR" && ok "HYBRID_IGNORE_NAMES: HYBRID_HOME not said" || bad "HYBRID_IGNORE_NAMES: HYBRID_HOME said"
+expect_out '^HYBRID_HOME,HYBRID_FROB$' "HYBRID_IGNORE_NAMES: extended, in order"
+HYBRID_HOME=x run "$CTL" --frobnicate -- "$TRUE"
+expect_status 2 "unknown command-line option beside an unknown name: exit 2"
+expect_err 'unknown option --frobnicate' "the command-line option named"
 
 # Cannot run: 127 not found, 126 found but not runnable (env(1)'s codes).
 touch "$tmp/plain"
