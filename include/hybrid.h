@@ -184,8 +184,10 @@ struct hybrid_stats {
 	size_t size;			       /* in: sizeof; out: bytes filled */
 	uint32_t state;			       /* enum hybrid_state */
 	char backend[12];		       /* tracking: "rwp", "async", "sync", "off", "" */
-	uint64_t managed_bytes;		       /* managed now, all tiers */
-	uint64_t tier_bytes[HYBRID_MAX_TIERS]; /* managed bytes last seen on each tier */
+	uint64_t managed_bytes;		       /* managed address space now, all tiers */
+	uint64_t tier_bytes[HYBRID_MAX_TIERS]; /* managed bytes seen on each tier at the last
+						* epoch; managed_bytes less their sum is
+						* absent (untouched, swapped out, new) */
 	uint64_t promote_pages, promote_bytes;
 	uint64_t demote_pages, demote_bytes;
 	uint64_t fail_busy;   /* moves refused: pinned or under I/O (-EBUSY) */

@@ -501,7 +501,7 @@ HY_EXPORT int hybrid_get_stats(struct hybrid_stats *st)
 	if (e)
 		snprintf(s.backend, sizeof(s.backend), "%s", hy_engine_backend(e));
 	if (!hy_rt_stats(&in)) {
-		s.managed_bytes = in.tracked_bytes;
+		s.managed_bytes = in.managed_bytes;
 		for (int t = 0; t < HY_MAX_TIERS; t++)
 			s.tier_bytes[t] = in.tier_bytes[t];
 		s.promote_pages = in.promote_pages;

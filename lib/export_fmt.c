@@ -135,6 +135,12 @@ struct view {
 	double dt;  /* seconds the rates are taken over */
 	bool rates; /* dt long enough for per-second figures */
 	int ntiers;
+	/* numastat's rule: the columns add up to the total.  absent is what
+	 * is managed but on no tier as of the last epoch (never touched,
+	 * swapped out, or touched since); total = absent + the tiers, which
+	 * is managed_bytes but for the moment between an unmapping and the
+	 * next epoch, when the tiers still count pages no longer managed */
+	uint64_t tiers_sum, absent, total;
 	char comm[20], backend[20]; /* printable */
 };
 
@@ -144,6 +150,11 @@ static void view_init(struct view *v, const struct hy_export_page *p,
 	v->p = p;
 	v->st = &p->cur.st;
 	v->ntiers = tiers_of(p);
+	v->tiers_sum = 0;
+	for (int t = 0; t < v->ntiers; t++) /* the columns shown */
+		v->tiers_sum += v->st->tier_bytes[t];
+	v->absent = v->st->managed_bytes > v->tiers_sum ? v->st->managed_bytes - v->tiers_sum : 0;
+	v->total = v->tiers_sum + v->absent;
 	memset(&v->zero, 0, sizeof(v->zero));
 	if (!since)
 		since = p->prev.mono_ns ? &p->prev : NULL;
@@ -183,7 +194,7 @@ static void list_row(struct out *o, const struct view *v)
 	char a[32], b[32];
 
 	put(o, "%-8d %-16s %-7s %5d %11s %11s %10llu %10llu %7llu %8.1fs\n", (int)v->p->pid,
-	    v->comm, v->backend, v->ntiers, hy_human_bytes((double)st->tracked_bytes, a, sizeof(a)),
+	    v->comm, v->backend, v->ntiers, hy_human_bytes((double)v->total, a, sizeof(a)),
 	    hy_human_bytes((double)st->tier_bytes[0], b, sizeof(b)),
 	    (unsigned long long)st->promote_pages, (unsigned long long)st->demote_pages,
 	    (unsigned long long)st->epochs, v->up);
@@ -204,10 +215,11 @@ static void json_process(struct out *o, const struct view *v)
 	put_json_str(o, p->backend, sizeof(p->backend));
 	put(o,
 	    ", \"state\": \"%s\", \"epoch_us\": %llu, \"uptime_s\": %.3f, "
-	    "\"loopback\": %s, \"tracked_bytes\": %llu, \"self_bytes\": %llu",
+	    "\"loopback\": %s, \"managed_bytes\": %llu, \"absent_bytes\": %llu, "
+	    "\"self_bytes\": %llu",
 	    p->state == HY_EXPORT_ENDED ? "ended" : "live", (unsigned long long)p->epoch_us, v->up,
-	    p->loopback ? "true" : "false", (unsigned long long)v->st->tracked_bytes,
-	    (unsigned long long)v->st->self_bytes);
+	    p->loopback ? "true" : "false", (unsigned long long)v->total,
+	    (unsigned long long)v->absent, (unsigned long long)v->st->self_bytes);
 }
 
 /* "tiers": each tier's nodes and bytes. */
@@ -268,7 +280,8 @@ static void text_process(struct out *o, const struct view *v)
 	put(o, ", library memory %s\n", hy_human_bytes((double)v->st->self_bytes, b, sizeof(b)));
 }
 
-/* A column per tier and a total: the tiers' nodes (if known), their bytes. */
+/* A column per tier, absent, and their total (numastat's rule: the columns
+ * add up): the tiers' nodes (if known), their bytes. */
 static void text_tiers(struct out *o, const struct view *v)
 {
 	const struct hy_export_page *p = v->p;
@@ -279,7 +292,7 @@ static void text_tiers(struct out *o, const struct view *v)
 		snprintf(a, sizeof(a), "tier %d", t);
 		put(o, " %12s", a);
 	}
-	put(o, " %12s\n", "total");
+	put(o, " %12s %12s\n", "absent", "total");
 	if (p->tier_nodes[0][0]) {
 		put(o, "%-24s", "nodes");
 		for (int t = 0; t < v->ntiers; t++)
@@ -288,10 +301,11 @@ static void text_tiers(struct out *o, const struct view *v)
 				  sizeof(nodes)));
 		put(o, "\n");
 	}
-	put(o, "%-24s", "managed");
+	put(o, "%-24s", "managed bytes");
 	for (int t = 0; t < v->ntiers; t++)
 		put(o, " %12s", hy_human_bytes((double)v->st->tier_bytes[t], a, sizeof(a)));
-	put(o, " %12s\n", hy_human_bytes((double)v->st->tracked_bytes, a, sizeof(a)));
+	put(o, " %12s", hy_human_bytes((double)v->absent, a, sizeof(a)));
+	put(o, " %12s\n", hy_human_bytes((double)v->total, a, sizeof(a)));
 }
 
 /* A line per counter (but those in the header): total and rate. */

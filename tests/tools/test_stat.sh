@@ -45,6 +45,28 @@ old_entry() {
 }
 # json FIELD < json: a value by python path, e.g. '["counters"]["epochs"]'
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+# adds_up PID WHAT: the columns of PID's tier table add up to its total: in
+# JSON exactly (managed_bytes = absent_bytes + each tier's bytes), in the text
+# within the rounding of each column (0.05 of its unit)
+adds_up() {
+	run "$CTL" stat "$1" --json
+	python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+parts = [t["bytes"] for t in d["tiers"]] + [d["absent_bytes"]]
+sys.exit(0 if d["managed_bytes"] == sum(parts) and d["managed_bytes"] > 0 else 1)' <"$OUT" \
+		&& ok "$2: JSON managed_bytes = absent_bytes + the tiers' bytes" || bad "$2: JSON columns do not add up"
+	run "$CTL" stat "$1"
+	python3 -c '
+import re, sys
+u = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+row = [l for l in sys.stdin if l.startswith("managed bytes ")][0].split()[2:]
+v = [(float(row[i]), u[row[i + 1]]) for i in range(0, len(row), 2)]
+cols, (tot, tu) = v[:-1], v[-1]
+slack = sum(0.05 * un for _, un in v)
+sys.exit(0 if len(cols) >= 3 and abs(sum(x * un for x, un in cols) - tot * tu) <= slack else 1)' <"$OUT" \
+		&& ok "$2: text: tier columns + absent = total" || bad "$2: text columns do not add up"
+}
 # probe_said WORD: the probe's output has a line starting with WORD (or it died)
 probe_said() { grep -q "^$1" "$tmp/probe.out" || ! kill -0 "$pjob" 2>/dev/null; }
 # probe MODE ARGS...: in the background until it says "ready PID"; sets ppid
@@ -85,9 +107,9 @@ expect_status 0 "stat PID"
 expect_out "^pid $ppid \\(export_probe\\), libhybrid [0-9.]+, backend (async|sync|off), 2 tiers \\(loopback\\), epoch 50ms$" "stat PID: header"
 expect_out '^up [0-9.]+ s, [0-9]+ epochs, policy thread CPU [0-9.]+ ms' "stat PID: epochs, policy CPU"
 expect_out ', library memory [0-9.]+ [KMGT]?i?B$' "stat PID: the library's own memory"
-expect_out '^ +tier 0 +tier 1 +total$' "stat PID: a column per tier"
+expect_out '^ +tier 0 +tier 1 +absent +total$' "stat PID: a column per tier, absent, total"
 expect_out '^nodes +0 +0$' "stat PID: nodes of each tier"
-expect_out '^managed +[0-9.]+ [KMG]?i?B +[0-9.]+ [KMG]?i?B +16.0 MiB$' "stat PID: bytes per tier"
+expect_out '^managed bytes +[0-9.]+ [KMG]?i?B +[0-9.]+ [KMG]?i?B +[0-9.]+ [KMG]?i?B +16.0 MiB$' "stat PID: bytes per tier"
 expect_out '^ +total +per second' "stat PID: totals and rates"
 for row in 'promoted pages' 'promoted bytes' 'demoted pages' 'demoted bytes' 'failed: busy or pinned' \
 	   'failed: shared' 'failed: no memory' 'failed: not present' 'failed: other' 'thrash pages'; do
@@ -101,6 +123,8 @@ python3 -m json.tool <"$OUT" >/dev/null && ok "--json parses (python3 -m json.to
 e1=$(json '["counters"]["epochs"]' <"$OUT") a1=$(json '["counters"]["pages_armed"]' <"$OUT")
 [ "$(json '["pid"]' <"$OUT")" = "$ppid" ] && ok "--json: pid" || bad "--json: pid"
 [ "$(json '["tiers"][1]["nodes"]' <"$OUT")" = "0" ] && ok "--json: tiers with nodes" || bad "--json: tiers"
+[ "$(json '["managed_bytes"]' <"$OUT")" = $((16 << 20)) ] && ok "--json: managed_bytes, the C structure's name" \
+	|| bad "--json: managed_bytes"
 # grown: both counters, once an epoch or more has ended since
 grown() {
 	run "$CTL" stat "$ppid" -j
@@ -115,6 +139,8 @@ wait_until grown
 two_epochs() { run "$CTL" stat "$ppid" -j; [ "$(json '["counters"]["epochs"]' <"$OUT")" -ge 2 ]; }
 wait_until two_epochs
 self=$(json '["self_bytes"]' <"$OUT")
+adds_up "$ppid" "stat PID"
+
 [ "$self" -ge $((16 << 20 >> 12 >> 3)) ] && ok "--json: self_bytes $self" \
 	|| bad "--json: self_bytes $self, less than the 16 MiB's tracking bitmap"
 
@@ -375,6 +401,8 @@ else
 	expect_status 0 "launched: stat PID"
 	[ "$(json '["command"]' <"$OUT" 2>/dev/null)" = hot_workload ] && ok "launched: its command" || bad "launched: command"
 	[ "${p1:-0}" -gt 0 ] && ok "launched: hot pages promoted ($p1)" || bad "launched: no promotions"
+	# numastat's rule: the total is the sum of the columns, in JSON (exact) and text
+	adds_up "$wjob" "launched"
 	later() {
 		run "$CTL" stat "$wjob" --json
 		e2=$(json '["counters"]["epochs"]' <"$OUT" 2>/dev/null)
