@@ -48,18 +48,65 @@ const char *hy_human_bytes(double v, char *buf, size_t len)
 	return buf;
 }
 
-/* A JSON string: quotes, backslashes and control characters escaped. */
-static void put_json_str(struct out *o, const char *s, size_t max)
+/*
+ * The length of the well-formed UTF-8 sequence at s (at most max bytes), or
+ * 0: a stray continuation byte, a sequence cut short (a name truncated to
+ * its field), an overlong form, a surrogate, or beyond U+10FFFF (RFC 3629).
+ */
+static size_t utf8_len(const unsigned char *s, size_t max)
 {
+	unsigned c = s[0], n, lo = 0x80, hi = 0xbf;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0; /* overlong */
+	else if (c == 0xed)
+		hi = 0x9f; /* surrogates */
+	else if (c == 0xf0)
+		lo = 0x90; /* overlong */
+	else if (c == 0xf4)
+		hi = 0x8f; /* beyond U+10FFFF */
+	if (n > max || s[1] < lo || s[1] > hi)
+		return 0;
+	for (unsigned i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+/*
+ * A JSON string (RFC 8259) from bytes that may be anything (a command name
+ * is whatever the program's file or prctl said): quotes, backslashes and
+ * control characters escaped, well-formed UTF-8 kept as it is, and every
+ * other byte as the character of the same number (\u00XX, its Latin-1
+ * reading): the output is always valid UTF-8, whatever the name held.
+ */
+static void put_json_str(struct out *o, const char *str, size_t max)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t len = strnlen(str, max);
+
 	put(o, "\"");
-	for (size_t i = 0; i < max && s[i]; i++) {
-		unsigned char c = (unsigned char)s[i];
+	for (size_t i = 0; i < len;) {
+		unsigned char c = s[i];
+		size_t n = utf8_len(s + i, len - i);
+
 		if (c == '"' || c == '\\')
 			put(o, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
+		else if (c < 0x20 || c == 0x7f || !n)
 			put(o, "\\u%04x", c);
 		else
-			put(o, "%c", c);
+			put(o, "%.*s", (int)n, (const char *)s + i);
+		i += n ? n : 1;
 	}
 	put(o, "\"");
 }

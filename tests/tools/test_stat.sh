@@ -171,6 +171,33 @@ run "$CTL" stat
 expect_no_out "^$ppid " "ended: not listed"
 [ -z "$(old_entry "$ppid" "$pstart")" ] && ok "ended: nothing left behind" || { last="ls"; bad "ended: $(old_entry "$ppid" "$pstart")"; }
 
+# --- any command name gives valid JSON ---------------------------------------
+# The name is the executable's (a symbolic link's) name: a byte that is no UTF-8
+# (0xe9), UTF-8 (é, an emoji), a quote, a backslash, a control character; and a
+# long one that the kernel cuts to 15 bytes inside a 4-byte character.
+odd=$'p\xe9\xc3\xa9"\\\x01\xf0\x9f\x98\x80' cut=$'abcdefghijklm\xf0\x9f\x98\x80z'
+for name in "$odd" "$cut"; do
+	ln -sf "$PROBE" "$tmp/$name"
+	rm -f "$tmp/probe.out"
+	"$tmp/$name" live 60 >"$tmp/probe.out" 2>"$tmp/probe.err" & # ended by SIGUSR1
+	pjob=$!; jobs_+=("$pjob")
+	wait_until probe_said ready
+	for args in "$pjob --json" "--json"; do
+		run "$CTL" stat $args
+		# strict: the bytes must decode as UTF-8, then parse as JSON
+		python3 -c '
+import json, sys
+d = json.loads(sys.stdin.buffer.read().decode("utf-8", "strict"))
+d = [p for p in d if p["pid"] == int(sys.argv[1])][0] if isinstance(d, list) else d
+want = {"odd": "p\u00e9\u00e9\"\\\x01\U0001F600", "cut": "abcdefghijklm\u00f0\u009f"}[sys.argv[2]]
+sys.exit(0 if d["command"] == want else "command %r, want %r" % (d["command"], want))' \
+			"$pjob" "$([ "$name" = "$odd" ] && echo odd || echo cut)" <"$OUT" \
+			&& ok "odd name ($([ "$name" = "$odd" ] && echo mixed || echo cut short)): stat $args is valid UTF-8 JSON, name kept" \
+			|| bad "odd name: stat $args: $(python3 -c 'import sys; print(repr(sys.stdin.buffer.read()[:200]))' <"$OUT")"
+	done
+	kill -USR1 "$pjob"; wait "$pjob"
+done
+
 # --- kill -9: the entry goes with the process --------------------------------
 probe hang
 pstart=$(start_of "$ppid")
