@@ -178,7 +178,7 @@ struct view {
 	const struct hy_stats *st;  /* the counters now (p->cur) */
 	const struct hy_stats *st0; /* ... and where rates start */
 	struct hy_stats zero;
-	double up;  /* seconds since publication */
+	double up;  /* seconds since publication, until now (or the last epoch) */
 	double dt;  /* seconds the rates are taken over */
 	bool rates; /* dt long enough for per-second figures */
 	int ntiers;
@@ -192,8 +192,10 @@ struct view {
 };
 
 static void view_init(struct view *v, const struct hy_export_page *p,
-		      const struct hy_export_snap *since)
+		      const struct hy_export_snap *since, uint64_t now_ns)
 {
+	uint64_t now = p->cur.mono_ns;
+
 	v->p = p;
 	v->st = &p->cur.st;
 	v->ntiers = tiers_of(p);
@@ -208,8 +210,13 @@ static void view_init(struct view *v, const struct hy_export_page *p,
 	v->st0 = since ? &since->st : &v->zero;
 	v->up = 0;
 	v->dt = 0;
-	if (p->cur.mono_ns > p->start_ns)
-		v->up = (double)(p->cur.mono_ns - p->start_ns) / 1e9;
+	/* a live process's age is the reader's clock's, not its last epoch's:
+	 * a new one has not ended any yet (a reader in another time
+	 * namespace, whose clock is behind, falls back to the last epoch) */
+	if (p->state == HY_EXPORT_LIVE && now_ns > now)
+		now = now_ns;
+	if (now > p->start_ns)
+		v->up = (double)(now - p->start_ns) / 1e9;
 	if (since && p->cur.mono_ns > since->mono_ns)
 		v->dt = (double)(p->cur.mono_ns - since->mono_ns) / 1e9;
 	else if (!since)
@@ -320,8 +327,12 @@ static void text_process(struct out *o, const struct view *v)
 	if (p->epoch_us)
 		put(o, ", epoch %s", hy_format_duration(p->epoch_us, b, sizeof(b)));
 	put(o, "%s\n", p->state == HY_EXPORT_ENDED ? ", ended" : "");
-	put(o, "up %.1f s, %llu epochs, policy thread CPU %.1f ms", v->up,
-	    (unsigned long long)v->st->epochs, (double)v->st->policy_ns / 1e6);
+	put(o, "up %.1f s, ", v->up);
+	if (v->st->epochs)
+		put(o, "%llu epochs", (unsigned long long)v->st->epochs);
+	else
+		put(o, "first epoch not ended yet");
+	put(o, ", policy thread CPU %.1f ms", (double)v->st->policy_ns / 1e6);
 	if (v->up >= 0.05)
 		put(o, " (%.2f%%)", (double)v->st->policy_ns / 1e9 / v->up * 100);
 	put(o, ", library memory %s\n", hy_human_bytes((double)v->st->self_bytes, b, sizeof(b)));
@@ -385,7 +396,7 @@ static void text_counters(struct out *o, const struct view *v)
 }
 
 size_t hy_export_format(const struct hy_export_page *p, const struct hy_export_snap *since,
-			enum hy_export_fmt fmt, char *buf, size_t len)
+			uint64_t now_ns, enum hy_export_fmt fmt, char *buf, size_t len)
 {
 	struct out o = {buf, len, 0};
 	struct view v;
@@ -397,7 +408,7 @@ size_t hy_export_format(const struct hy_export_page *p, const struct hy_export_s
 		list_head(&o);
 		return o.n;
 	}
-	view_init(&v, p, since);
+	view_init(&v, p, since, now_ns);
 	switch (fmt) {
 	case HY_EXPORT_ROW:
 		list_row(&o, &v);

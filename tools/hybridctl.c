@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "hybrid.h"
+#include "clock.h"
 #include "config.h"
 #include "export_fmt.h"
 #include "export_read.h"
@@ -491,6 +492,7 @@ static int stat_list(bool json, uint64_t interval_us, long count)
 {
 	struct listing l = {0};
 	char buf[8192];
+	uint64_t now;
 	int rc = 0;
 
 	for (long k = 0; count <= 0 || k < count; k++) {
@@ -507,13 +509,14 @@ static int stat_list(bool json, uint64_t interval_us, long count)
 			break;
 		}
 		rc = 0;
+		now = hy_mono_ns(); /* the processes' ages: as of the walk */
 		if (l.n) /* qsort(NULL, 0) is undefined (UBSan) */
 			qsort(l.p, l.n, sizeof(*l.p), by_pid);
 		if (json) {
 			printf("[");
 			for (size_t i = 0; i < l.n; i++) {
-				size_t n = hy_export_format(&l.p[i], NULL, HY_EXPORT_JSON, buf,
-							    sizeof(buf));
+				size_t n = hy_export_format(&l.p[i], NULL, now, HY_EXPORT_JSON,
+							    buf, sizeof(buf));
 				while (n && buf[n - 1] == '\n')
 					buf[--n] = 0;
 				printf("%s%s", i ? ", " : "", buf);
@@ -523,10 +526,10 @@ static int stat_list(bool json, uint64_t interval_us, long count)
 			printf(geteuid() ? "no managed processes of this user\n"
 					 : "no managed processes\n");
 		} else {
-			hy_export_format(NULL, NULL, HY_EXPORT_HEAD, buf, sizeof(buf));
+			hy_export_format(NULL, NULL, 0, HY_EXPORT_HEAD, buf, sizeof(buf));
 			fputs(buf, stdout);
 			for (size_t i = 0; i < l.n; i++) {
-				hy_export_format(&l.p[i], NULL, HY_EXPORT_ROW, buf, sizeof(buf));
+				hy_export_format(&l.p[i], NULL, now, HY_EXPORT_ROW, buf, sizeof(buf));
 				fputs(buf, stdout);
 			}
 		}
@@ -561,7 +564,7 @@ static int stat_pid(int pid, bool json, uint64_t interval_us, long count)
 		/* rates over the interval, or over the last epoch if none passed */
 		hy_export_format(&cur,
 				 have_prev && prev.cur.mono_ns < cur.cur.mono_ns ? &prev.cur : NULL,
-				 json ? HY_EXPORT_JSON : HY_EXPORT_TEXT, buf, sizeof(buf));
+				 hy_mono_ns(), json ? HY_EXPORT_JSON : HY_EXPORT_TEXT, buf, sizeof(buf));
 		printf("%s%s", k && !json ? "\n" : "", buf);
 		fflush(stdout);
 		if (!interval_us)

@@ -442,6 +442,28 @@ else
 	grep -q '^data intact$' "$tmp/w.out" && ok "launched: data intact" || { last=hot_workload; bad "launched: $(cat "$tmp/w.out")"; }
 	run "$CTL" stat "$wjob"
 	expect_status 1 "launched: no view once it has ended"
+
+	# a new process: its age, before its first epoch has ended (an epoch of an hour)
+	"$CTL" -F 0 -S 0 -e 1h -- "$WORK" 8 1 120 >"$tmp/n.out" 2>"$tmp/n.err" & # ended by SIGUSR1
+	njob=$!; jobs_+=("$njob")
+	wait_until grep -q '^ready' "$tmp/n.out"
+	run "$CTL" stat "$njob"
+	expect_out '^up [0-9]+\.[0-9] s, first epoch not ended yet, policy thread CPU' "new process: its age, no epoch yet"
+	expect_no_out ' 0 epochs' "new process: not \"0 epochs\""
+	run "$CTL" stat "$njob" --json
+	u1=$(json '["uptime_s"]' <"$OUT" 2>/dev/null)
+	# its age is the reader's clock, not its last epoch's: it grows without one
+	older() {
+		run "$CTL" stat "$njob" --json
+		u2=$(json '["uptime_s"]' <"$OUT" 2>/dev/null)
+		python3 -c 'import sys; sys.exit(0 if float(sys.argv[2]) > float(sys.argv[1]) > 0 else 1)' "${u1:-0}" "${u2:-0}"
+	}
+	wait_until older
+	[ "$(json '["counters"]["epochs"]' <"$OUT" 2>/dev/null)" = 0 ] && older \
+		&& ok "new process: uptime_s grows without an epoch ($u1 -> $u2 s)" || bad "new process: uptime_s $u1 -> ${u2:-}"
+	run "$CTL" stat
+	expect_out "^$njob +hot_workload .* 0 +[0-9]+\\.[0-9]s$" "new process: listed with its age"
+	kill -USR1 "$njob"; wait "$njob"
 fi
 
 # --- stat's own usage errors: one line, exit 2 --------------------------------
