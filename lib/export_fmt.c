@@ -314,9 +314,8 @@ static void json_rates(struct out *o, const struct view *v)
 
 /* ---- text: a header, bytes per tier, then counters with their rates ------ */
 
-/* Two lines: the process and its library, then what the library costs it:
- * the policy thread's CPU and the library's own memory (self_bytes). */
-static void text_process(struct out *o, const struct view *v)
+/* The process, its library, backend, tiers and epoch: one line. */
+static void text_title(struct out *o, const struct view *v)
 {
 	const struct hy_export_page *p = v->p;
 	char a[32], b[32];
@@ -327,6 +326,15 @@ static void text_process(struct out *o, const struct view *v)
 	if (p->epoch_us)
 		put(o, ", epoch %s", hy_format_duration(p->epoch_us, b, sizeof(b)));
 	put(o, "%s\n", p->state == HY_EXPORT_ENDED ? ", ended" : "");
+}
+
+/* Two lines: the process and its library, then what the library costs it:
+ * the policy thread's CPU and the library's own memory (self_bytes). */
+static void text_process(struct out *o, const struct view *v)
+{
+	char b[32];
+
+	text_title(o, v);
 	put(o, "up %.1f s, ", v->up);
 	if (v->st->epochs)
 		put(o, "%llu epochs", (unsigned long long)v->st->epochs);
@@ -395,6 +403,44 @@ static void text_counters(struct out *o, const struct view *v)
 	}
 }
 
+/* ---- -i: vmstat's one row per interval ------------------------------------ */
+
+/* The column header; the columns are the tiers, absent and the rates. */
+static void irow_head(struct out *o, const struct view *v)
+{
+	char a[32];
+
+	put(o, "%9s %7s", "uptime", "epochs");
+	for (int t = 0; t < v->ntiers; t++) {
+		snprintf(a, sizeof(a), "tier %d", t);
+		put(o, " %10s", a);
+	}
+	put(o, " %10s %11s %11s %9s\n", "absent", "promoted/s", "demoted/s", "failed/s");
+}
+
+/* The failed moves of every reason (one column: which reason is stat PID's). */
+static uint64_t failed(const struct hy_stats *st)
+{
+	return st->fail_busy + st->fail_access + st->fail_nomem + st->fail_absent + st->fail_other;
+}
+
+static void irow(struct out *o, const struct view *v)
+{
+	char a[32];
+
+	put(o, "%8.1fs %7llu", v->up, (unsigned long long)v->st->epochs);
+	for (int t = 0; t < v->ntiers; t++)
+		put(o, " %10s", hy_human_bytes((double)v->st->tier_bytes[t], a, sizeof(a)));
+	put(o, " %10s", hy_human_bytes((double)v->absent, a, sizeof(a)));
+	if (!v->rates) {
+		put(o, " %11s %11s %9s\n", "-", "-", "-");
+		return;
+	}
+	uint64_t f = failed(v->st), f0 = failed(v->st0);
+	put(o, " %11.1f %11.1f %9.1f\n", rate(v, &counters[0]), rate(v, &counters[2]),
+	    f >= f0 ? (double)(f - f0) / v->dt : 0.0);
+}
+
 size_t hy_export_format(const struct hy_export_page *p, const struct hy_export_snap *since,
 			uint64_t now_ns, enum hy_export_fmt fmt, char *buf, size_t len)
 {
@@ -412,6 +458,15 @@ size_t hy_export_format(const struct hy_export_page *p, const struct hy_export_s
 	switch (fmt) {
 	case HY_EXPORT_ROW:
 		list_row(&o, &v);
+		break;
+	case HY_EXPORT_TITLE:
+		text_title(&o, &v);
+		break;
+	case HY_EXPORT_IHEAD:
+		irow_head(&o, &v);
+		break;
+	case HY_EXPORT_IROW:
+		irow(&o, &v);
 		break;
 	case HY_EXPORT_JSON:
 		json_process(&o, &v);

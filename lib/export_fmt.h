@@ -23,6 +23,10 @@ enum hy_export_fmt {
 	HY_EXPORT_JSON, /* one JSON object on one line */
 	HY_EXPORT_ROW,	/* one line of the process list */
 	HY_EXPORT_HEAD, /* the header line of the process list (p unused) */
+	HY_EXPORT_TITLE, /* -i: the process, its library and tiers, one line */
+	HY_EXPORT_IHEAD, /* -i: the column header of the rows (vmstat's) */
+	HY_EXPORT_IROW,	 /* -i: one row of key figures: age, epochs, bytes per
+			  * tier, absent, pages promoted and demoted per second */
 };
 
 /*

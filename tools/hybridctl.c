@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,7 +90,8 @@ static void usage(FILE *f)
 		   "stat: the live counters of running managed processes (yours; root: any)\n"
 		   "  hybridctl stat        list your managed processes\n"
 		   "  hybridctl stat PID    bytes per tier, promotions, demotions, failures\n"
-		   "  -i, --interval=S      report every S seconds (rates over the interval)\n"
+		   "  -i, --interval=S      report every S seconds; for a PID one row each, as\n"
+		   "                        vmstat (rates over the interval, header every screen)\n"
 		   "  -c, --count=N         stop after N reports (default: 1, or endless with -i;\n"
 		   "                        a count alone reports every second)\n"
 		   "  -j, --json            JSON: one object per report (a list: an array)\n"
@@ -541,18 +543,51 @@ static int stat_list(bool json, uint64_t interval_us, long count)
 	return rc;
 }
 
+/*
+ * Lines of a screen, for -i's header every screen (vmstat's habit): $LINES
+ * if set, else the terminal's, else 24.
+ */
+static long screen_lines(void)
+{
+	const char *e = getenv("LINES");
+	struct winsize ws;
+	char *end;
+	long n;
+
+	if (e && *e) {
+		errno = 0;
+		n = strtol(e, &end, 10);
+		if (!errno && !*end && n > 0)
+			return n;
+	}
+	if (!ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) && ws.ws_row > 0)
+		return ws.ws_row;
+	return 24;
+}
+
+/*
+ * One process: the full report once; with an interval (text) a title line,
+ * then one row per interval, its column header again every screen (vmstat);
+ * in JSON one object per report.
+ */
 static int stat_pid(int pid, bool json, uint64_t interval_us, long count)
 {
 	struct hy_export_page cur, prev;
 	char buf[8192];
-	bool have_prev = false;
+	bool have_prev = false, rows = interval_us && !json;
+	long per_screen = screen_lines() - 1; /* a header line, then rows */
 
+	if (per_screen < 1)
+		per_screen = 1;
 	for (long k = 0; count <= 0 || k < count; k++) {
+		const struct hy_export_snap *since;
+		uint64_t now;
 		int rc;
 
 		if (k)
 			sleep_us(interval_us);
 		rc = hy_export_read(pid, &cur);
+		now = hy_mono_ns();
 		if (rc && k && (rc == -ESRCH || rc == -ENOENT)) {
 			fprintf(stderr, "hybridctl: pid %d ended\n", pid);
 			return 0;
@@ -562,10 +597,23 @@ static int stat_pid(int pid, bool json, uint64_t interval_us, long count)
 			return 1;
 		}
 		/* rates over the interval, or over the last epoch if none passed */
-		hy_export_format(&cur,
-				 have_prev && prev.cur.mono_ns < cur.cur.mono_ns ? &prev.cur : NULL,
-				 hy_mono_ns(), json ? HY_EXPORT_JSON : HY_EXPORT_TEXT, buf, sizeof(buf));
-		printf("%s%s", k && !json ? "\n" : "", buf);
+		since = have_prev && prev.cur.mono_ns < cur.cur.mono_ns ? &prev.cur : NULL;
+		if (rows) {
+			if (!k) {
+				hy_export_format(&cur, NULL, now, HY_EXPORT_TITLE, buf, sizeof(buf));
+				fputs(buf, stdout);
+			}
+			if (k % per_screen == 0) {
+				hy_export_format(&cur, NULL, now, HY_EXPORT_IHEAD, buf, sizeof(buf));
+				fputs(buf, stdout);
+			}
+			hy_export_format(&cur, since, now, HY_EXPORT_IROW, buf, sizeof(buf));
+			fputs(buf, stdout);
+		} else {
+			hy_export_format(&cur, since, now, json ? HY_EXPORT_JSON : HY_EXPORT_TEXT,
+					 buf, sizeof(buf));
+			fputs(buf, stdout);
+		}
 		fflush(stdout);
 		if (!interval_us)
 			break;

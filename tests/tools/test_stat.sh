@@ -144,10 +144,30 @@ adds_up "$ppid" "stat PID"
 [ "$self" -ge $((16 << 20 >> 12 >> 3)) ] && ok "--json: self_bytes $self" \
 	|| bad "--json: self_bytes $self, less than the 16 MiB's tracking bitmap"
 
+# -i: vmstat's habit: a title, a header, one row per interval; the header again
+# every screen ($LINES lines: a header and LINES-1 rows)
+row_re='^ +[0-9]+\.[0-9]s +[0-9]+ +[0-9.]+ [KMG]?i?B +[0-9.]+ [KMG]?i?B +[0-9.]+ [KMG]?i?B +[0-9]+\.[0-9] +[0-9]+\.[0-9] +[0-9]+\.[0-9]$'
+head_re='^ +uptime +epochs +tier 0 +tier 1 +absent +promoted/s +demoted/s +failed/s$'
 run "$CTL" stat "$ppid" --interval=0.2 --count=3
 expect_status 0 "stat PID -i -c"
-[ "$(grep -c "^pid $ppid " "$OUT")" -eq 3 ] && ok "--count=3: three reports" || bad "--count=3: not three reports"
-expect_out '^ +total +per second \(over 0\.[0-9] s\)$' "--interval: rates over the interval"
+[ "$(grep -c "^pid $ppid " "$OUT")" -eq 1 ] && head -1 "$OUT" | grep -q "^pid $ppid (export_probe)" \
+	&& ok "-i: the process named once, first" || bad "-i: title"
+[ "$(grep -cE "$head_re" "$OUT")" -eq 1 ] && ok "-i: one header (a screen holds it)" || bad "-i: headers"
+[ "$(grep -cE "$row_re" "$OUT")" -eq 3 ] && [ "$(wc -l <"$OUT")" -eq 5 ] \
+	&& ok "--count=3: three rows, nothing else" || bad "--count=3: not three rows"
+# the rows' bytes: 16 MiB between the tiers and absent (the probe's range)
+python3 -c '
+import sys
+u = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+rows = [l.split() for l in sys.stdin if l.strip()[:1].isdigit()]
+ok = rows and all(abs(sum(float(r[i]) * u[r[i + 1]] for i in (2, 4, 6)) - (16 << 20)) <= 0.15 * (1 << 20) for r in rows)
+sys.exit(0 if ok else 1)' <"$OUT" && ok "-i: each row's tiers and absent add up to the 16 MiB" || bad "-i: row bytes"
+run env LINES=4 "$CTL" stat "$ppid" -i 0.05 -c 7
+[ "$(grep -cE "$head_re" "$OUT")" -eq 3 ] && [ "$(grep -cE "$row_re" "$OUT")" -eq 7 ] \
+	&& [ "$(sed -n '2p;6p;10p' "$OUT" | grep -cE "$head_re")" -eq 3 ] \
+	&& ok "-i, LINES=4: the header every 3 rows (7 rows, 3 headers)" || bad "-i: header every screen"
+run "$CTL" stat "$ppid" -c 2
+[ "$(grep -cE "$row_re" "$OUT")" -eq 2 ] && ok "--count alone: rows every second" || bad "--count alone"
 run "$CTL" stat "$ppid" -j -i 0.1 -c 2
 [ "$(wc -l <"$OUT")" -eq 2 ] && python3 -m json.tool --json-lines <"$OUT" >/dev/null \
 	&& ok "-j -i: one JSON object per line" || bad "-j -i: not JSON lines"
