@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -528,11 +529,18 @@ static int stat_list(bool json, uint64_t interval_us, long count)
 			printf(geteuid() ? "no managed processes of this user\n"
 					 : "no managed processes\n");
 		} else {
+			/* the user last: root's list holds every user's processes */
 			hy_export_format(NULL, NULL, 0, HY_EXPORT_HEAD, buf, sizeof(buf));
-			fputs(buf, stdout);
+			printf("%.*s %s\n", (int)strcspn(buf, "\n"), buf, "USER");
 			for (size_t i = 0; i < l.n; i++) {
+				const struct passwd *pw = getpwuid(l.p[i].uid);
+
 				hy_export_format(&l.p[i], NULL, now, HY_EXPORT_ROW, buf, sizeof(buf));
-				fputs(buf, stdout);
+				printf("%.*s ", (int)strcspn(buf, "\n"), buf);
+				if (pw)
+					printf("%s\n", pw->pw_name);
+				else
+					printf("%u\n", (unsigned)l.p[i].uid);
 			}
 		}
 		fflush(stdout);

@@ -174,8 +174,8 @@ run "$CTL" stat "$ppid" -j -i 0.1 -c 2
 
 run "$CTL" stat
 expect_status 0 "stat: list"
-expect_out '^PID +COMMAND +BACKEND +TIERS +MANAGED +FAST TIER +PROMOTED +DEMOTED +EPOCHS +UPTIME$' "list: header"
-expect_out "^$ppid +export_probe +(async|sync|off) +2 +16.0 MiB " "list: the process"
+expect_out '^PID +COMMAND +BACKEND +TIERS +MANAGED +FAST TIER +PROMOTED +DEMOTED +EPOCHS +UPTIME +USER$' "list: header"
+expect_out "^$ppid +export_probe +(async|sync|off) +2 +16.0 MiB .* $(id -un)\$" "list: the process, its user"
 run "$CTL" stat --json
 python3 -c "import json,sys; l=json.load(sys.stdin); sys.exit(0 if $ppid in [p['pid'] for p in l] else 1)" <"$OUT" \
 	&& ok "list --json: an array holding the process" || bad "list --json"
@@ -360,7 +360,7 @@ if [ "$uid" -eq 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/nul
 		run asnobody "$CTL" stat
 		expect_out "^$ppid +export_probe " "own process: in the user's list"
 		run "$CTL" stat
-		expect_out "^$ppid +export_probe " "root lists every user's processes"
+		expect_out "^$ppid +export_probe .* nobody$" "root lists every user's processes, with their user"
 		run "$CTL" stat "$ppid" --json
 		[ "$(json '["uid"]' <"$OUT" 2>/dev/null)" = "$(id -u nobody)" ] && ok "root reads another user's process" \
 			|| bad "root reads another user's process"
@@ -375,6 +375,8 @@ if [ "$uid" -eq 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/nul
 			expect_err "^hybridctl: pid $ppid: permission denied" "not dumpable: permission denied"
 			run "$CTL" stat "$ppid"
 			expect_status 0 "not dumpable: root reads it"
+			run "$CTL" stat
+			expect_out "^$ppid +export_probe .* nobody$" "not dumpable: in root's list, with its user"
 			kill -USR1 "$pjob"; wait "$pjob" 2>/dev/null
 		fi
 	fi
@@ -482,7 +484,7 @@ else
 	[ "$(json '["counters"]["epochs"]' <"$OUT" 2>/dev/null)" = 0 ] && older \
 		&& ok "new process: uptime_s grows without an epoch ($u1 -> $u2 s)" || bad "new process: uptime_s $u1 -> ${u2:-}"
 	run "$CTL" stat
-	expect_out "^$njob +hot_workload .* 0 +[0-9]+\\.[0-9]s$" "new process: listed with its age"
+	expect_out "^$njob +hot_workload .* 0 +[0-9]+\\.[0-9]s +[^ ]+$" "new process: listed with its age"
 	kill -USR1 "$njob"; wait "$njob"
 fi
 
