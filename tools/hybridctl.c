@@ -42,6 +42,7 @@
 #include "export_read.h"
 #include "kfeat.h"
 #include "log.h"
+#include "stat_plot.h"
 #include "topology.h"
 
 #define EXIT_USAGE	2
@@ -73,6 +74,7 @@ static void usage(FILE *f)
 		   "       hybridctl [options] --show\n"
 		   "       hybridctl --hardware\n"
 		   "       hybridctl stat [PID] [--interval=S] [--count=N] [--json]\n"
+		   "       hybridctl stat PID --plot=FILE.png [--interval=S] [--count=N]\n"
 		   "\n"
 		   "  -H, --hardware        show tiers, nodes and kernel features\n"
 		   "  -s, --show            show the effective options and their sources\n"
@@ -96,6 +98,9 @@ static void usage(FILE *f)
 		   "  -c, --count=N         stop after N reports (default: 1, or endless with -i;\n"
 		   "                        a count alone reports every second)\n"
 		   "  -j, --json            JSON: one object per report (a list: an array)\n"
+		   "  -p, --plot=FILE.png   sample PID (every second, or -i) until it ends, -c\n"
+		   "                        samples or Ctrl-C; keep them in FILE.csv and draw\n"
+		   "                        bytes per tier, promotions and demotions (gnuplot)\n"
 		   "\n"
 		   "options (each also as environment variable HYBRID_<NAME>):\n");
 	for (int id = 0; id < HY_OPT_COUNT; id++) {
@@ -631,23 +636,51 @@ static int stat_pid(int pid, bool json, uint64_t interval_us, long count)
 	return 0;
 }
 
+/* --plot: checked before anything is sampled; hy_stat_plot does the rest. */
+static int stat_plot(int pid, const char *png, bool json, uint64_t interval_us, long count)
+{
+	struct hy_export_page first;
+	char buf[512];
+	int rc;
+
+	if (!pid || json || !*png) {
+		hy_error("stat --plot: %s; see hybridctl --help",
+			 !pid ? "needs a PID" : json ? "not with --json" : "needs a file name");
+		return EXIT_USAGE;
+	}
+	if (!hy_plot_have_gnuplot()) {
+		hy_error("stat --plot needs gnuplot, which is not in PATH (Debian: apt-get install "
+			 "gnuplot-nox)");
+		return 1;
+	}
+	rc = hy_export_read(pid, &first);
+	if (rc) {
+		hy_error("%s", read_error(pid, rc, buf, sizeof(buf)));
+		return 1;
+	}
+	return hy_stat_plot(pid, &first, png, interval_us ? interval_us : 1000000, count,
+			    screen_lines() > 1 ? screen_lines() - 1 : 1);
+}
+
 static int stat_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"interval", required_argument, NULL, 'i'},
 		{"count", required_argument, NULL, 'c'},
 		{"json", no_argument, NULL, 'j'},
+		{"plot", required_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	uint64_t interval_us = 0;
 	long count = 0, pid = 0;
+	const char *plot = NULL;
 	bool json = false;
 	char *end;
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "i:c:jh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:c:jp:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			if (parse_interval(optarg, &interval_us)) {
@@ -668,11 +701,14 @@ static int stat_main(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'p':
+			plot = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
-			if (optopt == 'i' || optopt == 'c')
+			if (optopt == 'i' || optopt == 'c' || optopt == 'p')
 				hy_error("stat: -%c needs a value; see hybridctl --help", optopt);
 			else if (optopt)
 				hy_error("stat: unknown option -%c; see hybridctl --help", optopt);
@@ -695,6 +731,8 @@ static int stat_main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	if (plot)
+		return stat_plot((int)pid, plot, json, interval_us, count);
 	if (count > 1 && !interval_us)
 		interval_us = 1000000; /* vmstat's habit: a count alone means every second */
 	if (!interval_us)

@@ -218,6 +218,82 @@ sys.exit(0 if d["command"] == want else "command %r, want %r" % (d["command"], w
 	kill -USR1 "$pjob"; wait "$pjob"
 done
 
+# --- stat PID --plot FILE.png: samples in FILE.csv, drawn by gnuplot --------
+run env PATH=/nonexistent "$CTL" stat 1 --plot "$tmp/x.png"
+expect_status 1 "--plot without gnuplot: exit 1"
+expect_err "^hybridctl: stat --plot needs gnuplot, which is not in PATH" "--plot without gnuplot: says so"
+expect_err_lines 1 "--plot without gnuplot: one line"
+run "$CTL" stat --plot "$tmp/x.png"
+expect_status 2 "--plot without a PID: exit 2"
+run "$CTL" stat 1 --plot "$tmp/x.png" --json
+expect_status 2 "--plot with --json: exit 2"
+if ! command -v gnuplot >/dev/null; then
+	skip "--plot: no gnuplot here (Debian: gnuplot-nox, which scripts/setup installs)"
+else
+	# what gnuplot is given: a shim first in PATH keeps its script, then runs it
+	mkdir -p "$tmp/bin"
+	printf '#!/bin/sh\ntee "%s" | exec "%s" "$@"\n' "$tmp/gp.script" "$(command -v gnuplot)" >"$tmp/bin/gnuplot"
+	chmod +x "$tmp/bin/gnuplot"
+	# png_ok FILE: a PNG (magic, 1200x800 from its IHDR) of some substance
+	png_ok() {
+		python3 -c '
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+ok = b[:8] == b"\x89PNG\r\n\x1a\n" and b[12:16] == b"IHDR" and struct.unpack(">II", b[16:24]) == (1200, 800)
+sys.exit(0 if ok and len(b) > 20000 else 1)' "$1"
+	}
+	probe live 120 # ended by SIGUSR1 below
+	run env PATH="$tmp/bin:$PATH" "$CTL" stat "$ppid" --plot "$tmp/p.png" -i 0.05 -c 12
+	expect_status 0 "--plot -c 12: exit 0"
+	expect_err "^hybridctl: 12 samples in $tmp/p.csv, plotted in $tmp/p.png$" "--plot: says where"
+	expect_out "^pid $ppid \\(export_probe\\)" "--plot: the rows on stdout meanwhile"
+	[ "$(head -1 "$tmp/p.csv")" = "time_s,epochs,tier0_bytes,tier1_bytes,absent_bytes,promote_pages,demote_pages,promote_per_s,demote_per_s" ] \
+		&& ok "--plot: CSV columns" || bad "--plot: CSV header $(head -1 "$tmp/p.csv")"
+	# 12 rows of numbers; time, epochs and the totals never go back; the tiers
+	# and absent hold the probe's 16 MiB in every row
+	python3 -c '
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+num = [{k: float(v) for k, v in r.items()} for r in rows]
+mono = lambda k: all(a[k] <= b[k] for a, b in zip(num, num[1:]))
+ok = len(num) == 12 and all(r["tier0_bytes"] + r["tier1_bytes"] + r["absent_bytes"] == 16 << 20 for r in num) \
+	and mono("time_s") and mono("epochs") and mono("promote_pages") and num[-1]["time_s"] > num[0]["time_s"]
+sys.exit(0 if ok else 1)' "$tmp/p.csv" && ok "--plot: 12 samples, tiers + absent = 16 MiB each, time and totals grow" \
+		|| bad "--plot: CSV rows: $(cat "$tmp/p.csv")"
+	png_ok "$tmp/p.png" && ok "--plot: a 1200x800 PNG ($(stat -c %s "$tmp/p.png") bytes)" || bad "--plot: PNG: $(file "$tmp/p.png")"
+	for series in "tier 0 (DRAM, nodes 0)" "tier 1 (slow, nodes 0)" absent promoted demoted; do
+		grep -qF "title '$series'" "$tmp/gp.script" && ok "--plot: gnuplot draws '$series'" || bad "--plot: no series '$series'"
+	done
+	for col in $(head -1 "$tmp/p.csv" | tr , ' '); do
+		case $col in epochs | promote_pages | demote_pages) continue ;; esac
+		grep -q "'$col'" "$tmp/gp.script" && ok "--plot: gnuplot reads column $col" || bad "--plot: column $col unused"
+	done
+	grep -qF "set output '$tmp/p.png'" "$tmp/gp.script" && grep -qF "plot '$tmp/p.csv'" "$tmp/gp.script" \
+		&& ok "--plot: from the CSV into the PNG" || bad "--plot: files in the script"
+	# without a count: until the process ends (then the plot all the same) ...
+	rm -f "$tmp/q.csv" "$tmp/q.png"
+	"$CTL" stat "$ppid" --plot "$tmp/q.png" -i 0.05 >"$tmp/q.out" 2>"$tmp/q.err" &
+	qjob=$!; jobs_+=("$qjob")
+	rows3() { [ "$(wc -l <"$tmp/q.csv" 2>/dev/null || echo 0)" -ge 4 ]; }
+	wait_until rows3
+	kill -USR1 "$pjob"; wait "$pjob"
+	wait "$qjob"; qst=$?
+	[ $qst -eq 0 ] && grep -q "^hybridctl: pid $ppid ended$" "$tmp/q.err" && png_ok "$tmp/q.png" \
+		&& ok "--plot: the process ended, plotted ($(($(wc -l <"$tmp/q.csv") - 1)) samples)" \
+		|| { last="stat --plot until the end"; bad "--plot until the end: status $qst: $(cat "$tmp/q.err")"; }
+	# ... or until Ctrl-C, which ends the sampling, not the plot
+	probe live 120
+	rm -f "$tmp/q.csv" "$tmp/q.png"
+	"$CTL" stat "$ppid" --plot "$tmp/q.png" -i 0.05 >"$tmp/q.out" 2>"$tmp/q.err" &
+	qjob=$!; jobs_+=("$qjob")
+	wait_until rows3
+	kill -INT "$qjob"; wait "$qjob"; qst=$?
+	[ $qst -eq 0 ] && grep -q "samples in $tmp/q.csv, plotted" "$tmp/q.err" && png_ok "$tmp/q.png" \
+		&& ok "--plot: SIGINT ends the sampling, the plot is made" \
+		|| { last="stat --plot, SIGINT"; bad "--plot SIGINT: status $qst: $(cat "$tmp/q.err")"; }
+	kill -USR1 "$pjob"; wait "$pjob"
+fi
+
 # --- kill -9: the entry goes with the process --------------------------------
 probe hang
 pstart=$(start_of "$ppid")
