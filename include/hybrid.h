@@ -118,8 +118,10 @@ enum hybrid_hint {
  * unknown hint); -EFAULT (part of the range is not mapped); -EPERM (the
  * program set a memory policy of its own there: mbind, set_mempolicy); -ENODEV
  * (the process runs unmanaged); -ESHUTDOWN (after hybrid_shutdown); -ENOMEM
- * (no memory for the bookkeeping); another -errno if the kernel refuses to
- * track or place the range.  On error nothing changed.
+ * (no memory for the bookkeeping); -EACCES (a shared mapping this process
+ * may not write: the kernel does not track it); -ENOTSUP (memory the kernel
+ * cannot write-protect); another -errno if the kernel refuses to track or
+ * place the range.  On error nothing changed.
  */
 int hybrid_madvise(void *addr, size_t len, int hint);
 

@@ -18,6 +18,7 @@
  * Exits 0 pass, 1 fail, 77 cannot run here (reason printed).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -400,6 +401,41 @@ static void test_madvise_foreign_policy(void)
 	CU_ASSERT_EQUAL(hybrid_munmap(p, 8 * PG), 0);
 }
 
+/* A shared mapping the process may not write: the kernel will not track it
+ * (userfaultfd's EPERM), which is -EACCES, never the -EPERM of a foreign
+ * policy; nothing managed.  (With tracking off it is managed like any.) */
+static void test_madvise_readonly_shared(void)
+{
+	struct hybrid_stats s;
+	uint64_t base;
+	char path[] = "/tmp/test_api_ro.XXXXXX";
+	int fd = mkstemp(path), ro, rc;
+	void *p;
+
+	if (!managing)
+		return;
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL_FATAL(ftruncate(fd, 4 * PG), 0);
+	ro = open(path, O_RDONLY);
+	unlink(path);
+	close(fd);
+	CU_ASSERT_FATAL(ro >= 0);
+	p = mmap(NULL, 4 * PG, PROT_READ, MAP_SHARED, ro, 0);
+	close(ro);
+	CU_ASSERT_FATAL(p != MAP_FAILED);
+	base = stats().managed_bytes;
+	s = stats();
+	rc = hybrid_madvise(p, 4 * PG, HYBRID_HINT_HYBRID);
+	if (!strcmp(s.backend, "off")) {
+		CU_ASSERT_EQUAL(rc, 0);
+	} else {
+		CU_ASSERT_EQUAL(rc, -EACCES);
+		CU_ASSERT_EQUAL(managed(p, 4 * PG), 0);
+		CU_ASSERT_EQUAL(stats().managed_bytes, base);
+	}
+	CU_ASSERT_EQUAL(hybrid_munmap(p, 4 * PG), 0);
+}
+
 /* ---- the hybrid heap ---------------------------------------------------------------- */
 
 static void test_heap(void)
@@ -728,6 +764,7 @@ static const struct hy_test started[] = {
 	HY_TEST(test_mmap_errors),   HY_TEST(test_mmap_hints),
 	HY_TEST(test_munmap_errors), HY_TEST(test_madvise_errors),
 	HY_TEST(test_madvise_rehint), HY_TEST(test_madvise_foreign_policy),
+	HY_TEST(test_madvise_readonly_shared),
 	HY_TEST(test_heap),	     HY_TEST(test_heap_errors),
 	HY_TEST(test_heap_managed),  HY_TEST(test_stats_sizes),
 	HY_TEST(test_stats_running), HY_TEST(test_tiers),
