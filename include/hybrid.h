@@ -46,8 +46,11 @@ const char *hybrid_version(void);
 
 /*
  * A message for an error code returned by a hybrid_* function (a negative
- * errno value; the sign is ignored).  The string is static: never free it,
- * and it stays valid for the life of the process.
+ * errno value; the sign is ignored): the library's own for the codes it
+ * gives one meaning (-ENODEV: runs unmanaged, -ESHUTDOWN, -EALREADY, -EPERM:
+ * the program's own memory policy, -EACCES, -ENOTSUP, -E2BIG, -EFAULT; see
+ * hybrid_strerror(3)), else the C library's.  The string is static: never
+ * free it, and it stays valid for the life of the process.
  */
 const char *hybrid_strerror(int err);
 
