@@ -46,8 +46,11 @@ const char *hybrid_version(void);
 
 /*
  * A message for an error code returned by a hybrid_* function (a negative
- * errno value; the sign is ignored).  The string is static: never free it,
- * and it stays valid for the life of the process.
+ * errno value; the sign is ignored): the library's own for the codes it
+ * gives one meaning (-ENODEV: runs unmanaged, -ESHUTDOWN, -EALREADY, -EPERM:
+ * the program's own memory policy, -EACCES, -ENOTSUP, -E2BIG, -EFAULT; see
+ * hybrid_strerror(3)), else the C library's.  The string is static: never
+ * free it, and it stays valid for the life of the process.
  */
 const char *hybrid_strerror(int err);
 
@@ -118,8 +121,10 @@ enum hybrid_hint {
  * unknown hint); -EFAULT (part of the range is not mapped); -EPERM (the
  * program set a memory policy of its own there: mbind, set_mempolicy); -ENODEV
  * (the process runs unmanaged); -ESHUTDOWN (after hybrid_shutdown); -ENOMEM
- * (no memory for the bookkeeping); another -errno if the kernel refuses to
- * track or place the range.  On error nothing changed.
+ * (no memory for the bookkeeping); -EACCES (a shared mapping this process
+ * may not write: the kernel does not track it); -ENOTSUP (memory the kernel
+ * cannot write-protect); another -errno if the kernel refuses to track or
+ * place the range.  On error nothing changed.
  */
 int hybrid_madvise(void *addr, size_t len, int hint);
 
@@ -184,8 +189,10 @@ struct hybrid_stats {
 	size_t size;			       /* in: sizeof; out: bytes filled */
 	uint32_t state;			       /* enum hybrid_state */
 	char backend[12];		       /* tracking: "rwp", "async", "sync", "off", "" */
-	uint64_t managed_bytes;		       /* managed now, all tiers */
-	uint64_t tier_bytes[HYBRID_MAX_TIERS]; /* managed bytes last seen on each tier */
+	uint64_t managed_bytes;		       /* managed address space now, all tiers */
+	uint64_t tier_bytes[HYBRID_MAX_TIERS]; /* managed bytes seen on each tier at the last
+						* epoch; managed_bytes less their sum is
+						* absent (untouched, swapped out, new) */
 	uint64_t promote_pages, promote_bytes;
 	uint64_t demote_pages, demote_bytes;
 	uint64_t fail_busy;   /* moves refused: pinned or under I/O (-EBUSY) */

@@ -113,6 +113,27 @@ HY_EXPORT const char *hybrid_version(void)
 	return HY_VERSION_TEXT;
 }
 
+/*
+ * The library's own meaning of a code, where every hybrid_* function that
+ * returns it means the same (include/hybrid.h, man/hybrid_*.3); any other
+ * code has the C library's text.  Kept true with tests/unit/test_api.c.
+ */
+static const struct {
+	int err;
+	const char *msg;
+} own_texts[] = {
+	{ENODEV, "libhybrid runs unmanaged in this process (one memory tier, mode off, or bad "
+		 "configuration)"},
+	{ESHUTDOWN, "libhybrid was shut down (hybrid_shutdown)"},
+	{EALREADY, "libhybrid was already started"},
+	{EPERM, "the program set a memory policy of its own there (mbind, set_mempolicy, "
+		"numactl)"},
+	{EACCES, "the kernel cannot track a shared mapping this process may not write"},
+	{ENOTSUP, "the kernel cannot track this kind of memory"},
+	{E2BIG, "structure larger than this libhybrid knows, with members it cannot honour"},
+	{EFAULT, "part of the range is not mapped"},
+};
+
 HY_EXPORT const char *hybrid_strerror(int err)
 {
 	const char *s;
@@ -121,6 +142,9 @@ HY_EXPORT const char *hybrid_strerror(int err)
 		return "Success";
 	if (err < 0)
 		err = err == INT_MIN ? INT_MAX : -err;
+	for (size_t i = 0; i < sizeof(own_texts) / sizeof(own_texts[0]); i++)
+		if (own_texts[i].err == err)
+			return own_texts[i].msg;
 	/* strerrordesc_np: static, untranslated, thread-safe (glibc 2.32) */
 	s = strerrordesc_np(err);
 	return s ? s : "Unknown error";
@@ -501,7 +525,7 @@ HY_EXPORT int hybrid_get_stats(struct hybrid_stats *st)
 	if (e)
 		snprintf(s.backend, sizeof(s.backend), "%s", hy_engine_backend(e));
 	if (!hy_rt_stats(&in)) {
-		s.managed_bytes = in.tracked_bytes;
+		s.managed_bytes = in.managed_bytes;
 		for (int t = 0; t < HY_MAX_TIERS; t++)
 			s.tier_bytes[t] = in.tier_bytes[t];
 		s.promote_pages = in.promote_pages;

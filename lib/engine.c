@@ -160,8 +160,13 @@ int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint h
 		goto out;
 	rc = hy_reg_add(&e->reg, a, len, hint);
 	/* not tracking yet: hy_engine_go_live registers it with the rest */
-	if (!rc && e->tracking && (rc = hy_track_add(e->track, a, len)))
+	if (!rc && e->tracking && (rc = hy_track_add(e->track, a, len))) {
 		hy_reg_remove(&e->reg, a, len); /* exactly what was added: cannot fail */
+		/* userfaultfd's EPERM: a shared mapping without write access
+		 * (VM_MAYWRITE); -EPERM is ours for a foreign memory policy */
+		if (rc == -EPERM)
+			rc = -EACCES;
+	}
 	if (rc) {
 		/* not managed after all: give the range its default policy back */
 		if (hint != HY_HINT_PIN)
@@ -171,7 +176,7 @@ int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint h
 	/* nothing is armed now: the next epoch finds what the program has
 	 * populated by then (its first touches count as accesses) and arms
 	 * from there -- a reservation nobody touches costs nothing */
-	hy_stat_add(&e->st, tracked_bytes, len);
+	hy_stat_add(&e->st, managed_bytes, len);
 out:
 	hy_reg_unlock(&e->reg);
 	return rc;
@@ -191,7 +196,7 @@ int hy_engine_unmanage(struct hy_engine *e, void *addr, size_t len)
 	if (!rc) {
 		if (e->tracking)
 			hy_track_remove(e->track, a, len);
-		__atomic_fetch_sub(&e->st.tracked_bytes, (before - e->reg.pages) * PAGE,
+		__atomic_fetch_sub(&e->st.managed_bytes, (before - e->reg.pages) * PAGE,
 				   __ATOMIC_RELAXED);
 	}
 	hy_reg_unlock(&e->reg);
@@ -221,9 +226,9 @@ int hy_engine_remap(struct hy_engine *e, void *old, size_t oldlen, void *new, si
 	if (!rc && managed && e->tracking && hy_track_add(e->track, n, newlen))
 		hy_reg_remove(&e->reg, n, newlen);
 	if (e->reg.pages >= before)
-		hy_stat_add(&e->st, tracked_bytes, (e->reg.pages - before) * PAGE);
+		hy_stat_add(&e->st, managed_bytes, (e->reg.pages - before) * PAGE);
 	else
-		__atomic_fetch_sub(&e->st.tracked_bytes, (before - e->reg.pages) * PAGE,
+		__atomic_fetch_sub(&e->st.managed_bytes, (before - e->reg.pages) * PAGE,
 				   __ATOMIC_RELAXED);
 	return rc;
 }

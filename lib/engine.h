@@ -90,7 +90,9 @@ int hy_engine_fork_child(struct hy_engine *e);
 /*
  * Manage [addr, addr+len) (page-aligned) with hint: set its placement
  * (unless the program has its own policy there: -EPERM, nothing changed),
- * register and track it.
+ * register and track it.  A range the tracker refuses: its error, but
+ * userfaultfd's EPERM (a shared mapping without write access) as -EACCES,
+ * so that -EPERM keeps its one meaning.
  */
 int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint);
 int hy_engine_unmanage(struct hy_engine *e, void *addr, size_t len);

@@ -286,7 +286,7 @@ void hy_export_exit_report(const struct hy_stats *counters, const char *backend,
 		rep.cur.st = *counters;
 	memset(&since, 0, sizeof(since));
 	since.mono_ns = rep.start_ns; /* rates: averages over the whole run */
-	n = hy_export_format(&rep, &since, HY_EXPORT_TEXT, report_buf, sizeof(report_buf));
+	n = hy_export_format(&rep, &since, 0, HY_EXPORT_TEXT, report_buf, sizeof(report_buf));
 
 	/* on stderr every line carries the library's prefix */
 	for (size_t i = 0; i < n && o + 16 < sizeof(report_out); i++) {

@@ -48,18 +48,65 @@ const char *hy_human_bytes(double v, char *buf, size_t len)
 	return buf;
 }
 
-/* A JSON string: quotes, backslashes and control characters escaped. */
-static void put_json_str(struct out *o, const char *s, size_t max)
+/*
+ * The length of the well-formed UTF-8 sequence at s (at most max bytes), or
+ * 0: a stray continuation byte, a sequence cut short (a name truncated to
+ * its field), an overlong form, a surrogate, or beyond U+10FFFF (RFC 3629).
+ */
+static size_t utf8_len(const unsigned char *s, size_t max)
 {
+	unsigned c = s[0], n, lo = 0x80, hi = 0xbf;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0; /* overlong */
+	else if (c == 0xed)
+		hi = 0x9f; /* surrogates */
+	else if (c == 0xf0)
+		lo = 0x90; /* overlong */
+	else if (c == 0xf4)
+		hi = 0x8f; /* beyond U+10FFFF */
+	if (n > max || s[1] < lo || s[1] > hi)
+		return 0;
+	for (unsigned i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+/*
+ * A JSON string (RFC 8259) from bytes that may be anything (a command name
+ * is whatever the program's file or prctl said): quotes, backslashes and
+ * control characters escaped, well-formed UTF-8 kept as it is, and every
+ * other byte as the character of the same number (\u00XX, its Latin-1
+ * reading): the output is always valid UTF-8, whatever the name held.
+ */
+static void put_json_str(struct out *o, const char *str, size_t max)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t len = strnlen(str, max);
+
 	put(o, "\"");
-	for (size_t i = 0; i < max && s[i]; i++) {
-		unsigned char c = (unsigned char)s[i];
+	for (size_t i = 0; i < len;) {
+		unsigned char c = s[i];
+		size_t n = utf8_len(s + i, len - i);
+
 		if (c == '"' || c == '\\')
 			put(o, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
+		else if (c < 0x20 || c == 0x7f || !n)
 			put(o, "\\u%04x", c);
 		else
-			put(o, "%c", c);
+			put(o, "%.*s", (int)n, (const char *)s + i);
+		i += n ? n : 1;
 	}
 	put(o, "\"");
 }
@@ -131,27 +178,45 @@ struct view {
 	const struct hy_stats *st;  /* the counters now (p->cur) */
 	const struct hy_stats *st0; /* ... and where rates start */
 	struct hy_stats zero;
-	double up;  /* seconds since publication */
+	double up;  /* seconds since publication, until now (or the last epoch) */
 	double dt;  /* seconds the rates are taken over */
 	bool rates; /* dt long enough for per-second figures */
 	int ntiers;
+	/* numastat's rule: the columns add up to the total.  absent is what
+	 * is managed but on no tier as of the last epoch (never touched,
+	 * swapped out, or touched since); total = absent + the tiers, which
+	 * is managed_bytes but for the moment between an unmapping and the
+	 * next epoch, when the tiers still count pages no longer managed */
+	uint64_t tiers_sum, absent, total;
 	char comm[20], backend[20]; /* printable */
 };
 
 static void view_init(struct view *v, const struct hy_export_page *p,
-		      const struct hy_export_snap *since)
+		      const struct hy_export_snap *since, uint64_t now_ns)
 {
+	uint64_t now = p->cur.mono_ns;
+
 	v->p = p;
 	v->st = &p->cur.st;
 	v->ntiers = tiers_of(p);
+	v->tiers_sum = 0;
+	for (int t = 0; t < v->ntiers; t++) /* the columns shown */
+		v->tiers_sum += v->st->tier_bytes[t];
+	v->absent = v->st->managed_bytes > v->tiers_sum ? v->st->managed_bytes - v->tiers_sum : 0;
+	v->total = v->tiers_sum + v->absent;
 	memset(&v->zero, 0, sizeof(v->zero));
 	if (!since)
 		since = p->prev.mono_ns ? &p->prev : NULL;
 	v->st0 = since ? &since->st : &v->zero;
 	v->up = 0;
 	v->dt = 0;
-	if (p->cur.mono_ns > p->start_ns)
-		v->up = (double)(p->cur.mono_ns - p->start_ns) / 1e9;
+	/* a live process's age is the reader's clock's, not its last epoch's:
+	 * a new one has not ended any yet (a reader in another time
+	 * namespace, whose clock is behind, falls back to the last epoch) */
+	if (p->state == HY_EXPORT_LIVE && now_ns > now)
+		now = now_ns;
+	if (now > p->start_ns)
+		v->up = (double)(now - p->start_ns) / 1e9;
 	if (since && p->cur.mono_ns > since->mono_ns)
 		v->dt = (double)(p->cur.mono_ns - since->mono_ns) / 1e9;
 	else if (!since)
@@ -183,7 +248,7 @@ static void list_row(struct out *o, const struct view *v)
 	char a[32], b[32];
 
 	put(o, "%-8d %-16s %-7s %5d %11s %11s %10llu %10llu %7llu %8.1fs\n", (int)v->p->pid,
-	    v->comm, v->backend, v->ntiers, hy_human_bytes((double)st->tracked_bytes, a, sizeof(a)),
+	    v->comm, v->backend, v->ntiers, hy_human_bytes((double)v->total, a, sizeof(a)),
 	    hy_human_bytes((double)st->tier_bytes[0], b, sizeof(b)),
 	    (unsigned long long)st->promote_pages, (unsigned long long)st->demote_pages,
 	    (unsigned long long)st->epochs, v->up);
@@ -204,10 +269,11 @@ static void json_process(struct out *o, const struct view *v)
 	put_json_str(o, p->backend, sizeof(p->backend));
 	put(o,
 	    ", \"state\": \"%s\", \"epoch_us\": %llu, \"uptime_s\": %.3f, "
-	    "\"loopback\": %s, \"tracked_bytes\": %llu, \"self_bytes\": %llu",
+	    "\"loopback\": %s, \"managed_bytes\": %llu, \"absent_bytes\": %llu, "
+	    "\"self_bytes\": %llu",
 	    p->state == HY_EXPORT_ENDED ? "ended" : "live", (unsigned long long)p->epoch_us, v->up,
-	    p->loopback ? "true" : "false", (unsigned long long)v->st->tracked_bytes,
-	    (unsigned long long)v->st->self_bytes);
+	    p->loopback ? "true" : "false", (unsigned long long)v->total,
+	    (unsigned long long)v->absent, (unsigned long long)v->st->self_bytes);
 }
 
 /* "tiers": each tier's nodes and bytes. */
@@ -248,9 +314,8 @@ static void json_rates(struct out *o, const struct view *v)
 
 /* ---- text: a header, bytes per tier, then counters with their rates ------ */
 
-/* Two lines: the process and its library, then what the library costs it:
- * the policy thread's CPU and the library's own memory (self_bytes). */
-static void text_process(struct out *o, const struct view *v)
+/* The process, its library, backend, tiers and epoch: one line. */
+static void text_title(struct out *o, const struct view *v)
 {
 	const struct hy_export_page *p = v->p;
 	char a[32], b[32];
@@ -261,14 +326,28 @@ static void text_process(struct out *o, const struct view *v)
 	if (p->epoch_us)
 		put(o, ", epoch %s", hy_format_duration(p->epoch_us, b, sizeof(b)));
 	put(o, "%s\n", p->state == HY_EXPORT_ENDED ? ", ended" : "");
-	put(o, "up %.1f s, %llu epochs, policy thread CPU %.1f ms", v->up,
-	    (unsigned long long)v->st->epochs, (double)v->st->policy_ns / 1e6);
+}
+
+/* Two lines: the process and its library, then what the library costs it:
+ * the policy thread's CPU and the library's own memory (self_bytes). */
+static void text_process(struct out *o, const struct view *v)
+{
+	char b[32];
+
+	text_title(o, v);
+	put(o, "up %.1f s, ", v->up);
+	if (v->st->epochs)
+		put(o, "%llu epochs", (unsigned long long)v->st->epochs);
+	else
+		put(o, "first epoch not ended yet");
+	put(o, ", policy thread CPU %.1f ms", (double)v->st->policy_ns / 1e6);
 	if (v->up >= 0.05)
 		put(o, " (%.2f%%)", (double)v->st->policy_ns / 1e9 / v->up * 100);
 	put(o, ", library memory %s\n", hy_human_bytes((double)v->st->self_bytes, b, sizeof(b)));
 }
 
-/* A column per tier and a total: the tiers' nodes (if known), their bytes. */
+/* A column per tier, absent, and their total (numastat's rule: the columns
+ * add up): the tiers' nodes (if known), their bytes. */
 static void text_tiers(struct out *o, const struct view *v)
 {
 	const struct hy_export_page *p = v->p;
@@ -279,7 +358,7 @@ static void text_tiers(struct out *o, const struct view *v)
 		snprintf(a, sizeof(a), "tier %d", t);
 		put(o, " %12s", a);
 	}
-	put(o, " %12s\n", "total");
+	put(o, " %12s %12s\n", "absent", "total");
 	if (p->tier_nodes[0][0]) {
 		put(o, "%-24s", "nodes");
 		for (int t = 0; t < v->ntiers; t++)
@@ -288,10 +367,11 @@ static void text_tiers(struct out *o, const struct view *v)
 				  sizeof(nodes)));
 		put(o, "\n");
 	}
-	put(o, "%-24s", "managed");
+	put(o, "%-24s", "managed bytes");
 	for (int t = 0; t < v->ntiers; t++)
 		put(o, " %12s", hy_human_bytes((double)v->st->tier_bytes[t], a, sizeof(a)));
-	put(o, " %12s\n", hy_human_bytes((double)v->st->tracked_bytes, a, sizeof(a)));
+	put(o, " %12s", hy_human_bytes((double)v->absent, a, sizeof(a)));
+	put(o, " %12s\n", hy_human_bytes((double)v->total, a, sizeof(a)));
 }
 
 /* A line per counter (but those in the header): total and rate. */
@@ -323,8 +403,46 @@ static void text_counters(struct out *o, const struct view *v)
 	}
 }
 
+/* ---- -i: vmstat's one row per interval ------------------------------------ */
+
+/* The column header; the columns are the tiers, absent and the rates. */
+static void irow_head(struct out *o, const struct view *v)
+{
+	char a[32];
+
+	put(o, "%9s %7s", "uptime", "epochs");
+	for (int t = 0; t < v->ntiers; t++) {
+		snprintf(a, sizeof(a), "tier %d", t);
+		put(o, " %10s", a);
+	}
+	put(o, " %10s %11s %11s %9s\n", "absent", "promoted/s", "demoted/s", "failed/s");
+}
+
+/* The failed moves of every reason (one column: which reason is stat PID's). */
+static uint64_t failed(const struct hy_stats *st)
+{
+	return st->fail_busy + st->fail_access + st->fail_nomem + st->fail_absent + st->fail_other;
+}
+
+static void irow(struct out *o, const struct view *v)
+{
+	char a[32];
+
+	put(o, "%8.1fs %7llu", v->up, (unsigned long long)v->st->epochs);
+	for (int t = 0; t < v->ntiers; t++)
+		put(o, " %10s", hy_human_bytes((double)v->st->tier_bytes[t], a, sizeof(a)));
+	put(o, " %10s", hy_human_bytes((double)v->absent, a, sizeof(a)));
+	if (!v->rates) {
+		put(o, " %11s %11s %9s\n", "-", "-", "-");
+		return;
+	}
+	uint64_t f = failed(v->st), f0 = failed(v->st0);
+	put(o, " %11.1f %11.1f %9.1f\n", rate(v, &counters[0]), rate(v, &counters[2]),
+	    f >= f0 ? (double)(f - f0) / v->dt : 0.0);
+}
+
 size_t hy_export_format(const struct hy_export_page *p, const struct hy_export_snap *since,
-			enum hy_export_fmt fmt, char *buf, size_t len)
+			uint64_t now_ns, enum hy_export_fmt fmt, char *buf, size_t len)
 {
 	struct out o = {buf, len, 0};
 	struct view v;
@@ -336,10 +454,19 @@ size_t hy_export_format(const struct hy_export_page *p, const struct hy_export_s
 		list_head(&o);
 		return o.n;
 	}
-	view_init(&v, p, since);
+	view_init(&v, p, since, now_ns);
 	switch (fmt) {
 	case HY_EXPORT_ROW:
 		list_row(&o, &v);
+		break;
+	case HY_EXPORT_TITLE:
+		text_title(&o, &v);
+		break;
+	case HY_EXPORT_IHEAD:
+		irow_head(&o, &v);
+		break;
+	case HY_EXPORT_IROW:
+		irow(&o, &v);
 		break;
 	case HY_EXPORT_JSON:
 		json_process(&o, &v);

@@ -13,7 +13,7 @@
 #include "config.h"
 
 struct hy_stats {
-	uint64_t tracked_bytes;			/* managed, all tiers */
+	uint64_t managed_bytes;			/* managed address space, all tiers */
 	uint64_t tier_bytes[HY_MAX_TIERS];	/* managed bytes last seen on each tier */
 	uint64_t promote_pages, promote_bytes;
 	uint64_t demote_pages, demote_bytes;

@@ -27,20 +27,24 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "hybrid.h"
+#include "clock.h"
 #include "config.h"
 #include "export_fmt.h"
 #include "export_read.h"
 #include "kfeat.h"
 #include "log.h"
+#include "stat_plot.h"
 #include "topology.h"
 
 #define EXIT_USAGE	2
@@ -72,6 +76,7 @@ static void usage(FILE *f)
 		   "       hybridctl [options] --show\n"
 		   "       hybridctl --hardware\n"
 		   "       hybridctl stat [PID] [--interval=S] [--count=N] [--json]\n"
+		   "       hybridctl stat PID --plot=FILE.png [--interval=S] [--count=N]\n"
 		   "\n"
 		   "  -H, --hardware        show tiers, nodes and kernel features\n"
 		   "  -s, --show            show the effective options and their sources\n"
@@ -90,10 +95,14 @@ static void usage(FILE *f)
 		   "stat: the live counters of running managed processes (yours; root: any)\n"
 		   "  hybridctl stat        list your managed processes\n"
 		   "  hybridctl stat PID    bytes per tier, promotions, demotions, failures\n"
-		   "  -i, --interval=S      report every S seconds (rates over the interval)\n"
+		   "  -i, --interval=S      report every S seconds; for a PID one row each, as\n"
+		   "                        vmstat (rates over the interval, header every screen)\n"
 		   "  -c, --count=N         stop after N reports (default: 1, or endless with -i;\n"
 		   "                        a count alone reports every second)\n"
 		   "  -j, --json            JSON: one object per report (a list: an array)\n"
+		   "  -p, --plot=FILE.png   sample PID (every second, or -i) until it ends, -c\n"
+		   "                        samples or Ctrl-C; keep them in FILE.csv and draw\n"
+		   "                        bytes per tier, promotions and demotions (gnuplot)\n"
 		   "\n"
 		   "options (each also as environment variable HYBRID_<NAME>):\n");
 	for (int id = 0; id < HY_OPT_COUNT; id++) {
@@ -515,6 +524,7 @@ static int stat_list(bool json, uint64_t interval_us, long count)
 {
 	struct listing l = {0};
 	char buf[8192];
+	uint64_t now;
 	int rc = 0;
 
 	for (long k = 0; count <= 0 || k < count; k++) {
@@ -531,13 +541,14 @@ static int stat_list(bool json, uint64_t interval_us, long count)
 			break;
 		}
 		rc = 0;
+		now = hy_mono_ns(); /* the processes' ages: as of the walk */
 		if (l.n) /* qsort(NULL, 0) is undefined (UBSan) */
 			qsort(l.p, l.n, sizeof(*l.p), by_pid);
 		if (json) {
 			printf("[");
 			for (size_t i = 0; i < l.n; i++) {
-				size_t n = hy_export_format(&l.p[i], NULL, HY_EXPORT_JSON, buf,
-							    sizeof(buf));
+				size_t n = hy_export_format(&l.p[i], NULL, now, HY_EXPORT_JSON,
+							    buf, sizeof(buf));
 				while (n && buf[n - 1] == '\n')
 					buf[--n] = 0;
 				printf("%s%s", i ? ", " : "", buf);
@@ -547,11 +558,18 @@ static int stat_list(bool json, uint64_t interval_us, long count)
 			printf(geteuid() ? "no managed processes of this user\n"
 					 : "no managed processes\n");
 		} else {
-			hy_export_format(NULL, NULL, HY_EXPORT_HEAD, buf, sizeof(buf));
-			fputs(buf, stdout);
+			/* the user last: root's list holds every user's processes */
+			hy_export_format(NULL, NULL, 0, HY_EXPORT_HEAD, buf, sizeof(buf));
+			printf("%.*s %s\n", (int)strcspn(buf, "\n"), buf, "USER");
 			for (size_t i = 0; i < l.n; i++) {
-				hy_export_format(&l.p[i], NULL, HY_EXPORT_ROW, buf, sizeof(buf));
-				fputs(buf, stdout);
+				const struct passwd *pw = getpwuid(l.p[i].uid);
+
+				hy_export_format(&l.p[i], NULL, now, HY_EXPORT_ROW, buf, sizeof(buf));
+				printf("%.*s ", (int)strcspn(buf, "\n"), buf);
+				if (pw)
+					printf("%s\n", pw->pw_name);
+				else
+					printf("%u\n", (unsigned)l.p[i].uid);
 			}
 		}
 		fflush(stdout);
@@ -562,18 +580,51 @@ static int stat_list(bool json, uint64_t interval_us, long count)
 	return rc;
 }
 
+/*
+ * Lines of a screen, for -i's header every screen (vmstat's habit): $LINES
+ * if set, else the terminal's, else 24.
+ */
+static long screen_lines(void)
+{
+	const char *e = getenv("LINES");
+	struct winsize ws;
+	char *end;
+	long n;
+
+	if (e && *e) {
+		errno = 0;
+		n = strtol(e, &end, 10);
+		if (!errno && !*end && n > 0)
+			return n;
+	}
+	if (!ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) && ws.ws_row > 0)
+		return ws.ws_row;
+	return 24;
+}
+
+/*
+ * One process: the full report once; with an interval (text) a title line,
+ * then one row per interval, its column header again every screen (vmstat);
+ * in JSON one object per report.
+ */
 static int stat_pid(int pid, bool json, uint64_t interval_us, long count)
 {
 	struct hy_export_page cur, prev;
 	char buf[8192];
-	bool have_prev = false;
+	bool have_prev = false, rows = interval_us && !json;
+	long per_screen = screen_lines() - 1; /* a header line, then rows */
 
+	if (per_screen < 1)
+		per_screen = 1;
 	for (long k = 0; count <= 0 || k < count; k++) {
+		const struct hy_export_snap *since;
+		uint64_t now;
 		int rc;
 
 		if (k)
 			sleep_us(interval_us);
 		rc = hy_export_read(pid, &cur);
+		now = hy_mono_ns();
 		if (rc && k && (rc == -ESRCH || rc == -ENOENT)) {
 			fprintf(stderr, "hybridctl: pid %d ended\n", pid);
 			return 0;
@@ -583,10 +634,23 @@ static int stat_pid(int pid, bool json, uint64_t interval_us, long count)
 			return 1;
 		}
 		/* rates over the interval, or over the last epoch if none passed */
-		hy_export_format(&cur,
-				 have_prev && prev.cur.mono_ns < cur.cur.mono_ns ? &prev.cur : NULL,
-				 json ? HY_EXPORT_JSON : HY_EXPORT_TEXT, buf, sizeof(buf));
-		printf("%s%s", k && !json ? "\n" : "", buf);
+		since = have_prev && prev.cur.mono_ns < cur.cur.mono_ns ? &prev.cur : NULL;
+		if (rows) {
+			if (!k) {
+				hy_export_format(&cur, NULL, now, HY_EXPORT_TITLE, buf, sizeof(buf));
+				fputs(buf, stdout);
+			}
+			if (k % per_screen == 0) {
+				hy_export_format(&cur, NULL, now, HY_EXPORT_IHEAD, buf, sizeof(buf));
+				fputs(buf, stdout);
+			}
+			hy_export_format(&cur, since, now, HY_EXPORT_IROW, buf, sizeof(buf));
+			fputs(buf, stdout);
+		} else {
+			hy_export_format(&cur, since, now, json ? HY_EXPORT_JSON : HY_EXPORT_TEXT,
+					 buf, sizeof(buf));
+			fputs(buf, stdout);
+		}
 		fflush(stdout);
 		if (!interval_us)
 			break;
@@ -596,23 +660,51 @@ static int stat_pid(int pid, bool json, uint64_t interval_us, long count)
 	return 0;
 }
 
+/* --plot: checked before anything is sampled; hy_stat_plot does the rest. */
+static int stat_plot(int pid, const char *png, bool json, uint64_t interval_us, long count)
+{
+	struct hy_export_page first;
+	char buf[512];
+	int rc;
+
+	if (!pid || json || !*png) {
+		hy_error("stat --plot: %s; see hybridctl --help",
+			 !pid ? "needs a PID" : json ? "not with --json" : "needs a file name");
+		return EXIT_USAGE;
+	}
+	if (!hy_plot_have_gnuplot()) {
+		hy_error("stat --plot needs gnuplot, which is not in PATH (Debian: apt-get install "
+			 "gnuplot-nox)");
+		return 1;
+	}
+	rc = hy_export_read(pid, &first);
+	if (rc) {
+		hy_error("%s", read_error(pid, rc, buf, sizeof(buf)));
+		return 1;
+	}
+	return hy_stat_plot(pid, &first, png, interval_us ? interval_us : 1000000, count,
+			    screen_lines() > 1 ? screen_lines() - 1 : 1);
+}
+
 static int stat_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"interval", required_argument, NULL, 'i'},
 		{"count", required_argument, NULL, 'c'},
 		{"json", no_argument, NULL, 'j'},
+		{"plot", required_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	uint64_t interval_us = 0;
 	long count = 0, pid = 0;
+	const char *plot = NULL;
 	bool json = false;
 	char *end;
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "i:c:jh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:c:jp:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			if (parse_interval(optarg, &interval_us)) {
@@ -633,11 +725,14 @@ static int stat_main(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'p':
+			plot = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
-			if (optopt == 'i' || optopt == 'c')
+			if (optopt == 'i' || optopt == 'c' || optopt == 'p')
 				hy_error("stat: -%c needs a value; see hybridctl --help", optopt);
 			else if (optopt)
 				hy_error("stat: unknown option -%c; see hybridctl --help", optopt);
@@ -660,6 +755,8 @@ static int stat_main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	if (plot)
+		return stat_plot((int)pid, plot, json, interval_us, count);
 	if (count > 1 && !interval_us)
 		interval_us = 1000000; /* vmstat's habit: a count alone means every second */
 	if (!interval_us)

@@ -45,6 +45,28 @@ old_entry() {
 }
 # json FIELD < json: a value by python path, e.g. '["counters"]["epochs"]'
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+# adds_up PID WHAT: the columns of PID's tier table add up to its total: in
+# JSON exactly (managed_bytes = absent_bytes + each tier's bytes), in the text
+# within the rounding of each column (0.05 of its unit)
+adds_up() {
+	run "$CTL" stat "$1" --json
+	python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+parts = [t["bytes"] for t in d["tiers"]] + [d["absent_bytes"]]
+sys.exit(0 if d["managed_bytes"] == sum(parts) and d["managed_bytes"] > 0 else 1)' <"$OUT" \
+		&& ok "$2: JSON managed_bytes = absent_bytes + the tiers' bytes" || bad "$2: JSON columns do not add up"
+	run "$CTL" stat "$1"
+	python3 -c '
+import re, sys
+u = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+row = [l for l in sys.stdin if l.startswith("managed bytes ")][0].split()[2:]
+v = [(float(row[i]), u[row[i + 1]]) for i in range(0, len(row), 2)]
+cols, (tot, tu) = v[:-1], v[-1]
+slack = sum(0.05 * un for _, un in v)
+sys.exit(0 if len(cols) >= 3 and abs(sum(x * un for x, un in cols) - tot * tu) <= slack else 1)' <"$OUT" \
+		&& ok "$2: text: tier columns + absent = total" || bad "$2: text columns do not add up"
+}
 # probe_said WORD: the probe's output has a line starting with WORD (or it died)
 probe_said() { grep -q "^$1" "$tmp/probe.out" || ! kill -0 "$pjob" 2>/dev/null; }
 # probe MODE ARGS...: in the background until it says "ready PID"; sets ppid
@@ -85,9 +107,9 @@ expect_status 0 "stat PID"
 expect_out "^pid $ppid \\(export_probe\\), libhybrid [0-9.]+, backend (async|sync|off), 2 tiers \\(loopback\\), epoch 50ms$" "stat PID: header"
 expect_out '^up [0-9.]+ s, [0-9]+ epochs, policy thread CPU [0-9.]+ ms' "stat PID: epochs, policy CPU"
 expect_out ', library memory [0-9.]+ [KMGT]?i?B$' "stat PID: the library's own memory"
-expect_out '^ +tier 0 +tier 1 +total$' "stat PID: a column per tier"
+expect_out '^ +tier 0 +tier 1 +absent +total$' "stat PID: a column per tier, absent, total"
 expect_out '^nodes +0 +0$' "stat PID: nodes of each tier"
-expect_out '^managed +[0-9.]+ [KMG]?i?B +[0-9.]+ [KMG]?i?B +16.0 MiB$' "stat PID: bytes per tier"
+expect_out '^managed bytes +[0-9.]+ [KMG]?i?B +[0-9.]+ [KMG]?i?B +[0-9.]+ [KMG]?i?B +16.0 MiB$' "stat PID: bytes per tier"
 expect_out '^ +total +per second' "stat PID: totals and rates"
 for row in 'promoted pages' 'promoted bytes' 'demoted pages' 'demoted bytes' 'failed: busy or pinned' \
 	   'failed: shared' 'failed: no memory' 'failed: not present' 'failed: other' 'thrash pages'; do
@@ -101,6 +123,8 @@ python3 -m json.tool <"$OUT" >/dev/null && ok "--json parses (python3 -m json.to
 e1=$(json '["counters"]["epochs"]' <"$OUT") a1=$(json '["counters"]["pages_armed"]' <"$OUT")
 [ "$(json '["pid"]' <"$OUT")" = "$ppid" ] && ok "--json: pid" || bad "--json: pid"
 [ "$(json '["tiers"][1]["nodes"]' <"$OUT")" = "0" ] && ok "--json: tiers with nodes" || bad "--json: tiers"
+[ "$(json '["managed_bytes"]' <"$OUT")" = $((16 << 20)) ] && ok "--json: managed_bytes, the C structure's name" \
+	|| bad "--json: managed_bytes"
 # grown: both counters, once an epoch or more has ended since
 grown() {
 	run "$CTL" stat "$ppid" -j
@@ -115,21 +139,43 @@ wait_until grown
 two_epochs() { run "$CTL" stat "$ppid" -j; [ "$(json '["counters"]["epochs"]' <"$OUT")" -ge 2 ]; }
 wait_until two_epochs
 self=$(json '["self_bytes"]' <"$OUT")
+adds_up "$ppid" "stat PID"
+
 [ "$self" -ge $((16 << 20 >> 12 >> 3)) ] && ok "--json: self_bytes $self" \
 	|| bad "--json: self_bytes $self, less than the 16 MiB's tracking bitmap"
 
+# -i: vmstat's habit: a title, a header, one row per interval; the header again
+# every screen ($LINES lines: a header and LINES-1 rows)
+row_re='^ +[0-9]+\.[0-9]s +[0-9]+ +[0-9.]+ [KMG]?i?B +[0-9.]+ [KMG]?i?B +[0-9.]+ [KMG]?i?B +[0-9]+\.[0-9] +[0-9]+\.[0-9] +[0-9]+\.[0-9]$'
+head_re='^ +uptime +epochs +tier 0 +tier 1 +absent +promoted/s +demoted/s +failed/s$'
 run "$CTL" stat "$ppid" --interval=0.2 --count=3
 expect_status 0 "stat PID -i -c"
-[ "$(grep -c "^pid $ppid " "$OUT")" -eq 3 ] && ok "--count=3: three reports" || bad "--count=3: not three reports"
-expect_out '^ +total +per second \(over 0\.[0-9] s\)$' "--interval: rates over the interval"
+[ "$(grep -c "^pid $ppid " "$OUT")" -eq 1 ] && head -1 "$OUT" | grep -q "^pid $ppid (export_probe)" \
+	&& ok "-i: the process named once, first" || bad "-i: title"
+[ "$(grep -cE "$head_re" "$OUT")" -eq 1 ] && ok "-i: one header (a screen holds it)" || bad "-i: headers"
+[ "$(grep -cE "$row_re" "$OUT")" -eq 3 ] && [ "$(wc -l <"$OUT")" -eq 5 ] \
+	&& ok "--count=3: three rows, nothing else" || bad "--count=3: not three rows"
+# the rows' bytes: 16 MiB between the tiers and absent (the probe's range)
+python3 -c '
+import sys
+u = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+rows = [l.split() for l in sys.stdin if l.strip()[:1].isdigit()]
+ok = rows and all(abs(sum(float(r[i]) * u[r[i + 1]] for i in (2, 4, 6)) - (16 << 20)) <= 0.15 * (1 << 20) for r in rows)
+sys.exit(0 if ok else 1)' <"$OUT" && ok "-i: each row's tiers and absent add up to the 16 MiB" || bad "-i: row bytes"
+run env LINES=4 "$CTL" stat "$ppid" -i 0.05 -c 7
+[ "$(grep -cE "$head_re" "$OUT")" -eq 3 ] && [ "$(grep -cE "$row_re" "$OUT")" -eq 7 ] \
+	&& [ "$(sed -n '2p;6p;10p' "$OUT" | grep -cE "$head_re")" -eq 3 ] \
+	&& ok "-i, LINES=4: the header every 3 rows (7 rows, 3 headers)" || bad "-i: header every screen"
+run "$CTL" stat "$ppid" -c 2
+[ "$(grep -cE "$row_re" "$OUT")" -eq 2 ] && ok "--count alone: rows every second" || bad "--count alone"
 run "$CTL" stat "$ppid" -j -i 0.1 -c 2
 [ "$(wc -l <"$OUT")" -eq 2 ] && python3 -m json.tool --json-lines <"$OUT" >/dev/null \
 	&& ok "-j -i: one JSON object per line" || bad "-j -i: not JSON lines"
 
 run "$CTL" stat
 expect_status 0 "stat: list"
-expect_out '^PID +COMMAND +BACKEND +TIERS +MANAGED +FAST TIER +PROMOTED +DEMOTED +EPOCHS +UPTIME$' "list: header"
-expect_out "^$ppid +export_probe +(async|sync|off) +2 +16.0 MiB " "list: the process"
+expect_out '^PID +COMMAND +BACKEND +TIERS +MANAGED +FAST TIER +PROMOTED +DEMOTED +EPOCHS +UPTIME +USER$' "list: header"
+expect_out "^$ppid +export_probe +(async|sync|off) +2 +16.0 MiB .* $(id -un)\$" "list: the process, its user"
 run "$CTL" stat --json
 python3 -c "import json,sys; l=json.load(sys.stdin); sys.exit(0 if $ppid in [p['pid'] for p in l] else 1)" <"$OUT" \
 	&& ok "list --json: an array holding the process" || bad "list --json"
@@ -144,6 +190,109 @@ expect_empty_out "ended: nothing on stdout"
 run "$CTL" stat
 expect_no_out "^$ppid " "ended: not listed"
 [ -z "$(old_entry "$ppid" "$pstart")" ] && ok "ended: nothing left behind" || { last="ls"; bad "ended: $(old_entry "$ppid" "$pstart")"; }
+
+# --- any command name gives valid JSON ---------------------------------------
+# The name is the executable's (a symbolic link's) name: a byte that is no UTF-8
+# (0xe9), UTF-8 (é, an emoji), a quote, a backslash, a control character; and a
+# long one that the kernel cuts to 15 bytes inside a 4-byte character.
+odd=$'p\xe9\xc3\xa9"\\\x01\xf0\x9f\x98\x80' cut=$'abcdefghijklm\xf0\x9f\x98\x80z'
+for name in "$odd" "$cut"; do
+	ln -sf "$PROBE" "$tmp/$name"
+	rm -f "$tmp/probe.out"
+	"$tmp/$name" live 60 >"$tmp/probe.out" 2>"$tmp/probe.err" & # ended by SIGUSR1
+	pjob=$!; jobs_+=("$pjob")
+	wait_until probe_said ready
+	for args in "$pjob --json" "--json"; do
+		run "$CTL" stat $args
+		# strict: the bytes must decode as UTF-8, then parse as JSON
+		python3 -c '
+import json, sys
+d = json.loads(sys.stdin.buffer.read().decode("utf-8", "strict"))
+d = [p for p in d if p["pid"] == int(sys.argv[1])][0] if isinstance(d, list) else d
+want = {"odd": "p\u00e9\u00e9\"\\\x01\U0001F600", "cut": "abcdefghijklm\u00f0\u009f"}[sys.argv[2]]
+sys.exit(0 if d["command"] == want else "command %r, want %r" % (d["command"], want))' \
+			"$pjob" "$([ "$name" = "$odd" ] && echo odd || echo cut)" <"$OUT" \
+			&& ok "odd name ($([ "$name" = "$odd" ] && echo mixed || echo cut short)): stat $args is valid UTF-8 JSON, name kept" \
+			|| bad "odd name: stat $args: $(python3 -c 'import sys; print(repr(sys.stdin.buffer.read()[:200]))' <"$OUT")"
+	done
+	kill -USR1 "$pjob"; wait "$pjob"
+done
+
+# --- stat PID --plot FILE.png: samples in FILE.csv, drawn by gnuplot --------
+run env PATH=/nonexistent "$CTL" stat 1 --plot "$tmp/x.png"
+expect_status 1 "--plot without gnuplot: exit 1"
+expect_err "^hybridctl: stat --plot needs gnuplot, which is not in PATH" "--plot without gnuplot: says so"
+expect_err_lines 1 "--plot without gnuplot: one line"
+run "$CTL" stat --plot "$tmp/x.png"
+expect_status 2 "--plot without a PID: exit 2"
+run "$CTL" stat 1 --plot "$tmp/x.png" --json
+expect_status 2 "--plot with --json: exit 2"
+if ! command -v gnuplot >/dev/null; then
+	skip "--plot: no gnuplot here (Debian: gnuplot-nox, which scripts/setup installs)"
+else
+	# what gnuplot is given: a shim first in PATH keeps its script, then runs it
+	mkdir -p "$tmp/bin"
+	printf '#!/bin/sh\ntee "%s" | exec "%s" "$@"\n' "$tmp/gp.script" "$(command -v gnuplot)" >"$tmp/bin/gnuplot"
+	chmod +x "$tmp/bin/gnuplot"
+	# png_ok FILE: a PNG (magic, 1200x800 from its IHDR) of some substance
+	png_ok() {
+		python3 -c '
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+ok = b[:8] == b"\x89PNG\r\n\x1a\n" and b[12:16] == b"IHDR" and struct.unpack(">II", b[16:24]) == (1200, 800)
+sys.exit(0 if ok and len(b) > 20000 else 1)' "$1"
+	}
+	probe live 120 # ended by SIGUSR1 below
+	run env PATH="$tmp/bin:$PATH" "$CTL" stat "$ppid" --plot "$tmp/p.png" -i 0.05 -c 12
+	expect_status 0 "--plot -c 12: exit 0"
+	expect_err "^hybridctl: 12 samples in $tmp/p.csv, plotted in $tmp/p.png$" "--plot: says where"
+	expect_out "^pid $ppid \\(export_probe\\)" "--plot: the rows on stdout meanwhile"
+	[ "$(head -1 "$tmp/p.csv")" = "time_s,epochs,tier0_bytes,tier1_bytes,absent_bytes,promote_pages,demote_pages,promote_per_s,demote_per_s" ] \
+		&& ok "--plot: CSV columns" || bad "--plot: CSV header $(head -1 "$tmp/p.csv")"
+	# 12 rows of numbers; time, epochs and the totals never go back; the tiers
+	# and absent hold the probe's 16 MiB in every row
+	python3 -c '
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+num = [{k: float(v) for k, v in r.items()} for r in rows]
+mono = lambda k: all(a[k] <= b[k] for a, b in zip(num, num[1:]))
+ok = len(num) == 12 and all(r["tier0_bytes"] + r["tier1_bytes"] + r["absent_bytes"] == 16 << 20 for r in num) \
+	and mono("time_s") and mono("epochs") and mono("promote_pages") and num[-1]["time_s"] > num[0]["time_s"]
+sys.exit(0 if ok else 1)' "$tmp/p.csv" && ok "--plot: 12 samples, tiers + absent = 16 MiB each, time and totals grow" \
+		|| bad "--plot: CSV rows: $(cat "$tmp/p.csv")"
+	png_ok "$tmp/p.png" && ok "--plot: a 1200x800 PNG ($(stat -c %s "$tmp/p.png") bytes)" || bad "--plot: PNG: $(file "$tmp/p.png")"
+	for series in "tier 0 (DRAM, nodes 0)" "tier 1 (slow, nodes 0)" absent promoted demoted; do
+		grep -qF "title '$series'" "$tmp/gp.script" && ok "--plot: gnuplot draws '$series'" || bad "--plot: no series '$series'"
+	done
+	for col in $(head -1 "$tmp/p.csv" | tr , ' '); do
+		case $col in epochs | promote_pages | demote_pages) continue ;; esac
+		grep -q "'$col'" "$tmp/gp.script" && ok "--plot: gnuplot reads column $col" || bad "--plot: column $col unused"
+	done
+	grep -qF "set output '$tmp/p.png'" "$tmp/gp.script" && grep -qF "plot '$tmp/p.csv'" "$tmp/gp.script" \
+		&& ok "--plot: from the CSV into the PNG" || bad "--plot: files in the script"
+	# without a count: until the process ends (then the plot all the same) ...
+	rm -f "$tmp/q.csv" "$tmp/q.png"
+	"$CTL" stat "$ppid" --plot "$tmp/q.png" -i 0.05 >"$tmp/q.out" 2>"$tmp/q.err" &
+	qjob=$!; jobs_+=("$qjob")
+	rows3() { [ "$(wc -l <"$tmp/q.csv" 2>/dev/null || echo 0)" -ge 4 ]; }
+	wait_until rows3
+	kill -USR1 "$pjob"; wait "$pjob"
+	wait "$qjob"; qst=$?
+	[ $qst -eq 0 ] && grep -q "^hybridctl: pid $ppid ended$" "$tmp/q.err" && png_ok "$tmp/q.png" \
+		&& ok "--plot: the process ended, plotted ($(($(wc -l <"$tmp/q.csv") - 1)) samples)" \
+		|| { last="stat --plot until the end"; bad "--plot until the end: status $qst: $(cat "$tmp/q.err")"; }
+	# ... or until Ctrl-C, which ends the sampling, not the plot
+	probe live 120
+	rm -f "$tmp/q.csv" "$tmp/q.png"
+	"$CTL" stat "$ppid" --plot "$tmp/q.png" -i 0.05 >"$tmp/q.out" 2>"$tmp/q.err" &
+	qjob=$!; jobs_+=("$qjob")
+	wait_until rows3
+	kill -INT "$qjob"; wait "$qjob"; qst=$?
+	[ $qst -eq 0 ] && grep -q "samples in $tmp/q.csv, plotted" "$tmp/q.err" && png_ok "$tmp/q.png" \
+		&& ok "--plot: SIGINT ends the sampling, the plot is made" \
+		|| { last="stat --plot, SIGINT"; bad "--plot SIGINT: status $qst: $(cat "$tmp/q.err")"; }
+	kill -USR1 "$pjob"; wait "$pjob"
+fi
 
 # --- kill -9: the entry goes with the process --------------------------------
 probe hang
@@ -287,7 +436,7 @@ if [ "$uid" -eq 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/nul
 		run asnobody "$CTL" stat
 		expect_out "^$ppid +export_probe " "own process: in the user's list"
 		run "$CTL" stat
-		expect_out "^$ppid +export_probe " "root lists every user's processes"
+		expect_out "^$ppid +export_probe .* nobody$" "root lists every user's processes, with their user"
 		run "$CTL" stat "$ppid" --json
 		[ "$(json '["uid"]' <"$OUT" 2>/dev/null)" = "$(id -u nobody)" ] && ok "root reads another user's process" \
 			|| bad "root reads another user's process"
@@ -302,6 +451,8 @@ if [ "$uid" -eq 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/nul
 			expect_err "^hybridctl: pid $ppid: permission denied" "not dumpable: permission denied"
 			run "$CTL" stat "$ppid"
 			expect_status 0 "not dumpable: root reads it"
+			run "$CTL" stat
+			expect_out "^$ppid +export_probe .* nobody$" "not dumpable: in root's list, with its user"
 			kill -USR1 "$pjob"; wait "$pjob" 2>/dev/null
 		fi
 	fi
@@ -375,6 +526,8 @@ else
 	expect_status 0 "launched: stat PID"
 	[ "$(json '["command"]' <"$OUT" 2>/dev/null)" = hot_workload ] && ok "launched: its command" || bad "launched: command"
 	[ "${p1:-0}" -gt 0 ] && ok "launched: hot pages promoted ($p1)" || bad "launched: no promotions"
+	# numastat's rule: the total is the sum of the columns, in JSON (exact) and text
+	adds_up "$wjob" "launched"
 	later() {
 		run "$CTL" stat "$wjob" --json
 		e2=$(json '["counters"]["epochs"]' <"$OUT" 2>/dev/null)
@@ -387,6 +540,28 @@ else
 	grep -q '^data intact$' "$tmp/w.out" && ok "launched: data intact" || { last=hot_workload; bad "launched: $(cat "$tmp/w.out")"; }
 	run "$CTL" stat "$wjob"
 	expect_status 1 "launched: no view once it has ended"
+
+	# a new process: its age, before its first epoch has ended (an epoch of an hour)
+	"$CTL" -F 0 -S 0 -e 1h -- "$WORK" 8 1 120 >"$tmp/n.out" 2>"$tmp/n.err" & # ended by SIGUSR1
+	njob=$!; jobs_+=("$njob")
+	wait_until grep -q '^ready' "$tmp/n.out"
+	run "$CTL" stat "$njob"
+	expect_out '^up [0-9]+\.[0-9] s, first epoch not ended yet, policy thread CPU' "new process: its age, no epoch yet"
+	expect_no_out ' 0 epochs' "new process: not \"0 epochs\""
+	run "$CTL" stat "$njob" --json
+	u1=$(json '["uptime_s"]' <"$OUT" 2>/dev/null)
+	# its age is the reader's clock, not its last epoch's: it grows without one
+	older() {
+		run "$CTL" stat "$njob" --json
+		u2=$(json '["uptime_s"]' <"$OUT" 2>/dev/null)
+		python3 -c 'import sys; sys.exit(0 if float(sys.argv[2]) > float(sys.argv[1]) > 0 else 1)' "${u1:-0}" "${u2:-0}"
+	}
+	wait_until older
+	[ "$(json '["counters"]["epochs"]' <"$OUT" 2>/dev/null)" = 0 ] && older \
+		&& ok "new process: uptime_s grows without an epoch ($u1 -> $u2 s)" || bad "new process: uptime_s $u1 -> ${u2:-}"
+	run "$CTL" stat
+	expect_out "^$njob +hot_workload .* 0 +[0-9]+\\.[0-9]s +[^ ]+$" "new process: listed with its age"
+	kill -USR1 "$njob"; wait "$njob"
 fi
 
 # --- stat's own usage errors: one line, exit 2 --------------------------------

@@ -82,7 +82,7 @@ static void hot_set_is_promoted(const char *backend)
 	CU_ASSERT_EQUAL(tier_of(e, p + (hot - 1) * PG), 0);
 	CU_ASSERT_EQUAL(tier_of(e, p + hot * PG), 1); /* written once: stays */
 	CU_ASSERT_EQUAL(st.epochs, 2);
-	CU_ASSERT_EQUAL(st.tracked_bytes, len);
+	CU_ASSERT_EQUAL(st.managed_bytes, len);
 	for (int k = 0; k < 4; k++)
 		hy_engine_epoch(e);
 	hy_engine_stats(e, &st);
@@ -104,7 +104,7 @@ static void hot_set_is_promoted(const char *backend)
 
 	CU_ASSERT_EQUAL(hy_engine_unmanage(e, p + len / 2, len / 2), 0);
 	hy_engine_stats(e, &st);
-	CU_ASSERT_EQUAL(st.tracked_bytes, len / 2);
+	CU_ASSERT_EQUAL(st.managed_bytes, len / 2);
 	CU_ASSERT_EQUAL(tier_of(e, p + len / 2), -2);
 	fixture_down(&f);
 }

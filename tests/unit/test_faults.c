@@ -140,7 +140,7 @@ static void test_no_userfaultfd(void)
 	CU_ASSERT_EQUAL(hy_engine_manage(f.e, p, len, HY_HINT_HYBRID), 0); /* placement still */
 	run(f.e, p, len, 5);
 	hy_engine_stats(f.e, &st);
-	CU_ASSERT_EQUAL(st.tracked_bytes, len);
+	CU_ASSERT_EQUAL(st.managed_bytes, len);
 	CU_ASSERT_EQUAL(st.promote_pages, 0); /* nothing seen, nothing promoted */
 	fixture_down(&f);
 
@@ -185,7 +185,7 @@ static void manage_refused(enum hy_fault_site site)
 	CU_ASSERT_EQUAL(hy_engine_manage(e, p, len, HY_HINT_HYBRID), -EIO);
 	hy_fault_clear();
 	hy_engine_stats(e, &st);
-	CU_ASSERT_EQUAL(st.tracked_bytes, 0);
+	CU_ASSERT_EQUAL(st.managed_bytes, 0);
 	hy_reg_lock(hy_engine_registry(e));
 	CU_ASSERT_PTR_NULL(hy_reg_find(hy_engine_registry(e), (uintptr_t)p));
 	hy_reg_unlock(hy_engine_registry(e));
