@@ -636,16 +636,7 @@ static int stat_pid(int pid, bool json, uint64_t interval_us, long count)
 		/* rates over the interval, or over the last epoch if none passed */
 		since = have_prev && prev.cur.mono_ns < cur.cur.mono_ns ? &prev.cur : NULL;
 		if (rows) {
-			if (!k) {
-				hy_export_format(&cur, NULL, now, HY_EXPORT_TITLE, buf, sizeof(buf));
-				fputs(buf, stdout);
-			}
-			if (k % per_screen == 0) {
-				hy_export_format(&cur, NULL, now, HY_EXPORT_IHEAD, buf, sizeof(buf));
-				fputs(buf, stdout);
-			}
-			hy_export_format(&cur, since, now, HY_EXPORT_IROW, buf, sizeof(buf));
-			fputs(buf, stdout);
+			hy_stat_row(&cur, since, now, k, per_screen, buf, sizeof(buf));
 		} else {
 			hy_export_format(&cur, since, now, json ? HY_EXPORT_JSON : HY_EXPORT_TEXT,
 					 buf, sizeof(buf));

@@ -217,6 +217,21 @@ static int run_gnuplot(const struct hy_export_page *p, int ntiers, const char *c
 	return 0;
 }
 
+void hy_stat_row(const struct hy_export_page *cur, const struct hy_export_snap *since,
+		 uint64_t now, unsigned long k, unsigned long per_screen, char *buf, size_t len)
+{
+	if (!k) {
+		hy_export_format(cur, NULL, now, HY_EXPORT_TITLE, buf, len);
+		fputs(buf, stdout);
+	}
+	if (k % per_screen == 0) {
+		hy_export_format(cur, NULL, now, HY_EXPORT_IHEAD, buf, len);
+		fputs(buf, stdout);
+	}
+	hy_export_format(cur, since, now, HY_EXPORT_IROW, buf, len);
+	fputs(buf, stdout);
+}
+
 int hy_stat_plot(int pid, const struct hy_export_page *first, const char *png,
 		 uint64_t interval_us, long count, long per_screen)
 {
@@ -251,16 +266,7 @@ int hy_stat_plot(int pid, const struct hy_export_page *first, const char *png,
 		uint64_t now = hy_mono_ns();
 
 		csv_row(f, &cur, since, ntiers, now);
-		if (!k) {
-			hy_export_format(&cur, NULL, now, HY_EXPORT_TITLE, buf, sizeof(buf));
-			fputs(buf, stdout);
-		}
-		if (k % per_screen == 0) {
-			hy_export_format(&cur, NULL, now, HY_EXPORT_IHEAD, buf, sizeof(buf));
-			fputs(buf, stdout);
-		}
-		hy_export_format(&cur, k ? since : NULL, now, HY_EXPORT_IROW, buf, sizeof(buf));
-		fputs(buf, stdout);
+		hy_stat_row(&cur, k ? since : NULL, now, k, per_screen, buf, sizeof(buf));
 		fflush(stdout);
 		last = cur;
 		if (++k == count || stop)

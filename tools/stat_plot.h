@@ -23,6 +23,11 @@ void hy_plot_csv_path(const char *png, char *buf, size_t len);
 /* Whether gnuplot can be run (found in PATH). */
 bool hy_plot_have_gnuplot(void);
 
+/* One report of stat -i (vmstat style) on stdout: the process's title
+ * before the first (k == 0), the header every per_screen rows, the row. */
+void hy_stat_row(const struct hy_export_page *cur, const struct hy_export_snap *since,
+		 uint64_t now, unsigned long k, unsigned long per_screen, char *buf, size_t len);
+
 /*
  * Sample pid (whose view the caller has just read: first) every interval_us,
  * count samples (0: until it ends or a signal), the rows' header again every
