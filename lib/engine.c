@@ -160,13 +160,8 @@ int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint h
 		goto out;
 	rc = hy_reg_add(&e->reg, a, len, hint);
 	/* not tracking yet: hy_engine_go_live registers it with the rest */
-	if (!rc && e->tracking && (rc = hy_track_add(e->track, a, len))) {
+	if (!rc && e->tracking && (rc = hy_track_add(e->track, a, len)))
 		hy_reg_remove(&e->reg, a, len); /* exactly what was added: cannot fail */
-		/* userfaultfd's EPERM: a shared mapping without write access
-		 * (VM_MAYWRITE); -EPERM is ours for a foreign memory policy */
-		if (rc == -EPERM)
-			rc = -EACCES;
-	}
 	if (rc) {
 		/* not managed after all: give the range its default policy back */
 		if (hint != HY_HINT_PIN)

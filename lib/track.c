@@ -302,7 +302,10 @@ static int add_locked(struct hy_track *t, uintptr_t start, uintptr_t end)
 	if (!fd_is(t->uffd, "anon_inode:[userfaultfd]", NULL))
 		return -EBADF; /* the engine's next epoch notices and says so */
 	if ((errno = hy_fault(HY_FAULT_UFFD_IOCTL)) || hy_sys_ioctl(t->uffd, UFFDIO_REGISTER, &reg) < 0) {
-		rc = -errno;
+		/* the kernel's EPERM here: a shared mapping without write access
+		 * (VM_MAYWRITE), said as -EACCES (-EPERM is the engine's, for
+		 * a memory policy the program set) */
+		rc = errno == EPERM ? -EACCES : -errno;
 		goto fail;
 	}
 	if (!(reg.ioctls & prot_ioctl)) {

@@ -100,7 +100,8 @@ const char *hy_track_name(const struct hy_track *t);
  * old one); removing may cover part of a range (it is trimmed or split) and
  * releases its armed pages.  Anonymous (or, with WP_ASYNC, any) writable
  * memory; -EBUSY if another userfaultfd holds it, -EINVAL if it is not
- * mapped, -EPERM/-EINVAL if it cannot be write-protected.  Never pass
+ * mapped, -EACCES (a shared mapping without write access) or -EINVAL if it
+ * cannot be write-protected.  Never pass
  * memory the tracker itself uses.
  *
  * arm() and harvest() take a window inside ONE added range (trimmed or
