@@ -157,6 +157,9 @@ void hy_kfeat_probe(struct hy_kfeat *k)
 	probe_uffd(k);
 	probe_pagemap_scan(k);
 	probe_preferred_many(k);
+	/* move_pages of no page checks MPOL_MF_MOVE_ALL's CAP_SYS_NICE and
+	 * nothing else (kernel_move_pages: EPERM before any page) */
+	k->move_all = syscall(SYS_move_pages, 0, 0UL, NULL, NULL, NULL, 1 << 2) == 0;
 	k->memory_tiers = access("/sys/devices/virtual/memory_tiering", F_OK) == 0;
 	k->probed = true;
 }

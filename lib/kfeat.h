@@ -31,6 +31,8 @@ struct hy_kfeat {
 	bool dev_userfaultfd_ok; /* ... and we may open it */
 	bool memory_tiers;	/* /sys/devices/virtual/memory_tiering */
 	bool preferred_many;	/* MPOL_PREFERRED_MANY accepted by mbind */
+	bool move_all;		/* move_pages may move pages other processes map
+				 * (MPOL_MF_MOVE_ALL: CAP_SYS_NICE) */
 };
 
 void hy_kfeat_probe(struct hy_kfeat *k);

@@ -6,8 +6,9 @@
  * hy_mig_move() sorts moves[] by (target node, address), cuts each node's
  * run into batches of at most MIG_BATCH pages and gives each batch to one
  * move_pages(0, k, pages, nodes, status, MPOL_MF_MOVE) call, all of whose
- * nodes are the same.  MPOL_MF_MOVE_ALL is never used: a page another
- * process maps is not ours to move.  What move_pages says is then checked
+ * nodes are the same.  MPOL_MF_MOVE_ALL only for moves marked `all` (memory
+ * the process tree shares, moved by its lead, which has CAP_SYS_NICE): a
+ * page another process maps is otherwise not ours to move.  What move_pages says is then checked
  * against where the pages really are (a NULL-nodes query) wherever the
  * per-page status cannot be trusted, which is in the cases below.
  *
@@ -99,6 +100,9 @@
 #include "os.h"
 #include "fault.h"
 
+#ifndef MPOL_MF_MOVE_ALL
+#define MPOL_MF_MOVE_ALL (1 << 2)
+#endif
 #ifndef MPOL_MF_MOVE
 #define MPOL_MF_MOVE (1 << 1)
 #endif
@@ -186,7 +190,9 @@ static long sys_move_pages(size_t n, void **pages, const int *nodes, int *status
 
 static inline bool mv_less(const struct hy_move *a, const struct hy_move *b)
 {
-	return a->to_node != b->to_node ? a->to_node < b->to_node : a->addr < b->addr;
+	if (a->to_node != b->to_node)
+		return a->to_node < b->to_node;
+	return a->all != b->all ? a->all < b->all : a->addr < b->addr;
 }
 
 static void mv_sift(struct hy_move *m, size_t root, size_t n)
@@ -310,6 +316,7 @@ static int mig_node_full(int node)
 struct mig_ctx {
 	struct mig_buf *b;
 	int node_full;	/* of the current node: -2 not asked yet */
+	int flags;	/* of the current run: MPOL_MF_MOVE, or _MOVE_ALL */
 	bool called_ok; /* some call got as far as trying pages */
 };
 
@@ -343,8 +350,8 @@ static bool refused(int err)
  * MIG_UNSET.  Returns the call's result; *err its errno, *set how many
  * statuses from the first on the kernel wrote, *inj the injected error.
  */
-static long mig_call(struct mig_buf *b, const struct hy_move *m, size_t cnt, int node, int *err,
-		     size_t *set, int *inj)
+static long mig_call(struct mig_buf *b, const struct hy_move *m, size_t cnt, int node, int flags,
+		     int *err, size_t *set, int *inj)
 {
 	long rc;
 	size_t s;
@@ -357,7 +364,7 @@ static long mig_call(struct mig_buf *b, const struct hy_move *m, size_t cnt, int
 	/* fault seam: the call fails, and the look that follows agrees
 	 * (on the loopback pair the truth would say "already there") */
 	*inj = hy_fault(HY_FAULT_MOVE_PAGES);
-	rc = *inj ? (errno = *inj, -1) : sys_move_pages(cnt, b->pg, b->nd, b->st, MPOL_MF_MOVE);
+	rc = *inj ? (errno = *inj, -1) : sys_move_pages(cnt, b->pg, b->nd, b->st, flags);
 	*err = rc < 0 ? errno : 0;
 	for (s = 0; s < cnt && b->st[s] != MIG_UNSET; s++)
 		;
@@ -450,7 +457,7 @@ static int mig_batch(struct mig_ctx *c, struct hy_move *m, size_t k, int node)
 			set_status(m + off, cnt, -EAGAIN);
 			return 0;
 		}
-		rc = mig_call(b, m + off, cnt, node, &err, &s, &inj);
+		rc = mig_call(b, m + off, cnt, node, c->flags, &err, &s, &inj);
 		if (rc < 0 && s == 0 && refused(err)) {
 			/* refused before touching a page (case 8, no syscall, ...) */
 			set_status(m + off, cnt, -err);
@@ -570,10 +577,12 @@ long hy_mig_move(struct hy_move *moves, size_t n, enum hy_move_kind kind, struct
 
 	for (size_t i = 0, end; i < n; i = end) {
 		int node = moves[i].to_node, stop = 0;
+		bool all = moves[i].all;
 
-		for (end = i; end < n && moves[end].to_node == node; end++)
+		for (end = i; end < n && moves[end].to_node == node && moves[end].all == all; end++)
 			;
 		c.node_full = -2;
+		c.flags = all ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE;
 		for (size_t at = i; at < end; at += buf.cap) {
 			size_t k = end - at < buf.cap ? end - at : buf.cap;
 
@@ -710,7 +719,8 @@ static void run_batch(const struct hy_mig_list *l, size_t *at, struct hy_stats *
 		if (k1 != kind)
 			break;
 		if (l->still(l->arg, *at))
-			mv[k++] = (struct hy_move){addr, node, 0, *at};
+			mv[k++] = (struct hy_move){addr, node, 0, *at,
+						   l->all && l->all(l->arg, *at)};
 	}
 	if (k) {
 		/* per-page statuses carry the outcome, whatever the return */

@@ -24,6 +24,8 @@ struct hy_move {
 	int to_node;
 	int status;	   /* out: the node it is on now, or -errno */
 	size_t tag;	   /* the caller's, carried along when moves[] is reordered */
+	bool all;	   /* move it for every process that maps it (MPOL_MF_MOVE_ALL:
+			    * CAP_SYS_NICE; the tree's shared memory) */
 };
 
 enum hy_move_kind { HY_MOVE_PROMOTE, HY_MOVE_DEMOTE };
@@ -35,7 +37,7 @@ enum hy_move_kind { HY_MOVE_PROMOTE, HY_MOVE_DEMOTE };
  * as a whole (e.g. -EPERM, -ENOSYS): then every status is that error.
  *
  * Details (lib/migrate.c has the kernel behaviour behind them): moves[] is
- * sorted by (to_node, addr).  List every base page of a huge page to move
+ * sorted by (to_node, all, addr).  List every base page of a huge page to move
  * it: the kernel moves a THP whole (splitting it itself if the target has
  * no free 2 MiB block) and each listed page counts 4 KiB.  A page already
  * on its target counts as moved.  Statuses besides the kernel's: -EBUSY
@@ -68,6 +70,9 @@ struct hy_mig_list {
 	/* asked before each batch (may be NULL): true leaves the rest of the
 	 * list undone, unreported (the policy thread told to stop) */
 	bool (*stop)(void *arg);
+	/* may be NULL: is move i's page to be moved for every process that
+	 * maps it (hy_move.all)? */
+	bool (*all)(void *arg, size_t i);
 };
 
 /*
