@@ -211,6 +211,11 @@ struct hybrid_stats {
 	uint64_t self_bytes;	/* the library's own memory for managing: per-page state
 				 * and tracking tables, bytes mapped as of the last epoch
 				 * (since 0.1) */
+	uint64_t shared_bytes;	/* of managed_bytes: shared anonymous memory the process
+				 * tree tiers as one */
+	uint64_t lead_bytes;	/* of shared_bytes: what this process decides and moves
+				 * for the tree, as of the last epoch (one member at a time
+				 * does, for each shared range) */
 };
 
 /*

@@ -545,6 +545,8 @@ HY_EXPORT int hybrid_get_stats(struct hybrid_stats *st)
 		s.policy_ns = in.policy_ns;
 		s.thp_splits = in.thp_splits;
 		s.self_bytes = in.self_bytes;
+		s.shared_bytes = in.shared_bytes;
+		s.lead_bytes = in.lead_bytes;
 	}
 	copy_out(st, &s, sizeof(s));
 	errno = saved;

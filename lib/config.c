@@ -79,6 +79,9 @@ const struct hy_opt_desc hy_options[HY_OPT_COUNT] = {
 				 NULL, 0, "most bytes promoted per second; 0 = unlimited"},
 	[HY_OPT_MIN_SIZE] = {"min_size", HY_T_SIZE, OFF(min_size), "64K", 0, PiB, NULL, 0,
 			     "smallest allocation or mapping that is managed"},
+	[HY_OPT_SHARED] = {"shared", HY_T_BOOL, OFF(shared), "1", 0, 0, NULL, 0,
+			   "shared anonymous mappings (MAP_SHARED|MAP_ANONYMOUS, kept across fork) "
+			   "are hybrid too, tiered as one by the process tree"},
 	[HY_OPT_STATS] = {"stats", HY_T_PATH, OFF(stats), NULL, 0, 0, NULL, 0,
 			  "print counters at exit: 'stderr' or a file path"},
 	[HY_OPT_LOG_LEVEL] = {"log_level", HY_T_ENUM, OFF(log_level), "warn", 0, 0,

@@ -75,6 +75,7 @@ enum hy_opt_id {
 	HY_OPT_FREE_HIGH,
 	HY_OPT_PROMOTE_RATE,
 	HY_OPT_MIN_SIZE,
+	HY_OPT_SHARED,
 	HY_OPT_STATS,
 	HY_OPT_LOG_LEVEL,
 	HY_OPT_IGNORE_NAMES,
@@ -103,6 +104,7 @@ struct hy_config {
 	int64_t free_high_pct;
 	uint64_t promote_rate;		/* bytes per second, 0 = unlimited */
 	uint64_t min_size;		/* bytes */
+	bool shared;			/* shared anonymous mappings are hybrid too */
 	char stats[PATH_MAX];		/* "", "stderr" or a file path */
 	int log_level;			/* enum hy_log_level */
 	char ignore_names[HY_NAMES_MAX]; /* "" or "HYBRID_HOME,HYBRID_ROOT" */

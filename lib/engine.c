@@ -135,14 +135,48 @@ void hy_engine_destroy(struct hy_engine *e)
 	hy_os_free(e, sizeof(*e));
 }
 
-int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint)
+/* Pages of [a, b) in shared regions (registry lock held). */
+static size_t shared_pages(struct hy_registry *r, uintptr_t a, uintptr_t b)
+{
+	size_t n = 0;
+
+	for (struct hy_region *g = hy_reg_next(r, a); g && g->start < b; g = hy_reg_next(r, g->end)) {
+		uintptr_t lo = g->start > a ? g->start : a, hi = g->end < b ? g->end : b;
+
+		if (g->slot)
+			n += (hi - lo) / PAGE;
+	}
+	return n;
+}
+
+/*
+ * Manage [addr, addr+len) with hint; shared: memory the process tree
+ * shares, with a slot on the tree's board (board.h) so that its members
+ * tier it as one.
+ */
+static int manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint, bool shared)
 {
 	int tier = hint == HY_HINT_HOT ? 0 : hint == HY_HINT_COLD ? e->topo.ntiers - 1 : e->place_tier;
 	uintptr_t a = (uintptr_t)addr;
-	int rc;
+	int rc, slot = 0;
 
 	if (!addr || !len || (a | len) & (PAGE - 1) || a + len < a)
 		return -EINVAL;
+	if (shared) {
+		/* made before any lock: the board is this tree's, made once */
+		uintptr_t cbase = a & ~(HY_CHUNK_BYTES - 1);
+		struct hy_board *b = hy_board_get(&rc);
+
+		if (!b)
+			return rc;
+		slot = hy_board_attach(b, cbase, (a + len - cbase + HY_CHUNK_BYTES - 1) / HY_CHUNK_BYTES);
+		if (slot < 0) {
+			hy_warn_once("the board of shared memory is full: shared mappings made from "
+				     "now on are not managed");
+			return slot;
+		}
+		e->board = b;
+	}
 	hy_reg_lock(&e->reg);
 	if (e->quiesced) {
 		hy_reg_unlock(&e->reg);
@@ -159,6 +193,8 @@ int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint h
 	if (rc)
 		goto out;
 	rc = hy_reg_add(&e->reg, a, len, hint);
+	if (!rc && slot)
+		hy_reg_find(&e->reg, a)->slot = slot;
 	/* not tracking yet: hy_engine_go_live registers it with the rest */
 	if (!rc && e->tracking && (rc = hy_track_add(e->track, a, len)))
 		hy_reg_remove(&e->reg, a, len); /* exactly what was added: cannot fail */
@@ -172,28 +208,48 @@ int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint h
 	 * populated by then (its first touches count as accesses) and arms
 	 * from there -- a reservation nobody touches costs nothing */
 	hy_stat_add(&e->st, managed_bytes, len);
+	if (slot)
+		hy_stat_add(&e->st, shared_bytes, len);
 out:
 	hy_reg_unlock(&e->reg);
+	return rc;
+}
+
+int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint)
+{
+	return manage(e, addr, len, hint, false);
+}
+
+int hy_engine_manage_shared(struct hy_engine *e, void *addr, size_t len)
+{
+	return manage(e, addr, len, HY_HINT_HYBRID, true);
+}
+
+/* Stop managing [a, a+len) (registry lock held). */
+static int unmanage_locked(struct hy_engine *e, uintptr_t a, size_t len)
+{
+	size_t before = e->reg.pages, shared = shared_pages(&e->reg, a, a + len);
+	int rc = hy_reg_remove(&e->reg, a, len);
+
+	if (!rc) {
+		__atomic_fetch_sub(&e->st.shared_bytes, shared * PAGE, __ATOMIC_RELAXED);
+		if (e->tracking)
+			hy_track_remove(e->track, a, len);
+		__atomic_fetch_sub(&e->st.managed_bytes, (before - e->reg.pages) * PAGE,
+				   __ATOMIC_RELAXED);
+	}
 	return rc;
 }
 
 int hy_engine_unmanage(struct hy_engine *e, void *addr, size_t len)
 {
 	uintptr_t a = (uintptr_t)addr;
-	size_t before;
 	int rc;
 
 	if (!addr || !len || (a | len) & (PAGE - 1) || a + len < a)
 		return -EINVAL;
 	hy_reg_lock(&e->reg);
-	before = e->reg.pages;
-	rc = hy_reg_remove(&e->reg, a, len);
-	if (!rc) {
-		if (e->tracking)
-			hy_track_remove(e->track, a, len);
-		__atomic_fetch_sub(&e->st.managed_bytes, (before - e->reg.pages) * PAGE,
-				   __ATOMIC_RELAXED);
-	}
+	rc = unmanage_locked(e, a, len);
 	hy_reg_unlock(&e->reg);
 	return rc;
 }
@@ -209,6 +265,10 @@ int hy_engine_remap(struct hy_engine *e, void *old, size_t oldlen, void *new, si
 		return -EINVAL;
 	if (e->quiesced)
 		return 0;
+	/* shared memory moved in one member is no longer where the others have
+	 * it: no longer the tree's (its slot numbers chunks from the old place) */
+	if (shared_pages(&e->reg, o, o + oldlen))
+		unmanage_locked(e, o, oldlen);
 	before = e->reg.pages;
 	managed = hy_reg_find(&e->reg, o) != NULL;
 	/* the kernel dropped the userfaultfd registration of the moved pages
@@ -464,6 +524,17 @@ int hy_engine_fork_child(struct hy_engine *e)
 	hy_res_close(&e->res); /* the parent's pagemap: the child opens its own */
 	e->tracking = false;
 	e->armed = 0;
+	/* the parent leads what it leads; the child, when its epochs say so.
+	 * Its sweep over shared memory starts elsewhere than its parent's and
+	 * its siblings' (a pid's hash): the members' samples together cover
+	 * more of it, where copies of one sampler would all look at the same
+	 * chunks */
+	for (size_t i = 0; i < e->reg.n; i++) {
+		e->reg.reg[i].lead = false;
+		if (e->reg.reg[i].slot)
+			e->reg.reg[i].arm_cursor += (size_t)getpid() * 2654435761u;
+	}
+	hy_stat_set(&e->st, lead_bytes, 0);
 	__atomic_store_n(&e->stop, false, __ATOMIC_RELAXED);
 	return 0;
 }

@@ -95,6 +95,14 @@ int hy_engine_fork_child(struct hy_engine *e);
  * so that -EPERM keeps its one meaning.
  */
 int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint);
+/*
+ * Manage [addr, addr+len) as memory the process tree shares (a shared
+ * anonymous mapping, to be inherited by the children it forks): hybrid,
+ * with a slot on the tree's board, so that every member's accesses count
+ * and one member at a time moves its pages (board.h).  -ENOSPC when the
+ * board is full, or hy_engine_manage's errors.
+ */
+int hy_engine_manage_shared(struct hy_engine *e, void *addr, size_t len);
 int hy_engine_unmanage(struct hy_engine *e, void *addr, size_t len);
 
 /*

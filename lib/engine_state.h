@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "board.h"
 #include "config.h"
 #include "kfeat.h"
 #include "log.h"
@@ -46,6 +47,8 @@ struct hy_engine {
 	uint64_t armed_mono;	/* and the clock then: did the program run in its window? */
 	struct hy_window win;	/* how long before each epoch's end pages are armed */
 	struct hy_kfeat kf;
+	struct hy_board *board;	/* the tree's, once a shared range is managed */
+	pid_t self;		/* this process, as of the epoch under way */
 	struct hy_nodemask tier_nodes[HY_MAX_TIERS]; /* where each tier's pages go */
 	int tier_target[HY_MAX_TIERS];		     /* first of those: move_pages target */
 	int place_tier;				     /* where hybrid ranges start */

@@ -26,7 +26,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "engine_state.h"
@@ -551,6 +553,16 @@ static bool plan_still(void *arg, size_t i)
 	return hy_reg_find(&e->reg, e->plan.items[i].addr) != NULL;
 }
 
+/* A page of the tree's shared memory moves for every member (its lead
+ * may: MPOL_MF_MOVE_ALL). */
+static bool plan_all(void *arg, size_t i)
+{
+	struct hy_engine *e = arg;
+	const struct hy_region *g = hy_reg_find(&e->reg, e->plan.items[i].addr);
+
+	return g && g->slot && e->kf.move_all;
+}
+
 /* The rest of the plan is left when the thread is told to stop. */
 static bool plan_stop(void *arg)
 {
@@ -578,6 +590,7 @@ static void execute(struct hy_engine *e)
 		.still = plan_still,
 		.done = plan_done,
 		.stop = plan_stop,
+		.all = plan_all,
 	};
 
 	if (!e->moves && e->plan.n)
@@ -638,6 +651,90 @@ static void scan_slice(struct hy_engine *e, struct hy_region *g, uintptr_t *sa, 
 	e->scan_stop = *sb;
 }
 
+/* ---- the tree's shared memory (board.h) ---- */
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
+struct taking {
+	struct hy_engine *e;
+	struct hy_region *g;
+};
+
+/*
+ * Pages of chunk `no` of g that members accessed (bits) but this process
+ * may never have mapped: mapped here, read-only faults from the page cache
+ * (no page is made: each was accessed, so it exists), so that the lead
+ * finds them present, learns their tier and can move them -- for everyone,
+ * since it has MPOL_MF_MOVE_ALL.
+ */
+static void map_here(const struct hy_region *g, uint64_t no, uint64_t bits)
+{
+	uintptr_t base = g->cbase + ((uintptr_t)no << HY_CHUNK_SHIFT);
+
+	while (bits) {
+		unsigned j = (unsigned)__builtin_ctzll(bits), n = 0;
+		uintptr_t a, b;
+
+		while (j + n < 64 && bits >> (j + n) & 1)
+			n++;
+		bits &= n + j >= 64 ? 0 : ~((UINT64_C(1) << (j + n)) - 1);
+		a = base + (uintptr_t)j * PAGE;
+		b = a + (uintptr_t)n * PAGE;
+		a = a > g->start ? a : g->start;
+		b = b < g->end ? b : g->end;
+		if (a < b)
+			(void)madvise((void *)a, b - a, MADV_POPULATE_READ);
+	}
+}
+
+/* What the members published for chunk `no` of the region the lead
+ * observes: into its catch, or back to the board while it has no chunk
+ * there yet (the present scan makes one once the pages are mapped here). */
+static uint64_t take_chunk(void *arg, uint64_t no, uint64_t bits)
+{
+	struct taking *t = arg;
+	struct hy_region *g = t->g;
+	size_t k = hy_reg_chunk_index(g, g->cbase + ((uintptr_t)no << HY_CHUNK_SHIFT));
+	bool have = k < g->nch && g->ch[k].no == no;
+	uint64_t others = bits & ~(have ? t->e->acc[k] : 0);
+
+	if (others && t->e->kf.move_all)
+		map_here(g, no, others);
+	if (!have)
+		return bits;
+	t->e->acc[k] |= bits;
+	return 0;
+}
+
+/*
+ * A shared region after its harvest (e->acc: this process's catch, one
+ * word per chunk): a member publishes its catch on the board; the lead
+ * takes everyone's into its own.  A lead is replaced after a silence of
+ * four epochs (at least 2 s: a busy machine's late epoch is no silence).
+ */
+static void share(struct hy_engine *e, struct hy_region *g)
+{
+	uint64_t stale = 4 * e->cfg.epoch_us * 1000, lo, hi;
+	struct taking t = {e, g};
+
+	if (!g->slot || !e->board) {
+		g->lead = false;
+		return;
+	}
+	g->lead = hy_board_lead(e->board, g->slot, e->self, hy_mono_ns(),
+			       stale > 2000000000u ? stale : 2000000000u);
+	if (!g->lead) {
+		for (size_t k = 0; k < g->nch; k++)
+			hy_board_publish(e->board, g->slot, g->ch[k].no, e->acc[k]);
+		return;
+	}
+	lo = (g->start - g->cbase) >> HY_CHUNK_SHIFT;
+	hi = ((g->end - 1 - g->cbase) >> HY_CHUNK_SHIFT) + 1;
+	hy_board_take(e->board, g->slot, lo, hi, take_chunk, &t);
+}
+
 static size_t observe_region(struct hy_engine *e, struct hy_region *g, struct hy_catch *caught)
 {
 	uintptr_t sa, sb;
@@ -654,6 +751,7 @@ static size_t observe_region(struct hy_engine *e, struct hy_region *g, struct hy
 		else
 			memset(e->acc, 0, g->nch * sizeof(uint64_t));
 	}
+	share(e, g);
 	scan_slice(e, g, &sa, &sb);
 	if (!populated(e, g, sa, sb, &known, &klo, &khi) || !g->nch)
 		return got > 0 ? (size_t)got : 0;
@@ -799,6 +897,17 @@ static void decide(struct hy_engine *e)
 	hy_stat_add(&e->st, thrash_pages, e->plan.thrash);
 }
 
+/* Bytes of shared memory this process leads (registry lock held). */
+static uint64_t lead_bytes(const struct hy_engine *e)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < e->reg.n; i++)
+		if (e->reg.reg[i].lead)
+			n += e->reg.reg[i].end - e->reg.reg[i].start;
+	return n;
+}
+
 /* The epoch's own memory: the plan, the migrator's list and the scratch. */
 static size_t scratch_bytes(const struct hy_engine *e)
 {
@@ -814,6 +923,7 @@ int hy_epoch_run(struct hy_engine *e)
 	bool ran = program_ran(e);
 	long written;
 
+	e->self = getpid(); /* a forked child's own: the board knows members by pid */
 	if (!e->calibrated)
 		calibrate(e);
 	e->epoch++; /* the policy thread's own (or the caller's, with no thread) */
@@ -827,7 +937,9 @@ int hy_epoch_run(struct hy_engine *e)
 	decide(e);
 	memcpy(per_tier, e->plan.tier_bytes, sizeof(per_tier));
 	hy_stat_set(&e->st, self_bytes,
-		    hy_reg_state_bytes(&e->reg) + hy_track_bytes(e->track) + scratch_bytes(e));
+		    hy_reg_state_bytes(&e->reg) + hy_track_bytes(e->track) + scratch_bytes(e) +
+			    hy_board_bytes(e->board));
+	hy_stat_set(&e->st, lead_bytes, lead_bytes(e));
 	hy_reg_unlock(&e->reg);
 
 	execute(e); /* move: the registry lock per batch */

@@ -270,10 +270,12 @@ static void json_process(struct out *o, const struct view *v)
 	put(o,
 	    ", \"state\": \"%s\", \"epoch_us\": %llu, \"uptime_s\": %.3f, "
 	    "\"loopback\": %s, \"managed_bytes\": %llu, \"absent_bytes\": %llu, "
-	    "\"self_bytes\": %llu",
+	    "\"shared_bytes\": %llu, \"lead_bytes\": %llu, \"self_bytes\": %llu",
 	    p->state == HY_EXPORT_ENDED ? "ended" : "live", (unsigned long long)p->epoch_us, v->up,
 	    p->loopback ? "true" : "false", (unsigned long long)v->total,
-	    (unsigned long long)v->absent, (unsigned long long)v->st->self_bytes);
+	    (unsigned long long)v->absent, (unsigned long long)v->st->shared_bytes,
+	    (unsigned long long)v->st->lead_bytes,
+	    (unsigned long long)v->st->self_bytes);
 }
 
 /* "tiers": each tier's nodes and bytes. */
@@ -372,6 +374,12 @@ static void text_tiers(struct out *o, const struct view *v)
 		put(o, " %12s", hy_human_bytes((double)v->st->tier_bytes[t], a, sizeof(a)));
 	put(o, " %12s", hy_human_bytes((double)v->absent, a, sizeof(a)));
 	put(o, " %12s\n", hy_human_bytes((double)v->total, a, sizeof(a)));
+	if (v->st->shared_bytes) { /* part of the total: memory the process tree shares */
+		put(o, "%-24s %s", "  shared with its tree",
+		    hy_human_bytes((double)v->st->shared_bytes, a, sizeof(a)));
+		put(o, ", this process decides for %s of it\n",
+		    hy_human_bytes((double)v->st->lead_bytes, a, sizeof(a)));
+	}
 }
 
 /* A line per counter (but those in the header): total and rate. */

@@ -84,6 +84,8 @@ static inline struct want judge(const struct hy_policy_params *p, const struct h
 	last = hy_ps_moved_dir(s);
 	if (tier < 0 || hy_ps_pinned(s) || g->hint == HY_HINT_PIN || !backoff_allows(s, epoch))
 		return w;
+	if (g->slot && !g->lead)
+		return w; /* the tree's memory: another member moves it (board.h) */
 	hot = g->hint == HY_HINT_HOT || (!cold_hint && hy_ps_seen(s, p->window) >= p->threshold);
 	if (hot && tier > 0 && !cold_hint) {
 		w = (struct want){HY_PLAN_PROMOTE, -1, g->hint == HY_HINT_HOT ? 255 : heat(s, p->window),

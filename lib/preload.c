@@ -11,6 +11,12 @@
  *
  * Which mappings become hybrid (whole-process use only), and why:
  *   private anonymous, writable, at least min_size     yes
+ *   MAP_SHARED|MAP_ANONYMOUS, writable, >= min_size   yes, as the process
+ *                                                      tree's (board.h): its
+ *                                                      members fork-inherit
+ *                                                      it, each tracks its
+ *                                                      own view, one moves
+ *                                                      (option shared)
  *   MAP_SHARED, file-backed                            no: other processes
  *                                                      or the page cache own
  *                                                      the pages
@@ -222,6 +228,17 @@ static bool hybrid_mapping(size_t len, int prot, int flags)
 	       (prot & PROT_WRITE) && len >= hy_rt_config()->min_size;
 }
 
+/* Memory the process tree shares: anonymous, MAP_SHARED (inherited by the
+ * children it forks, the members of the tree). */
+static bool shared_mapping(size_t len, int prot, int flags)
+{
+	int type = flags & (MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE);
+
+	return (type == MAP_SHARED || type == MAP_SHARED_VALIDATE) && (flags & MAP_ANONYMOUS) &&
+	       !(flags & (MAP_STACK | MAP_GROWSDOWN | MAP_HUGETLB)) && (prot & PROT_WRITE) &&
+	       len >= hy_rt_config()->min_size && hy_rt_config()->shared;
+}
+
 static void mapped(void *p, size_t len, int prot, int flags, uintptr_t caller)
 {
 	if (!hy_rt_managing() || hy_heap_called_by_jemalloc(caller))
@@ -231,6 +248,8 @@ static void mapped(void *p, size_t len, int prot, int flags, uintptr_t caller)
 		hy_rt_unmanage(p, len); /* whatever was there is gone */
 	if (hy_rt_whole_process() && hybrid_mapping(len, prot, flags))
 		hy_rt_manage(p, len, HY_HINT_HYBRID);
+	else if (hy_rt_whole_process() && shared_mapping(len, prot, flags))
+		hy_rt_manage_shared(p, len);
 }
 
 HY_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)

@@ -194,6 +194,10 @@ struct hy_region {
 	size_t nch, ch_cap;	/* used and mapped entries */
 	size_t arm_cursor;	/* sampler: the sweep's next step (hy_sampler_choose) */
 	size_t sweep_from, sweep_n; /* the last sweep: its first step, chunks gone over */
+	int slot;		/* shared memory: its slot on the tree's board (board.h),
+				 * kept by splits and across fork; 0: private */
+	bool lead;		/* shared: this process leads the slot this epoch (the
+				 * epoch sets it; only a lead's shared pages are planned) */
 };
 
 struct hy_registry {

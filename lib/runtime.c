@@ -126,6 +126,15 @@ int hy_rt_manage(void *addr, size_t len, enum hy_hint hint)
 	return e ? hy_engine_manage(e, addr, len, hint) : -ENODEV;
 }
 
+int hy_rt_manage_shared(void *addr, size_t len)
+{
+	struct hy_engine *e;
+
+	use();
+	e = hy_rt_managing() ? rt.engine : NULL;
+	return e ? hy_engine_manage_shared(e, addr, len) : -ENODEV;
+}
+
 int hy_rt_unmanage(void *addr, size_t len)
 {
 	struct hy_engine *e = hy_rt_managing() ? rt.engine : NULL;

@@ -73,6 +73,8 @@ enum hy_rt_state hy_rt_state(void);
 bool hy_rt_managing(void);
 int hy_rt_manage(void *addr, size_t len, enum hy_hint hint);
 int hy_rt_unmanage(void *addr, size_t len);
+/* A shared anonymous mapping the process made: memory of the tree (engine.h). */
+int hy_rt_manage_shared(void *addr, size_t len);
 
 /*
  * mremap: hold before the system call, done after it (new == MAP_FAILED:

@@ -33,6 +33,10 @@ struct hy_stats {
 	uint64_t self_bytes;			/* the library's own bookkeeping: the
 						 * registry's state and the tracker's
 						 * tables, mapped bytes; set per epoch */
+	uint64_t shared_bytes;			/* of managed_bytes: memory the process
+						 * tree shares (board.h) */
+	uint64_t lead_bytes;			/* of shared_bytes: what this process
+						 * decides for the tree; set per epoch */
 };
 
 #define hy_stat_add(st, field, n) __atomic_fetch_add(&(st)->field, (uint64_t)(n), __ATOMIC_RELAXED)
