@@ -102,8 +102,16 @@ if [ "$role" = guest ]; then
 		<"$sock/hold" >"$tmp/hold.out" 2>&1 &
 	hold=$!
 	exec 8>"$sock/hold"
-	echo "BEGIN; SELECT count(*) || ' branches held' FROM (SELECT bid FROM pgbench_branches FOR UPDATE) b;" >&8
-	wait_until grep -q ' branches held$' "$tmp/hold.out" && ok "lock holder: $(cat "$tmp/hold.out")" \
+	# to_hold SQL: a line for the holder (in a subshell: a holder gone, the
+	# SIGPIPE ends the subshell, not the test)
+	to_hold() { (echo "$1" >&8) 2>/dev/null; }
+	to_hold "BEGIN; SELECT count(*) || ' branches held' FROM (SELECT bid FROM pgbench_branches FOR UPDATE) b;"
+	for _ in $(seq 3000); do # 600-s ceiling
+		grep -q ' branches held$' "$tmp/hold.out" && break
+		kill -0 $hold 2>/dev/null || break
+		sleep 0.2
+	done
+	grep -q ' branches held$' "$tmp/hold.out" && ok "lock holder: $(cat "$tmp/hold.out")" \
 		|| bad "lock holder: $(cat "$tmp/hold.out")"
 
 	last="pgbench -c $CLIENTS -j 2 -t $PER_CLIENT"
@@ -170,7 +178,7 @@ if [ "$role" = guest ]; then
 
 	# release the rows; pgbench finishes its transactions
 	last="pgbench -c $CLIENTS -j 2 -t $PER_CLIENT"
-	echo "COMMIT;" >&8
+	to_hold "COMMIT;"
 	exec 8>&-
 	wait $hold
 	hst=$?
