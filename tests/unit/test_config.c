@@ -374,7 +374,7 @@ static void test_format_roundtrip(void)
 		[HY_OPT_SYNC_FAULT_BUDGET] = "77", [HY_OPT_DRAM_LIMIT] = "1.5G",
 		[HY_OPT_TRACK_OVERHEAD] = "5", [HY_OPT_TRACK_WINDOW] = "10", [HY_OPT_TRACK_SAMPLE] = "64M",
 		[HY_OPT_FREE_LOW] = "3",      [HY_OPT_FREE_HIGH] = "50",
-		[HY_OPT_PROMOTE_RATE] = "1000", [HY_OPT_MIN_SIZE] = "2M",
+		[HY_OPT_PROMOTE_RATE] = "1000", [HY_OPT_MIN_SIZE] = "2M", [HY_OPT_SHARED] = "no",
 		[HY_OPT_STATS] = "/tmp/s",     [HY_OPT_LOG_LEVEL] = "info",
 		[HY_OPT_IGNORE_NAMES] = "HYBRID_HOME,HYBRID_ROOT",
 	};

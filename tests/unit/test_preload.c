@@ -199,7 +199,13 @@ static void test_mapping_rules(void)
 	p = map(16 * KiB, rw, pa); /* below min_size (64K) */
 	CU_ASSERT(!managed(p));
 	munmap(p, 16 * KiB);
-	p = map(1 * MiB, rw, MAP_SHARED | MAP_ANONYMOUS);
+	p = map(1 * MiB, rw, MAP_SHARED | MAP_ANONYMOUS); /* the process tree's */
+	CU_ASSERT(managed(p));
+	munmap(p, 1 * MiB);
+	p = map(16 * KiB, rw, MAP_SHARED | MAP_ANONYMOUS);
+	CU_ASSERT(!managed(p));
+	munmap(p, 16 * KiB);
+	p = map(1 * MiB, PROT_READ, MAP_SHARED | MAP_ANONYMOUS);
 	CU_ASSERT(!managed(p));
 	munmap(p, 1 * MiB);
 	p = map(1 * MiB, PROT_NONE, pa); /* a reservation */
@@ -216,6 +222,10 @@ static void test_mapping_rules(void)
 	CU_ASSERT_FATAL(p != MAP_FAILED);
 	CU_ASSERT(!managed(p));
 	munmap(p, 1 * MiB);
+	p = mmap(NULL, 1 * MiB, rw, MAP_SHARED, fd, 0); /* the page cache's */
+	CU_ASSERT_FATAL(p != MAP_FAILED);
+	CU_ASSERT(!managed(p));
+	munmap(p, 1 * MiB);
 	close(fd);
 	unlink(path);
 }
@@ -224,14 +234,16 @@ static void test_mapping_rules(void)
 static void test_map_fixed(void)
 {
 	char *p = map(2 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS), *q;
+	int fd = memfd_create("test_map_fixed", 0);
 
 	CU_ASSERT(managed(p));
-	q = mmap(p, 2 * MiB, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1,
-		 0);
+	CU_ASSERT_FATAL(fd >= 0 && ftruncate(fd, 2 * MiB) == 0);
+	q = mmap(p, 2 * MiB, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
 	CU_ASSERT_FATAL(q == p);
-	CU_ASSERT(!managed(q));
+	CU_ASSERT(!managed(q)); /* file-backed: not ours */
 	memset(q, 3, 2 * MiB); /* no stale tracking state in the way */
 	munmap(q, 2 * MiB);
+	close(fd);
 }
 
 static void test_mremap(void)
