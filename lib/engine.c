@@ -515,6 +515,23 @@ void hy_engine_fork_child_locks(struct hy_engine *e)
  * uffd-wp bits and markers of a child whose VMAs are not registered (no
  * UFFD_FEATURE_EVENT_FORK), so they are plain memory, placed as before.
  */
+/*
+ * A forked child's counters: what it has (the managed memory it inherited,
+ * where it was last seen, the library's own memory) stays; what happened
+ * (moves, failures, epochs, time) was its parent's and starts again from 0,
+ * so that each process of a tree shows its own; it leads nothing yet.
+ */
+static void fork_counters(struct hy_stats *st)
+{
+	struct hy_stats keep = {0};
+
+	keep.managed_bytes = st->managed_bytes;
+	memcpy(keep.tier_bytes, st->tier_bytes, sizeof(keep.tier_bytes));
+	keep.self_bytes = st->self_bytes;
+	keep.shared_bytes = st->shared_bytes;
+	*st = keep; /* the parent's other threads are not here: no atomics needed */
+}
+
 int hy_engine_fork_child(struct hy_engine *e)
 {
 	if (e->quiesced)
@@ -534,7 +551,7 @@ int hy_engine_fork_child(struct hy_engine *e)
 		if (e->reg.reg[i].slot)
 			e->reg.reg[i].arm_cursor += (size_t)getpid() * 2654435761u;
 	}
-	hy_stat_set(&e->st, lead_bytes, 0);
+	fork_counters(&e->st);
 	__atomic_store_n(&e->stop, false, __ATOMIC_RELAXED);
 	return 0;
 }
