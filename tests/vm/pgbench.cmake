@@ -4,8 +4,8 @@
 #                          64MB) as uid 65534, pgbench -i -s 2 and 1000
 #                          transactions; no failed transaction, the balances'
 #                          sums equal the history's, hybridctl stat read while
-#                          pgbench runs (test_pgbench.sh).  One check waits for
-#                          the library to manage shared memory: shared_bytes.
+#                          pgbench runs (test_pgbench.sh), shared_buffers
+#                          counted as the tree's shared memory (shared_bytes).
 # The VM boots an initramfs with PostgreSQL 15 in it (TIERED_VM_POSTGRESQL=1,
 # tests/vm/mkinitramfs); without PostgreSQL on the host the test skips.
 if(TARGET hybridctl)
