@@ -4,7 +4,7 @@
  * 20): the hot set found whichever process touches it, one member leads,
  * a killed lead is replaced, no byte lost.
  *
- *   shared_tree [-p WORKERS] [-m MIB] [-h HOT_PCT] [-s] [-k] [-F NODE] [-E EPOCHS]
+ *   shared_tree [-p WORKERS] [-m MIB] [-h HOT_PCT] [-s] [-k] [-c] [-F NODE] [-E EPOCHS]
  *
  * Three roles.  The supervisor (this process) makes a small control page
  * (shared, below min_size: not managed) and forks the creator.  The
@@ -25,7 +25,8 @@
  * takes the lead and, with -F, finds a new hot set (another part of the
  * table) on its own.  At the end every surviving member verifies every
  * page's header, each worker its counters in every hot page it wrote, and
- * each exits 1 on a mismatch.
+ * each exits 1 on a mismatch.  With -c, members come and go all along
+ * (fork, malloc, read, write, exit; some exec): see churner().
  *
  * Prints what it measured (epochs to the target, hot and cold pages on
  * NODE); exit 0 pass, 1 fail, 77 when libhybrid is not loaded.
@@ -69,6 +70,7 @@ struct ctl {
 	size_t pages;
 	size_t hot_start, hot_pages, hot_step; /* hot page i: hot_start + i * hot_step */
 	uint64_t gen;			       /* a new hot set: workers start over */
+	uint64_t churned, churn_bad;	       /* -c: short-lived members, and what they saw wrong */
 	struct member m[MAX_MEMBERS];
 };
 
@@ -77,7 +79,7 @@ static unsigned char *was_hot; /* the supervisor's: pages of an earlier hot set 
 static int opt_workers = 4, opt_node = 0, opt_epochs = 60;
 static size_t opt_mib = 64;
 static unsigned opt_hot_pct = 10;
-static bool opt_scattered, opt_kill;
+static bool opt_scattered, opt_kill, opt_churn;
 
 static void nap_ms(long ms)
 {
@@ -154,6 +156,45 @@ static int worker(int me, int w)
 	return bad ? 1 : 0;
 }
 
+/*
+ * -c: members that come and go while the tree works.  Each child of the
+ * churner mallocs (so its library goes live: a userfaultfd, a policy
+ * thread, its shared range registered and its own entry), reads the
+ * headers of 64 pages here and there and writes its serial into word 500
+ * of one (no other role reads that word), then _exits; every 8th execs
+ * `true` instead (the new program starts a tree of its own).  Until the
+ * tree stops.
+ */
+static int churner(void)
+{
+	for (uint64_t n = 0; __atomic_load_n(&ctl->phase, __ATOMIC_ACQUIRE) == RUN; n++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			void *volatile p = malloc(1 << 20);
+			uint64_t bad = 0;
+
+			if (n % 8 == 7)
+				execlp("true", "true", (char *)NULL);
+			for (size_t i = 0; i < 64; i++) {
+				size_t at = (n * 7919 + i * 104729) % ctl->pages;
+				bad += page(at)[0] != at;
+			}
+			page(n % ctl->pages)[500] = n;
+			free(p);
+			__atomic_fetch_add(&ctl->churn_bad, bad, __ATOMIC_RELAXED);
+			_exit(0);
+		}
+		if (pid < 0) {
+			nap_ms(10);
+			continue;
+		}
+		waitpid(pid, NULL, 0);
+		__atomic_fetch_add(&ctl->churned, 1, __ATOMIC_RELAXED);
+	}
+	return 0;
+}
+
 /* The creator: the table, its workers; reaps them, then checks the table. */
 static int creator(void)
 {
@@ -183,6 +224,8 @@ static int creator(void)
 		ctl->m[1 + w].pid = pid;
 	}
 	__atomic_store_n(&ctl->nmembers, 1 + opt_workers, __ATOMIC_RELEASE);
+	if (opt_churn && fork() == 0) /* not a member the supervisor watches */
+		_exit(churner());
 	while (__atomic_load_n(&ctl->phase, __ATOMIC_ACQUIRE) == RUN) {
 		report(0);
 		while (waitpid(-1, NULL, WNOHANG) > 0) /* a killed worker */
@@ -326,16 +369,17 @@ int main(int argc, char **argv)
 	pid_t creator_pid;
 	int c, status;
 
-	while ((c = getopt(argc, argv, "p:m:h:skF:E:")) != -1) {
+	while ((c = getopt(argc, argv, "p:m:h:skcF:E:")) != -1) {
 		switch (c) {
 		case 'p': opt_workers = atoi(optarg); break;
 		case 'm': opt_mib = strtoul(optarg, NULL, 10); break;
 		case 'h': opt_hot_pct = (unsigned)atoi(optarg); break;
 		case 's': opt_scattered = true; break;
 		case 'k': opt_kill = true; break;
+		case 'c': opt_churn = true; break;
 		case 'F': opt_node = atoi(optarg); break;
 		case 'E': opt_epochs = atoi(optarg); break;
-		default: fprintf(stderr, "usage: shared_tree [-p N] [-m MIB] [-h PCT] [-s] [-k] [-F NODE] [-E EPOCHS]\n"); return 2;
+		default: fprintf(stderr, "usage: shared_tree [-p N] [-m MIB] [-h PCT] [-s] [-k] [-c] [-F NODE] [-E EPOCHS]\n"); return 2;
 		}
 	}
 	if (opt_workers < 1 || opt_workers >= MAX_MEMBERS || !opt_mib || !opt_hot_pct ||
@@ -400,6 +444,16 @@ int main(int argc, char **argv)
 			set_hot(ctl->pages * 2 / 3); /* phase 2: somewhere else */
 			phase("phase 2");
 		}
+	}
+	if (opt_churn) {
+		/* at least 8 came and went: a wait, whatever the machine's speed */
+		for (double end = now_s() + 600; ctl->churned < 8 && now_s() < end;)
+			nap_ms(20);
+		printf("shared_tree: %llu short-lived members came and went\n",
+		       (unsigned long long)ctl->churned);
+		CHECK(ctl->churned >= 8, "only %llu short-lived members", (unsigned long long)ctl->churned);
+		CHECK(!ctl->churn_bad, "short-lived members saw %llu page headers changed",
+		      (unsigned long long)ctl->churn_bad);
 	}
 	__atomic_store_n(&ctl->phase, STOP, __ATOMIC_RELEASE);
 	for (pid_t p; (p = wait(&status)) > 0;) {
