@@ -49,6 +49,7 @@ struct board_slot {
 
 struct board_hdr {
 	uint64_t magic;
+	uint64_t id;	   /* random, never 0: names the tree (hybridctl stat --tree) */
 	uint32_t nslots;   /* claimed */
 	uint32_t pad;
 	uint64_t used;	   /* words given out */
@@ -99,6 +100,13 @@ static struct hy_board *board_make(int *err)
 		return NULL;
 	}
 	((struct hy_board *)p)->h.magic = BOARD_MAGIC;
+	{
+		uint64_t id = 0;
+
+		if (syscall(SYS_getrandom, &id, sizeof(id), 0) != (long)sizeof(id) || !id)
+			id = (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)p ^ 1;
+		((struct hy_board *)p)->h.id = id;
+	}
 	return p;
 }
 
@@ -223,6 +231,11 @@ void hy_board_take(struct hy_board *b, int s, uint64_t lo, uint64_t hi,
 		if (back)
 			__atomic_fetch_or(&w[sl->sums + i], back, __ATOMIC_RELEASE);
 	}
+}
+
+uint64_t hy_board_id(const struct hy_board *b)
+{
+	return b ? b->h.id : 0;
 }
 
 size_t hy_board_bytes(const struct hy_board *b)

@@ -80,6 +80,10 @@ void hy_board_release(struct hy_board *b, int s, pid_t pid);
 void hy_board_take(struct hy_board *b, int s, uint64_t lo, uint64_t hi,
 		   uint64_t (*fn)(void *arg, uint64_t no, uint64_t bits), void *arg);
 
+/* The tree's name: a random number, never 0, the same in every member
+ * (0 for no board). */
+uint64_t hy_board_id(const struct hy_board *b);
+
 /* Bytes of the board in use: its header and the words given out (the
  * rest of the mapping is sparse and untouched). */
 size_t hy_board_bytes(const struct hy_board *b);

@@ -176,6 +176,7 @@ static int manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint
 			return slot;
 		}
 		e->board = b;
+		hy_stat_set(&e->st, tree_id, hy_board_id(b));
 	}
 	hy_reg_lock(&e->reg);
 	if (e->quiesced) {
@@ -529,6 +530,7 @@ static void fork_counters(struct hy_stats *st)
 	memcpy(keep.tier_bytes, st->tier_bytes, sizeof(keep.tier_bytes));
 	keep.self_bytes = st->self_bytes;
 	keep.shared_bytes = st->shared_bytes;
+	keep.tree_id = st->tree_id;
 	*st = keep; /* the parent's other threads are not here: no atomics needed */
 }
 

@@ -276,6 +276,10 @@ static void json_process(struct out *o, const struct view *v)
 	    (unsigned long long)v->absent, (unsigned long long)v->st->shared_bytes,
 	    (unsigned long long)v->st->lead_bytes,
 	    (unsigned long long)v->st->self_bytes);
+	if (v->st->tree_id)
+		put(o, ", \"tree\": \"%016llx\"", (unsigned long long)v->st->tree_id);
+	else
+		put(o, ", \"tree\": null");
 }
 
 /* "tiers": each tier's nodes and bytes. */
@@ -377,6 +381,7 @@ static void text_tiers(struct out *o, const struct view *v)
 	if (v->st->shared_bytes) { /* part of the total: memory the process tree shares */
 		put(o, "%-24s %s", "  shared with its tree",
 		    hy_human_bytes((double)v->st->shared_bytes, a, sizeof(a)));
+		put(o, " (tree %016llx)", (unsigned long long)v->st->tree_id);
 		put(o, ", this process decides for %s of it\n",
 		    hy_human_bytes((double)v->st->lead_bytes, a, sizeof(a)));
 	}

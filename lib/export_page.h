@@ -23,7 +23,7 @@
 #include "stats.h"
 
 #define HY_EXPORT_MAGIC	  0x3158444952425948ULL /* "HYBRIDX1" */
-#define HY_EXPORT_VERSION 4 /* 2: thp_splits; 3: self_bytes; 4: shared_bytes, lead_bytes */
+#define HY_EXPORT_VERSION 4 /* 2: thp_splits; 3: self_bytes; 4: shared_bytes, lead_bytes, tree_id */
 
 enum hy_export_state { HY_EXPORT_LIVE = 1, HY_EXPORT_ENDED = 2 };
 

@@ -37,6 +37,8 @@ struct hy_stats {
 						 * tree shares (board.h) */
 	uint64_t lead_bytes;			/* of shared_bytes: what this process
 						 * decides for the tree; set per epoch */
+	uint64_t tree_id;			/* the tree whose memory it shares
+						 * (board.h), 0: none */
 };
 
 #define hy_stat_add(st, field, n) __atomic_fetch_add(&(st)->field, (uint64_t)(n), __ATOMIC_RELAXED)

@@ -77,6 +77,7 @@ static void usage(FILE *f)
 		   "       hybridctl --hardware\n"
 		   "       hybridctl stat [PID] [--interval=S] [--count=N] [--json]\n"
 		   "       hybridctl stat PID --plot=FILE.png [--interval=S] [--count=N]\n"
+		   "       hybridctl stat PID --tree [--json]\n"
 		   "\n"
 		   "  -H, --hardware        show tiers, nodes and kernel features\n"
 		   "  -s, --show            show the effective options and their sources\n"
@@ -103,6 +104,8 @@ static void usage(FILE *f)
 		   "  -p, --plot=FILE.png   sample PID (every second, or -i) until it ends, -c\n"
 		   "                        samples or Ctrl-C; keep them in FILE.csv and draw\n"
 		   "                        bytes per tier, promotions and demotions (gnuplot)\n"
+		   "  -t, --tree            the processes that share memory with PID (its tree):\n"
+		   "                        each one's shared bytes, the part it leads, its moves\n"
 		   "\n"
 		   "options (each also as environment variable HYBRID_<NAME>):\n");
 	for (int id = 0; id < HY_OPT_COUNT; id++) {
@@ -581,6 +584,111 @@ static int stat_list(bool json, uint64_t interval_us, long count)
 }
 
 /*
+ * The tree PID shares memory with: every live entry with its tree id, one
+ * row each, and the tree's line first (its shared memory as the member that
+ * maps most of it counts it, and its lead).  JSON: {"tree", "processes",
+ * "shared_bytes", "lead", "members": [the members' objects]}.
+ */
+static int stat_tree(int pid, bool json)
+{
+	struct listing l = {0};
+	const struct hy_export_page *me = NULL;
+	uint64_t tree, shared = 0, now;
+	size_t n = 0;
+	int lead = 0, rc;
+	char buf[8192];
+
+	rc = hy_export_list(collect, &l);
+	if (rc < 0) {
+		hy_error("cannot list the processes in /proc: %s", strerror(-rc));
+		free(l.p);
+		return 1;
+	}
+	if (l.n)
+		qsort(l.p, l.n, sizeof(*l.p), by_pid);
+	for (size_t i = 0; i < l.n; i++)
+		if (l.p[i].pid == pid)
+			me = &l.p[i];
+	if (!me) {
+		/* not in the list: say why, as stat PID would */
+		struct hy_export_page one;
+
+		rc = hy_export_read(pid, &one);
+		hy_error("%s", rc ? read_error(pid, rc, buf, sizeof(buf))
+				  : "the process ended while being read");
+		free(l.p);
+		return 1;
+	}
+	tree = me->cur.st.tree_id;
+	if (!tree) {
+		hy_error("pid %d shares no managed memory with other processes (no tree)", pid);
+		free(l.p);
+		return 1;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		const struct hy_stats *st = &l.p[i].cur.st;
+
+		if (st->tree_id != tree)
+			continue;
+		n++;
+		if (st->shared_bytes > shared)
+			shared = st->shared_bytes;
+		if (st->lead_bytes && !lead)
+			lead = l.p[i].pid;
+	}
+	now = hy_mono_ns();
+	if (json) {
+		printf("{\"tree\": \"%016llx\", \"processes\": %zu, \"shared_bytes\": %llu, "
+		       "\"lead\": ",
+		       (unsigned long long)tree, n, (unsigned long long)shared);
+		printf(lead ? "%d" : "null", lead);
+		printf(", \"members\": [");
+		for (size_t i = 0, k = 0; i < l.n; i++) {
+			size_t m;
+
+			if (l.p[i].cur.st.tree_id != tree)
+				continue;
+			m = hy_export_format(&l.p[i], NULL, now, HY_EXPORT_JSON, buf, sizeof(buf));
+			while (m && buf[m - 1] == '\n')
+				buf[--m] = 0;
+			printf("%s%s", k++ ? ", " : "", buf);
+		}
+		printf("]}\n");
+	} else {
+		char a[32], b[32];
+
+		printf("tree %016llx: %zu processes, %s shared", (unsigned long long)tree, n,
+		       hy_human_bytes((double)shared, a, sizeof(a)));
+		if (lead)
+			printf(", led by pid %d\n", lead);
+		else
+			printf(", no lead yet (chosen at the members' next epochs)\n");
+		printf("%-8s %-16s %10s %10s %10s %10s %10s\n", "PID", "COMMAND", "SHARED", "LEADS",
+		       "PROMOTED", "DEMOTED", "FAILED");
+		for (size_t i = 0; i < l.n; i++) {
+			const struct hy_stats *st = &l.p[i].cur.st;
+			char cmd[sizeof(l.p[i].comm) + 1];
+
+			if (st->tree_id != tree)
+				continue;
+			snprintf(cmd, sizeof(cmd), "%.*s", (int)sizeof(l.p[i].comm), l.p[i].comm);
+			for (char *c = cmd; *c; c++)
+				if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+					*c = '?';
+			printf("%-8d %-16s %10s %10s %10llu %10llu %10llu\n", (int)l.p[i].pid, cmd,
+			       hy_human_bytes((double)st->shared_bytes, a, sizeof(a)),
+			       hy_human_bytes((double)st->lead_bytes, b, sizeof(b)),
+			       (unsigned long long)st->promote_pages,
+			       (unsigned long long)st->demote_pages,
+			       (unsigned long long)(st->fail_busy + st->fail_access + st->fail_nomem +
+						    st->fail_absent + st->fail_other));
+		}
+	}
+	free(l.p);
+	return 0;
+}
+
+/*
  * Lines of a screen, for -i's header every screen (vmstat's habit): $LINES
  * if set, else the terminal's, else 24.
  */
@@ -684,18 +792,19 @@ static int stat_main(int argc, char **argv)
 		{"count", required_argument, NULL, 'c'},
 		{"json", no_argument, NULL, 'j'},
 		{"plot", required_argument, NULL, 'p'},
+		{"tree", no_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	uint64_t interval_us = 0;
 	long count = 0, pid = 0;
 	const char *plot = NULL;
-	bool json = false;
+	bool json = false, tree = false;
 	char *end;
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "i:c:jp:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:c:jp:th", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			if (parse_interval(optarg, &interval_us)) {
@@ -718,6 +827,9 @@ static int stat_main(int argc, char **argv)
 			break;
 		case 'p':
 			plot = optarg;
+			break;
+		case 't':
+			tree = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -745,6 +857,14 @@ static int stat_main(int argc, char **argv)
 				 "hybridctl -- stat ...)", argv[optind]);
 			return EXIT_USAGE;
 		}
+	}
+	if (tree) {
+		if (!pid || plot || interval_us || count) {
+			hy_error("stat --tree: %s", !pid ? "needs a PID"
+						  : "takes only --json beside it");
+			return EXIT_USAGE;
+		}
+		return stat_tree((int)pid, json);
 	}
 	if (plot)
 		return stat_plot((int)pid, plot, json, interval_us, count);
