@@ -233,6 +233,13 @@ void hy_board_take(struct hy_board *b, int s, uint64_t lo, uint64_t hi,
 	}
 }
 
+uintptr_t hy_board_cbase(struct hy_board *b, int s)
+{
+	struct board_slot *sl = b ? slot_of(b, s) : NULL;
+
+	return sl ? (uintptr_t)sl->cbase : 0;
+}
+
 uint64_t hy_board_id(const struct hy_board *b)
 {
 	return b ? b->h.id : 0;

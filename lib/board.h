@@ -80,6 +80,9 @@ void hy_board_release(struct hy_board *b, int s, pid_t pid);
 void hy_board_take(struct hy_board *b, int s, uint64_t lo, uint64_t hi,
 		   uint64_t (*fn)(void *arg, uint64_t no, uint64_t bits), void *arg);
 
+/* Where chunk 0 of slot s is (its range's first chunk), 0 for no slot. */
+uintptr_t hy_board_cbase(struct hy_board *b, int s);
+
 /* The tree's name: a random number, never 0, the same in every member
  * (0 for no board). */
 uint64_t hy_board_id(const struct hy_board *b);

@@ -150,26 +150,33 @@ static size_t shared_pages(struct hy_registry *r, uintptr_t a, uintptr_t b)
 }
 
 /*
- * Manage [addr, addr+len) with hint; shared: memory the process tree
- * shares, with a slot on the tree's board (board.h) so that its members
- * tier it as one.
+ * Manage [addr, addr+len) with hint.  slot: 0 private memory; -1 memory
+ * the process tree shares, given a new slot on the tree's board (board.h)
+ * so that its members tier it as one; > 0 a part of that memory managed
+ * again (re-hinted), in the slot it had.
  */
-static int manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint, bool shared)
+static int manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint, int slot)
 {
 	int tier = hint == HY_HINT_HOT ? 0 : hint == HY_HINT_COLD ? e->topo.ntiers - 1 : e->place_tier;
-	uintptr_t a = (uintptr_t)addr;
-	int rc, slot = 0;
+	uintptr_t a = (uintptr_t)addr, cb = a & ~(HY_CHUNK_BYTES - 1);
+	uint64_t sno0 = 0;
+	int rc;
 
 	if (!addr || !len || (a | len) & (PAGE - 1) || a + len < a)
 		return -EINVAL;
-	if (shared) {
+	if (slot > 0) { /* a part of the tree's memory managed again (re-hinted) */
+		uintptr_t scb = hy_board_cbase(e->board, slot);
+
+		if (!scb || scb > cb)
+			return -EINVAL;
+		sno0 = (cb - scb) >> HY_CHUNK_SHIFT;
+	} else if (slot < 0) {
 		/* made before any lock: the board is this tree's, made once */
-		uintptr_t cbase = a & ~(HY_CHUNK_BYTES - 1);
 		struct hy_board *b = hy_board_get(&rc);
 
 		if (!b)
 			return rc;
-		slot = hy_board_attach(b, cbase, (a + len - cbase + HY_CHUNK_BYTES - 1) / HY_CHUNK_BYTES);
+		slot = hy_board_attach(b, cb, (a + len - cb + HY_CHUNK_BYTES - 1) / HY_CHUNK_BYTES);
 		if (slot < 0) {
 			hy_warn_once("the board of shared memory is full: shared mappings made from "
 				     "now on are not managed");
@@ -194,8 +201,12 @@ static int manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint
 	if (rc)
 		goto out;
 	rc = hy_reg_add(&e->reg, a, len, hint);
-	if (!rc && slot)
-		hy_reg_find(&e->reg, a)->slot = slot;
+	if (!rc && slot) {
+		struct hy_region *g = hy_reg_find(&e->reg, a);
+
+		g->slot = slot;
+		g->sno0 = sno0;
+	}
 	/* not tracking yet: hy_engine_go_live registers it with the rest */
 	if (!rc && e->tracking && (rc = hy_track_add(e->track, a, len)))
 		hy_reg_remove(&e->reg, a, len); /* exactly what was added: cannot fail */
@@ -218,12 +229,12 @@ out:
 
 int hy_engine_manage(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint)
 {
-	return manage(e, addr, len, hint, false);
+	return manage(e, addr, len, hint, 0);
 }
 
 int hy_engine_manage_shared(struct hy_engine *e, void *addr, size_t len)
 {
-	return manage(e, addr, len, HY_HINT_HYBRID, true);
+	return manage(e, addr, len, HY_HINT_HYBRID, -1);
 }
 
 /* Stop managing [a, a+len) (registry lock held). */
@@ -294,6 +305,7 @@ int hy_engine_remap(struct hy_engine *e, void *old, size_t oldlen, void *new, si
 struct piece {
 	uintptr_t start, end;
 	enum hy_hint hint;
+	int slot; /* the tree's memory: it stays the tree's */
 };
 
 /*
@@ -325,7 +337,7 @@ static int snapshot(struct hy_engine *e, uintptr_t a, uintptr_t end, struct piec
 			if (g->start < end && g->end > a)
 				(*out)[(*n)++] = (struct piece){g->start > a ? g->start : a,
 								 g->end < end ? g->end : end,
-								 g->hint};
+								 g->hint, g->slot};
 		}
 	}
 	hy_reg_unlock(r);
@@ -351,6 +363,35 @@ static void reset_policy(const struct hy_engine *e, const struct piece *p, size_
 			hy_place_reset((void *)p[i].start, p[i].end - p[i].start);
 }
 
+/*
+ * [a, end) managed again with hint: as one range, but the pieces that were
+ * the tree's shared memory each stay in their slot (a member's hint must
+ * not make the tree's memory its own) and what lies between them is
+ * private.  On error, what was managed of it is let go again.
+ */
+static int manage_pieces(struct hy_engine *e, uintptr_t a, uintptr_t end, enum hy_hint hint,
+			 const struct piece *p, size_t n)
+{
+	uintptr_t at = a;
+	int rc = 0;
+
+	for (size_t i = 0; i <= n && !rc; i++) {
+		uintptr_t to = i < n ? p[i].start : end;
+
+		if (i < n && !p[i].slot)
+			continue; /* private: part of the stretch up to the next shared piece */
+		if (to > at)
+			rc = manage(e, (void *)at, to - at, hint, 0);
+		if (!rc && i < n) {
+			rc = manage(e, (void *)p[i].start, p[i].end - p[i].start, hint, p[i].slot);
+			at = p[i].end;
+		}
+	}
+	if (rc)
+		hy_engine_unmanage(e, (void *)a, end - a);
+	return rc;
+}
+
 int hy_engine_rehint(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint)
 {
 	uintptr_t a = (uintptr_t)addr;
@@ -367,13 +408,13 @@ int hy_engine_rehint(struct hy_engine *e, void *addr, size_t len, enum hy_hint h
 	reset_policy(e, old, n);
 	if (hint == HY_HINT_NONE)
 		goto out;
-	rc = hy_engine_manage(e, addr, len, hint);
+	rc = manage_pieces(e, a, a + len, hint, old, n);
 	if (rc) {
 		/* nothing may change on error: the old pieces get their hints
 		 * back (their access history is forgotten) */
 		for (size_t i = 0; i < n; i++)
-			hy_engine_manage(e, (void *)old[i].start, old[i].end - old[i].start,
-					 old[i].hint);
+			manage(e, (void *)old[i].start, old[i].end - old[i].start, old[i].hint,
+			       old[i].slot);
 	}
 out:
 	hy_os_free(old, cap);

@@ -689,13 +689,15 @@ static void map_here(const struct hy_region *g, uint64_t no, uint64_t bits)
 	}
 }
 
-/* What the members published for chunk `no` of the region the lead
- * observes: into its catch, or back to the board while it has no chunk
- * there yet (the present scan makes one once the pages are mapped here). */
-static uint64_t take_chunk(void *arg, uint64_t no, uint64_t bits)
+/* What the members published for the slot's chunk `sno` (the region's
+ * chunk sno - g->sno0) of the region the lead observes: into its catch, or
+ * back to the board while it has no chunk there yet (the present scan
+ * makes one once the pages are mapped here). */
+static uint64_t take_chunk(void *arg, uint64_t sno, uint64_t bits)
 {
 	struct taking *t = arg;
 	struct hy_region *g = t->g;
+	uint64_t no = sno - g->sno0;
 	size_t k = hy_reg_chunk_index(g, g->cbase + ((uintptr_t)no << HY_CHUNK_SHIFT));
 	bool have = k < g->nch && g->ch[k].no == no;
 	uint64_t others = bits & ~(have ? t->e->acc[k] : 0);
@@ -727,11 +729,11 @@ static void share(struct hy_engine *e, struct hy_region *g)
 			       stale > 2000000000u ? stale : 2000000000u);
 	if (!g->lead) {
 		for (size_t k = 0; k < g->nch; k++)
-			hy_board_publish(e->board, g->slot, g->ch[k].no, e->acc[k]);
+			hy_board_publish(e->board, g->slot, g->sno0 + g->ch[k].no, e->acc[k]);
 		return;
 	}
-	lo = (g->start - g->cbase) >> HY_CHUNK_SHIFT;
-	hi = ((g->end - 1 - g->cbase) >> HY_CHUNK_SHIFT) + 1;
+	lo = g->sno0 + ((g->start - g->cbase) >> HY_CHUNK_SHIFT);
+	hi = g->sno0 + ((g->end - 1 - g->cbase) >> HY_CHUNK_SHIFT) + 1;
 	hy_board_take(e->board, g->slot, lo, hi, take_chunk, &t);
 }
 

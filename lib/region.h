@@ -196,6 +196,8 @@ struct hy_region {
 	size_t sweep_from, sweep_n; /* the last sweep: its first step, chunks gone over */
 	int slot;		/* shared memory: its slot on the tree's board (board.h),
 				 * kept by splits and across fork; 0: private */
+	uint64_t sno0;		/* shared: the slot's number of this region's chunk 0
+				 * (a part re-hinted alone has a chunk base of its own) */
 	bool lead;		/* shared: this process leads the slot this epoch (the
 				 * epoch sets it; only a lead's shared pages are planned) */
 };

@@ -379,6 +379,58 @@ static void test_foreign_policy_and_bad_ranges(void)
  * and the placement it was given is taken back.  A forked child's tracker
  * refuses (its userfaultfd is the parent's), which makes the case real.
  */
+/*
+ * Shared memory re-hinted in part stays the tree's: the parts keep the
+ * slot, each numbered in it from where it starts (a part's chunk base is
+ * its own), and the shared bytes do not change.  Without it, a member's
+ * hybrid_madvise made the tree's memory its own: that member then planned
+ * moves of it beside the lead.
+ */
+static void test_shared_rehint(void)
+{
+	struct fixture f;
+	struct hy_engine *e;
+	struct hy_registry *r;
+	struct hy_stats st;
+	size_t len = 8 * MiB;
+	char *p;
+	int slot;
+
+	if (!fixture_up(&f, "tiers=0/0 backend=async"))
+		return;
+	e = f.e;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(p != MAP_FAILED);
+	CU_ASSERT_EQUAL_FATAL(hy_engine_manage_shared(e, p, len), 0);
+	r = hy_engine_registry(e);
+	hy_reg_lock(r);
+	slot = hy_reg_find(r, (uintptr_t)p)->slot;
+	hy_reg_unlock(r);
+	CU_ASSERT_FATAL(slot > 0);
+	/* a part in the middle, not on a chunk boundary of the whole */
+	CU_ASSERT_EQUAL(hy_engine_rehint(e, p + 3 * MiB + 64 * 4096, 2 * MiB, HY_HINT_HOT), 0);
+	hy_reg_lock(r);
+	CU_ASSERT_EQUAL(r->n, 3);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct hy_region *g = &r->reg[i];
+		uintptr_t base = (uintptr_t)p & ~(HY_CHUNK_BYTES - 1);
+
+		CU_ASSERT_EQUAL(g->slot, slot);
+		CU_ASSERT_EQUAL(g->sno0, (g->cbase - base) >> HY_CHUNK_SHIFT);
+		CU_ASSERT_EQUAL(g->hint, i == 1 ? HY_HINT_HOT : HY_HINT_HYBRID);
+	}
+	hy_reg_unlock(r);
+	hy_engine_stats(e, &st);
+	CU_ASSERT_EQUAL(st.shared_bytes, len);
+	CU_ASSERT_EQUAL(st.managed_bytes, len);
+	/* and let go of entirely */
+	CU_ASSERT_EQUAL(hy_engine_rehint(e, p, len, HY_HINT_NONE), 0);
+	hy_engine_stats(e, &st);
+	CU_ASSERT_EQUAL(st.shared_bytes, 0);
+	fixture_down(&f);
+	munmap(p, len);
+}
+
 static void test_manage_undone(void)
 {
 	struct fixture f;
@@ -726,6 +778,7 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_track_window),
 	HY_TEST(test_stop_within_a_step),
 	HY_TEST(test_migration_stops),
+	HY_TEST(test_shared_rehint),
 };
 
 HY_CUNIT_MAIN("engine", tests)
