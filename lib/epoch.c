@@ -713,12 +713,15 @@ static uint64_t take_chunk(void *arg, uint64_t sno, uint64_t bits)
 /*
  * A shared region after its harvest (e->acc: this process's catch, one
  * word per chunk): a member publishes its catch on the board; the lead
- * takes everyone's into its own.  A lead is replaced after a silence of
- * four epochs (at least 2 s: a busy machine's late epoch is no silence).
+ * takes everyone's into its own.  A lead that is gone is replaced at once;
+ * one alive is replaced after a silence of eight epochs and at least 5 s
+ * (a busy machine's late epoch is no silence: with 2 s, leads changed
+ * hands in the emulated VM with no member dying, and each new lead starts
+ * its history of the tree's pages over).
  */
 static void share(struct hy_engine *e, struct hy_region *g)
 {
-	uint64_t stale = 4 * e->cfg.epoch_us * 1000, lo, hi;
+	uint64_t stale = 8 * e->cfg.epoch_us * 1000, lo, hi;
 	struct taking t = {e, g};
 
 	if (!g->slot || !e->board) {
@@ -726,7 +729,7 @@ static void share(struct hy_engine *e, struct hy_region *g)
 		return;
 	}
 	g->lead = hy_board_lead(e->board, g->slot, e->self, hy_mono_ns(),
-			       stale > 2000000000u ? stale : 2000000000u);
+			       stale > 5000000000u ? stale : 5000000000u);
 	if (!g->lead) {
 		for (size_t k = 0; k < g->nch; k++)
 			hy_board_publish(e->board, g->slot, g->sno0 + g->ch[k].no, e->acc[k]);
