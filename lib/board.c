@@ -34,7 +34,7 @@
 
 #define BOARD_MAGIC	 0x6479626872616f62ull /* "boardhyd" */
 #define BOARD_BYTES	 ((size_t)1 << 30)     /* sparse: only words written take memory */
-#define BOARD_HDR_BYTES	 ((size_t)64 << 10)
+#define BOARD_HDR_BYTES	 ((size_t)512 << 10)
 #define BOARD_WORDS	 ((BOARD_BYTES - BOARD_HDR_BYTES) / sizeof(uint64_t))
 
 struct board_slot {
@@ -44,7 +44,13 @@ struct board_slot {
 	uint64_t sums;	   /* index of its first summary word */
 	uint64_t lead;	   /* pid << 32 | beat in ms; 0: none */
 	uint32_t ready;	   /* filled in */
-	uint32_t pad;
+	uint32_t hint_seq; /* hints published */
+	struct board_hint {
+		uint64_t lo, hi; /* slot page numbers */
+		uint32_t seq;	 /* its number (hint_seq after it), 0 while written */
+		int32_t hint, pid;
+		uint32_t pad;
+	} hints[HY_BOARD_HINTS];
 };
 
 struct board_hdr {
@@ -200,6 +206,58 @@ void hy_board_release(struct hy_board *b, int s, pid_t pid)
 	if ((pid_t)(cur >> 32) == pid)
 		__atomic_compare_exchange_n(&sl->lead, &cur, 0, false, __ATOMIC_ACQ_REL,
 					    __ATOMIC_RELAXED);
+}
+
+void hy_board_hint(struct hy_board *b, int s, uint64_t lo, uint64_t hi, int hint, pid_t pid)
+{
+	struct board_slot *sl = slot_of(b, s);
+	struct board_hint *h;
+	uint32_t q;
+
+	if (!sl)
+		return;
+	q = __atomic_add_fetch(&sl->hint_seq, 1, __ATOMIC_ACQ_REL);
+	h = &sl->hints[q % HY_BOARD_HINTS];
+	__atomic_store_n(&h->seq, 0, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	__atomic_store_n(&h->lo, lo, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->hi, hi, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->hint, hint, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->pid, pid, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->seq, q, __ATOMIC_RELEASE);
+}
+
+void hy_board_hints(struct hy_board *b, int s, uint32_t *seen,
+		    void (*fn)(void *arg, uint64_t lo, uint64_t hi, int hint, pid_t pid), void *arg)
+{
+	struct board_slot *sl = slot_of(b, s);
+	uint32_t cur, q;
+
+	if (!sl)
+		return;
+	cur = __atomic_load_n(&sl->hint_seq, __ATOMIC_ACQUIRE);
+	q = cur - *seen > HY_BOARD_HINTS ? cur - HY_BOARD_HINTS : *seen;
+	for (q++; (int32_t)(cur - q) >= 0; q++) {
+		struct board_hint *h = &sl->hints[q % HY_BOARD_HINTS];
+		uint32_t s1 = __atomic_load_n(&h->seq, __ATOMIC_ACQUIRE);
+		uint64_t lo, hi;
+		int hint, pid;
+
+		if (s1 != q && (s1 == 0 || (int32_t)(s1 - q) < 0))
+			return; /* still being written: from here next time */
+		if (s1 != q)
+			continue; /* overwritten by a later one, which follows */
+		lo = __atomic_load_n(&h->lo, __ATOMIC_RELAXED);
+		hi = __atomic_load_n(&h->hi, __ATOMIC_RELAXED);
+		hint = __atomic_load_n(&h->hint, __ATOMIC_RELAXED);
+		pid = __atomic_load_n(&h->pid, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&h->seq, __ATOMIC_RELAXED) != q)
+			continue; /* overwritten while read */
+		*seen = q;
+		fn(arg, lo, hi, hint, pid);
+	}
+	*seen = cur; /* all read, overwritten ones skipped */
 }
 
 void hy_board_take(struct hy_board *b, int s, uint64_t lo, uint64_t hi,

@@ -42,6 +42,7 @@
 #include <sys/types.h>
 
 #define HY_BOARD_SLOTS 1024
+#define HY_BOARD_HINTS 8 /* the last hints of a slot kept for members to read */
 
 struct hy_board;
 
@@ -71,6 +72,22 @@ bool hy_board_lead(struct hy_board *b, int s, pid_t pid, uint64_t now, uint64_t 
 
 /* Let go of the lead of slot s if pid has it (a member that stops). */
 void hy_board_release(struct hy_board *b, int s, pid_t pid);
+
+/*
+ * A hint (region.h's enum hy_hint) for pages [lo, hi) of slot s, numbered
+ * from the slot's chunk 0, given by pid: each member applies it to its own
+ * view, so that whoever leads decides with it.
+ */
+void hy_board_hint(struct hy_board *b, int s, uint64_t lo, uint64_t hi, int hint, pid_t pid);
+
+/*
+ * The hints of slot s published after *seen, oldest first (of the last
+ * HY_BOARD_HINTS; older ones are lost: a member that fell that far behind
+ * misses them): fn(arg, lo, hi, hint, pid) each; *seen moves past them.  A
+ * hint being written stops the walk there until the next call.
+ */
+void hy_board_hints(struct hy_board *b, int s, uint32_t *seen,
+		    void (*fn)(void *arg, uint64_t lo, uint64_t hi, int hint, pid_t pid), void *arg);
 
 /*
  * The lead takes what was published for chunks [lo, hi) of slot s: for

@@ -82,6 +82,7 @@ static int create(struct hy_engine **ep, const struct hy_config *cfg, const stru
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&e->wait_lock, NULL);
+	pthread_mutex_init(&e->rehint_lock, NULL);
 	pthread_cond_init(&e->wait_cond, NULL);
 	hy_res_init(&e->res);
 	e->scan_chunks = SCAN_CHUNKS;
@@ -132,6 +133,8 @@ void hy_engine_destroy(struct hy_engine *e)
 	hy_os_free(e->moves, PLAN_CAP * sizeof(*e->moves));
 	pthread_cond_destroy(&e->wait_cond);
 	pthread_mutex_destroy(&e->wait_lock);
+	pthread_mutex_destroy(&e->rehint_lock);
+	hy_os_free(e->hint_seen, HY_BOARD_SLOTS * sizeof(*e->hint_seen));
 	hy_os_free(e, sizeof(*e));
 }
 
@@ -392,9 +395,22 @@ static int manage_pieces(struct hy_engine *e, uintptr_t a, uintptr_t end, enum h
 	return rc;
 }
 
-int hy_engine_rehint(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint)
+/* The tree's shared pieces of a re-hint, told to the other members. */
+static void tell_tree(struct hy_engine *e, const struct piece *p, size_t n, enum hy_hint hint)
 {
-	uintptr_t a = (uintptr_t)addr;
+	for (size_t i = 0; i < n; i++) {
+		uintptr_t base = p[i].slot ? hy_board_cbase(e->board, p[i].slot) : 0;
+
+		if (base)
+			hy_board_hint(e->board, p[i].slot, (p[i].start - base) / PAGE,
+				      (p[i].end - base) / PAGE, (int)hint, getpid());
+	}
+}
+
+/* Re-hint [a, a+len); tell: the tree's part is also told to the tree. */
+static int rehint(struct hy_engine *e, uintptr_t a, size_t len, enum hy_hint hint, bool tell)
+{
+	void *addr = (void *)a;
 	struct piece *old;
 	size_t n, cap;
 	int rc;
@@ -402,6 +418,8 @@ int hy_engine_rehint(struct hy_engine *e, void *addr, size_t len, enum hy_hint h
 	rc = snapshot(e, a, a + len, &old, &n, &cap);
 	if (rc)
 		return rc;
+	if (tell)
+		tell_tree(e, old, n, hint);
 	rc = n ? hy_engine_unmanage(e, addr, len) : 0;
 	if (rc)
 		goto out;
@@ -419,6 +437,63 @@ int hy_engine_rehint(struct hy_engine *e, void *addr, size_t len, enum hy_hint h
 out:
 	hy_os_free(old, cap);
 	return rc;
+}
+
+int hy_engine_rehint(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint)
+{
+	int rc;
+
+	pthread_mutex_lock(&e->rehint_lock);
+	rc = rehint(e, (uintptr_t)addr, len, hint, true);
+	pthread_mutex_unlock(&e->rehint_lock);
+	return rc;
+}
+
+struct applying {
+	struct hy_engine *e;
+	uintptr_t base;
+	pid_t self;
+};
+
+static void apply_hint(void *arg, uint64_t lo, uint64_t hi, int hint, pid_t pid)
+{
+	struct applying *ap = arg;
+
+	if (pid == ap->self || hi <= lo || hint < HY_HINT_NONE || hint > HY_HINT_PIN)
+		return; /* our own, applied when given; or nonsense */
+	(void)rehint(ap->e, ap->base + lo * PAGE, (hi - lo) * PAGE, (enum hy_hint)hint, false);
+}
+
+void hy_engine_tree_hints(struct hy_engine *e)
+{
+	int slots[64];
+	size_t k = 0;
+
+	if (!e->board)
+		return;
+	/* the slots this process has (a copy: re-hinting changes the registry) */
+	hy_reg_lock(&e->reg);
+	for (size_t i = 0; i < e->reg.n && k < 64; i++) {
+		int s = e->reg.reg[i].slot;
+		bool have = false;
+
+		for (size_t j = 0; j < k; j++)
+			have |= slots[j] == s;
+		if (s > 0 && s <= HY_BOARD_SLOTS && !have)
+			slots[k++] = s;
+	}
+	hy_reg_unlock(&e->reg);
+	if (!k)
+		return;
+	pthread_mutex_lock(&e->rehint_lock);
+	if (!e->hint_seen)
+		e->hint_seen = hy_os_alloc(HY_BOARD_SLOTS * sizeof(*e->hint_seen));
+	for (size_t j = 0; j < k && e->hint_seen; j++) {
+		struct applying ap = {e, hy_board_cbase(e->board, slots[j]), getpid()};
+
+		hy_board_hints(e->board, slots[j], &e->hint_seen[slots[j] - 1], apply_hint, &ap);
+	}
+	pthread_mutex_unlock(&e->rehint_lock);
 }
 
 void hy_engine_kept_tiers(struct hy_engine *e, const uintptr_t *addrs, size_t n, int *tier)
@@ -542,6 +617,7 @@ void hy_engine_fork_child_locks(struct hy_engine *e)
 	hy_reg_unlock(&e->reg);
 	pthread_mutex_init(&e->reg.lock, NULL);
 	pthread_mutex_init(&e->wait_lock, NULL);
+	pthread_mutex_init(&e->rehint_lock, NULL);
 	pthread_cond_init(&e->wait_cond, NULL);
 	e->running = false; /* the parent's policy thread was not copied */
 }

@@ -122,8 +122,18 @@ int hy_engine_remap(struct hy_engine *e, void *old, size_t oldlen, void *new, si
  * was managed there is let go (our placement undone, a policy the program
  * set since kept), then the range is managed afresh.  On error nothing has
  * changed: the old parts get their hints back (their history is lost).
+ * Parts that are the tree's shared memory stay in their slot, and the hint
+ * is told to the tree (board.h): every member applies it at its next epoch.
  */
 int hy_engine_rehint(struct hy_engine *e, void *addr, size_t len, enum hy_hint hint);
+
+/*
+ * The hints other members of the tree gave its shared memory since the
+ * last call, applied here as hy_engine_rehint would (so that whoever leads
+ * decides with them).  Called by runtime after each epoch, in the policy
+ * thread, no lock held.
+ */
+void hy_engine_tree_hints(struct hy_engine *e);
 
 /*
  * For each of n pages: -1 if not managed, else the tier the engine keeps

@@ -49,6 +49,9 @@ struct hy_engine {
 	struct hy_kfeat kf;
 	struct hy_board *board;	/* the tree's, once a shared range is managed */
 	pid_t self;		/* this process, as of the epoch under way */
+	pthread_mutex_t rehint_lock; /* one re-hint at a time: the API's, or the
+				      * tree's applied (api_lock -> this -> registry) */
+	uint32_t *hint_seen;	/* per board slot: the tree's hints applied so far */
 	struct hy_nodemask tier_nodes[HY_MAX_TIERS]; /* where each tier's pages go */
 	int tier_target[HY_MAX_TIERS];		     /* first of those: move_pages target */
 	int place_tier;				     /* where hybrid ranges start */

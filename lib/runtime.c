@@ -288,6 +288,7 @@ static void publish_epoch(const struct hy_stats *st, void *arg)
 {
 	(void)arg;
 	hy_export_epoch(st);
+	hy_engine_tree_hints(rt.engine); /* what other members hinted of the shared memory */
 }
 
 /* Decide and start; rt.lock held, state STARTING.  Returns the final state. */

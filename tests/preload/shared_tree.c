@@ -4,7 +4,7 @@
  * 20): the hot set found whichever process touches it, one member leads,
  * a killed lead is replaced, no byte lost.
  *
- *   shared_tree [-p WORKERS] [-m MIB] [-h HOT_PCT] [-s] [-k] [-c] [-F NODE] [-E EPOCHS]
+ *   shared_tree [-p WORKERS] [-m MIB] [-h HOT_PCT] [-s] [-k] [-c] [-H] [-F NODE] [-E EPOCHS]
  *
  * Three roles.  The supervisor (this process) makes a small control page
  * (shared, below min_size: not managed) and forks the creator.  The
@@ -25,7 +25,9 @@
  * takes the lead and, with -F, finds a new hot set (another part of the
  * table) on its own.  At the end every surviving member verifies every
  * page's header, each worker its counters in every hot page it wrote, and
- * each exits 1 on a mismatch.  With -c, members come and go all along
+ * each exits 1 on a mismatch.  With -H, after phase 1 a worker that does
+ * not lead hints 1 MiB of cold table HOT (hybrid_madvise): the tree's
+ * hint, so the lead moves it (with -F: checked on NODE).  With -c, members come and go all along
  * (fork, malloc, read, write, exit; some exec): see churner().
  *
  * Prints what it measured (epochs to the target, hot and cold pages on
@@ -71,6 +73,9 @@ struct ctl {
 	size_t hot_start, hot_pages, hot_step; /* hot page i: hot_start + i * hot_step */
 	uint64_t gen;			       /* a new hot set: workers start over */
 	uint64_t churned, churn_bad;	       /* -c: short-lived members, and what they saw wrong */
+	int hint_by;			       /* -H: the member (not the lead) that hints, or 0 */
+	int hint_rc;			       /* its hybrid_madvise's return + 1000 (0: not yet) */
+	size_t hint_start, hint_pages;	       /* the range it hints HOT, cold otherwise */
 	struct member m[MAX_MEMBERS];
 };
 
@@ -79,7 +84,7 @@ static unsigned char *was_hot; /* the supervisor's: pages of an earlier hot set 
 static int opt_workers = 4, opt_node = 0, opt_epochs = 60;
 static size_t opt_mib = 64;
 static unsigned opt_hot_pct = 10;
-static bool opt_scattered, opt_kill, opt_churn;
+static bool opt_scattered, opt_kill, opt_churn, opt_hint;
 
 static void nap_ms(long ms)
 {
@@ -142,6 +147,14 @@ static int worker(int me, int w)
 
 			bad += p[0] != start + i * step;
 			p[8 + w] = rounds + 1;
+		}
+		if (__atomic_load_n(&ctl->hint_by, __ATOMIC_ACQUIRE) == me && !ctl->hint_rc) {
+			int (*madv)(void *, size_t, int) =
+				(int (*)(void *, size_t, int))dlsym(RTLD_DEFAULT, "hybrid_madvise");
+			int rc = madv ? madv(page(ctl->hint_start), ctl->hint_pages * PG, HYBRID_HINT_HOT)
+				      : -ENOSYS;
+
+			__atomic_store_n(&ctl->hint_rc, rc + 1000, __ATOMIC_RELEASE);
 		}
 		rounds++;
 		report(me);
@@ -351,6 +364,46 @@ static long phase(const char *name)
 	}
 }
 
+/*
+ * -H: member `by` (not the lead) hints a cold range HOT; until 95% of it is
+ * on the node (with -F), at most opt_epochs epochs of the tree.
+ */
+static void hint_phase(int by)
+{
+	uint64_t e0 = most_epochs();
+	double end = now_s() + 600;
+	size_t on = 0;
+
+	__atomic_store_n(&ctl->hint_by, by, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&ctl->hint_rc, __ATOMIC_ACQUIRE) && now_s() < end)
+		nap_ms(10);
+	CHECK(ctl->hint_rc == 1000, "member %d: hybrid_madvise returned %d", by, ctl->hint_rc - 1000);
+	if (opt_node < 0)
+		return;
+	for (;;) {
+		void *pg[256];
+		int st[256];
+
+		on = 0;
+		for (size_t i = 0; i < ctl->hint_pages; i++)
+			pg[i] = (void *)(ctl->table + (ctl->hint_start + i) * PG);
+		if (syscall(SYS_move_pages, alive_member(), ctl->hint_pages, pg, NULL, st, 0) == 0)
+			for (size_t i = 0; i < ctl->hint_pages; i++)
+				on += st[i] == opt_node;
+		if (on * 100 >= ctl->hint_pages * 95 || most_epochs() - e0 >= (uint64_t)opt_epochs ||
+		    now_s() > end)
+			break;
+		nap_ms(20);
+	}
+	printf("shared_tree: hinted HOT by member %d (not the lead): %.1f%% on node %d after %llu "
+	       "epochs\n", by, 100.0 * (double)on / (double)ctl->hint_pages, opt_node,
+	       (unsigned long long)(most_epochs() - e0));
+	CHECK(on * 100 >= ctl->hint_pages * 95, "the range a member hinted HOT is not on node %d",
+	      opt_node);
+	for (size_t i = ctl->hint_start; i < ctl->hint_start + ctl->hint_pages; i++)
+		was_hot[i] = 1; /* not cold any more: it was asked for */
+}
+
 static void set_hot(size_t first)
 {
 	size_t n = ctl->pages * opt_hot_pct / 100;
@@ -369,7 +422,7 @@ int main(int argc, char **argv)
 	pid_t creator_pid;
 	int c, status;
 
-	while ((c = getopt(argc, argv, "p:m:h:skcF:E:")) != -1) {
+	while ((c = getopt(argc, argv, "p:m:h:skcHF:E:")) != -1) {
 		switch (c) {
 		case 'p': opt_workers = atoi(optarg); break;
 		case 'm': opt_mib = strtoul(optarg, NULL, 10); break;
@@ -377,9 +430,10 @@ int main(int argc, char **argv)
 		case 's': opt_scattered = true; break;
 		case 'k': opt_kill = true; break;
 		case 'c': opt_churn = true; break;
+		case 'H': opt_hint = true; break;
 		case 'F': opt_node = atoi(optarg); break;
 		case 'E': opt_epochs = atoi(optarg); break;
-		default: fprintf(stderr, "usage: shared_tree [-p N] [-m MIB] [-h PCT] [-s] [-k] [-c] [-F NODE] [-E EPOCHS]\n"); return 2;
+		default: fprintf(stderr, "usage: shared_tree [-p N] [-m MIB] [-h PCT] [-s] [-k] [-c] [-H] [-F NODE] [-E EPOCHS]\n"); return 2;
 		}
 	}
 	if (opt_workers < 1 || opt_workers >= MAX_MEMBERS || !opt_mib || !opt_hot_pct ||
@@ -420,6 +474,18 @@ int main(int argc, char **argv)
 		for (int i = 0; i < ctl->nmembers; i++)
 			leads += M(i, lead_bytes) > 0;
 		CHECK(leads == 1, "%d members lead the table, not one", leads);
+	}
+	if (opt_hint) {
+		int by = 0;
+
+		for (int i = 1; i < ctl->nmembers && !by; i++)
+			if (!M(i, lead_bytes))
+				by = i;
+		ctl->hint_pages = 256;
+		ctl->hint_start = ctl->pages - 2 * ctl->hint_pages; /* never hot */
+		CHECK(by > 0, "every worker leads");
+		if (by > 0)
+			hint_phase(by);
 	}
 	if (opt_kill) {
 		int l = lead(), l2 = -1;

@@ -177,6 +177,54 @@ static void test_lead_killed(void)
 	close(go[1]);
 }
 
+struct hints {
+	uint64_t lo[32];
+	int n;
+};
+
+static void hint_fn(void *arg, uint64_t lo, uint64_t hi, int hint, pid_t pid)
+{
+	struct hints *h = arg;
+
+	if (h->n < 32 && hi == lo + 1 && hint == (int)(lo % 5) && pid == 42)
+		h->lo[h->n] = lo;
+	h->n++;
+}
+
+/* Hints come in order, once each; a reader that fell more than
+ * HY_BOARD_HINTS behind gets the last ones. */
+static void test_hints(void)
+{
+	struct hy_board *b = board();
+	int s = hy_board_attach(b, 0x200000000, 4);
+	uint32_t seen = 0, late = 0;
+	struct hints h = {{0}, 0};
+
+	CU_ASSERT_FATAL(s >= 1);
+	hy_board_hints(b, s, &seen, hint_fn, &h);
+	CU_ASSERT_EQUAL(h.n, 0);
+	for (uint64_t i = 0; i < 3; i++)
+		hy_board_hint(b, s, i, i + 1, (int)(i % 5), 42);
+	hy_board_hints(b, s, &seen, hint_fn, &h);
+	CU_ASSERT_EQUAL(h.n, 3);
+	CU_ASSERT(h.lo[0] == 0 && h.lo[1] == 1 && h.lo[2] == 2);
+	hy_board_hints(b, s, &seen, hint_fn, &h);
+	CU_ASSERT_EQUAL(h.n, 3); /* nothing new */
+	for (uint64_t i = 3; i < 3 + 2 * HY_BOARD_HINTS; i++)
+		hy_board_hint(b, s, i, i + 1, (int)(i % 5), 42);
+	memset(&h, 0, sizeof(h));
+	hy_board_hints(b, s, &seen, hint_fn, &h);
+	CU_ASSERT_EQUAL(h.n, HY_BOARD_HINTS); /* the last ones */
+	CU_ASSERT_EQUAL(h.lo[0], 3 + HY_BOARD_HINTS);
+	CU_ASSERT_EQUAL(h.lo[HY_BOARD_HINTS - 1], 2 + 2 * HY_BOARD_HINTS);
+	memset(&h, 0, sizeof(h));
+	hy_board_hints(b, s, &late, hint_fn, &h); /* a reader from the start */
+	CU_ASSERT_EQUAL(h.n, HY_BOARD_HINTS);
+	memset(&h, 0, sizeof(h));
+	hy_board_hints(b, s, &seen, hint_fn, &h);
+	CU_ASSERT_EQUAL(h.n, 0);
+}
+
 /* A slot too big, and a full table: -ENOSPC, and the slots given out
  * before still work (in a child: the table is the process's). */
 static void test_full(void)
@@ -207,7 +255,7 @@ static void test_full(void)
 
 static const struct hy_test tests[] = {
 	HY_TEST(test_publish_take), HY_TEST(test_across_fork), HY_TEST(test_lead),
-	HY_TEST(test_lead_killed), HY_TEST(test_full),
+	HY_TEST(test_lead_killed), HY_TEST(test_hints), HY_TEST(test_full),
 };
 
 HY_CUNIT_MAIN("board", tests)
