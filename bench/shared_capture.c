@@ -74,6 +74,8 @@
 
 #include "hybrid.h"
 
+#include "../tests/support.h" /* now_s, hy_lib_stats */
+
 #define PAGE	    4096UL
 #define MAX_WORKERS 16
 
@@ -107,14 +109,6 @@ static bool opt_scattered;
 static unsigned long opt_leave_mib; /* -b: 0 = no balloon */
 static const char *opt_label = "plain,contiguous,write";
 
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static void nap(double s)
 {
 	struct timespec t = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
@@ -125,25 +119,13 @@ static void nap(double s)
 
 /* ---- libhybrid's counters, when it is preloaded ---- */
 
-static int (*get_stats)(struct hybrid_stats *);
-
-static bool lib_stats(struct hybrid_stats *s)
-{
-	memset(s, 0, sizeof(*s));
-	s->size = sizeof(*s);
-	if (get_stats && get_stats(s) == 0 && s->state == HYBRID_STATE_RUNNING)
-		return true;
-	memset(s, 0, sizeof(*s));
-	return false;
-}
-
 static void report(int me, uint64_t updates)
 {
 	struct hybrid_stats s;
 	struct slot *m = &ctl->m[me];
 
 	__atomic_store_n(&m->updates, updates, __ATOMIC_RELAXED);
-	if (!lib_stats(&s))
+	if (!hy_lib_stats(&s))
 		return;
 	if (!__atomic_load_n(&m->beat, __ATOMIC_RELAXED))
 		__atomic_store_n(&m->epochs0, s.epochs, __ATOMIC_RELAXED);
@@ -464,8 +446,7 @@ int main(int argc, char **argv)
 		usage();
 		return 2;
 	}
-	get_stats = (int (*)(struct hybrid_stats *))dlsym(RTLD_DEFAULT, "hybrid_get_stats");
-	library = lib_stats(&s);
+	library = hy_lib_stats(&s);
 	npages = opt_mib << 20 >> 12;
 	ctl = mmap(NULL, sizeof(*ctl), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	table = mmap(NULL, npages * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
