@@ -6,7 +6,11 @@
  * see it at the same address, but nothing in it is a pointer):
  *   struct board_hdr       magic, the bump allocators, HY_BOARD_SLOTS slots
  *   words                  from BOARD_HDR_BYTES on: each slot's chunk words,
- *                          then its summary words
+ *                          its summary words (a bit per chunk word), then its
+ *                          top words (a bit per summary word): the lead goes
+ *                          from a top bit to a summary word to a chunk word,
+ *                          and reads 1/4096 of a word per chunk of address
+ *                          space where nothing was published
  * A slot is claimed with a fetch-add on nslots, filled, then made visible
  * by a release store of `ready`; readers go only through slot numbers
  * their own registry holds (made ready before they were handed out).
@@ -16,6 +20,7 @@
  * taking the lead and its first beat are one compare-and-swap.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -42,6 +47,7 @@ struct board_slot {
 	uint64_t nchunks;  /* chunk words */
 	uint64_t words;	   /* index of its first chunk word */
 	uint64_t sums;	   /* index of its first summary word */
+	uint64_t tops;	   /* index of its first top word */
 	uint64_t lead;	   /* pid << 32 | beat in ms; 0: none */
 	uint32_t ready;	   /* filled in */
 	uint32_t hint_seq; /* hints published */
@@ -135,7 +141,8 @@ struct hy_board *hy_board_get(int *err)
 
 int hy_board_attach(struct hy_board *b, uintptr_t cbase, uint64_t nchunks)
 {
-	uint64_t nsums = (nchunks + 63) / 64, need = nchunks + nsums, at;
+	uint64_t nsums = (nchunks + 63) / 64, ntops = (nsums + 63) / 64, need = nchunks + nsums + ntops,
+		 at;
 	uint32_t s;
 
 	if (!nchunks || nchunks > BOARD_WORDS)
@@ -147,9 +154,17 @@ int hy_board_attach(struct hy_board *b, uintptr_t cbase, uint64_t nchunks)
 	if (at + need > BOARD_WORDS || at + need < at)
 		return -ENOSPC; /* the slot stays claimed and never ready */
 	b->h.slot[s] = (struct board_slot){
-		.cbase = cbase, .nchunks = nchunks, .words = at, .sums = at + nchunks};
+		.cbase = cbase, .nchunks = nchunks, .words = at, .sums = at + nchunks,
+		.tops = at + nchunks + nsums};
 	__atomic_store_n(&b->h.slot[s].ready, 1, __ATOMIC_RELEASE);
 	return (int)s + 1;
+}
+
+/* Chunk word `no` of sl has bits: its summary bit, then its top bit. */
+static void mark(uint64_t *w, const struct board_slot *sl, uint64_t no)
+{
+	__atomic_fetch_or(&w[sl->sums + no / 64], UINT64_C(1) << (no % 64), __ATOMIC_RELEASE);
+	__atomic_fetch_or(&w[sl->tops + no / 4096], UINT64_C(1) << (no / 64 % 64), __ATOMIC_RELEASE);
 }
 
 void hy_board_publish(struct hy_board *b, int s, uint64_t no, uint64_t bits)
@@ -159,10 +174,11 @@ void hy_board_publish(struct hy_board *b, int s, uint64_t no, uint64_t bits)
 
 	if (!sl || no >= sl->nchunks || !bits)
 		return;
-	/* the word first, then its summary bit: whoever clears the summary
-	 * and then takes the word gets the bits, or the bit is set again */
+	/* the word first, then its summary bit, then the top bit: whoever
+	 * clears a level and then takes the one below gets the bits, or the
+	 * bit above is set again after it */
 	__atomic_fetch_or(&w[sl->words + no], bits, __ATOMIC_RELEASE);
-	__atomic_fetch_or(&w[sl->sums + no / 64], UINT64_C(1) << (no % 64), __ATOMIC_RELEASE);
+	mark(w, sl, no);
 }
 
 /* Is pid a process that still exists?  A zombie does (kill says so); it
@@ -260,6 +276,39 @@ void hy_board_hints(struct hy_board *b, int s, uint32_t *seen,
 	*seen = cur; /* all read, overwritten ones skipped */
 }
 
+/* Clear a word and return what it held, without writing it when it is
+ * 0: a word nobody wrote stays a hole of the memfd. */
+static uint64_t take_word(uint64_t *w)
+{
+	return __atomic_load_n(w, __ATOMIC_RELAXED) ? __atomic_exchange_n(w, 0, __ATOMIC_ACQ_REL) : 0;
+}
+
+/* Summary word i of sl: the chunk words it marks in [lo, hi) to fn, the
+ * others left marked.  True if any of its bits stays set. */
+static bool take_sum(struct hy_board *b, int s, struct board_slot *sl, uint64_t i, uint64_t lo,
+		     uint64_t hi, uint64_t (*fn)(void *arg, uint64_t no, uint64_t bits), void *arg)
+{
+	uint64_t *w = words_of(b);
+	uint64_t sum = take_word(&w[sl->sums + i]), back = 0;
+
+	while (sum) {
+		unsigned j = (unsigned)__builtin_ctzll(sum);
+		uint64_t no = i * 64 + j, bits, left;
+
+		sum &= sum - 1;
+		if (no < lo || no >= hi) {
+			back |= UINT64_C(1) << j; /* another part's: left for it */
+			continue;
+		}
+		bits = take_word(&w[sl->words + no]);
+		if (bits && (left = fn(arg, no, bits)))
+			hy_board_publish(b, s, no, left); /* marks it again */
+	}
+	if (back)
+		__atomic_fetch_or(&w[sl->sums + i], back, __ATOMIC_RELEASE);
+	return back != 0;
+}
+
 void hy_board_take(struct hy_board *b, int s, uint64_t lo, uint64_t hi,
 		   uint64_t (*fn)(void *arg, uint64_t no, uint64_t bits), void *arg)
 {
@@ -270,24 +319,19 @@ void hy_board_take(struct hy_board *b, int s, uint64_t lo, uint64_t hi,
 		return;
 	if (hi > sl->nchunks)
 		hi = sl->nchunks;
-	for (uint64_t i = lo / 64; i * 64 < hi; i++) {
-		uint64_t sum = __atomic_exchange_n(&w[sl->sums + i], 0, __ATOMIC_ACQ_REL), back = 0;
+	for (uint64_t t = lo / 4096; t * 4096 < hi; t++) {
+		uint64_t top = take_word(&w[sl->tops + t]), back = 0;
 
-		while (sum) {
-			unsigned j = (unsigned)__builtin_ctzll(sum);
-			uint64_t no = i * 64 + j, bits, left;
+		while (top) {
+			unsigned j = (unsigned)__builtin_ctzll(top);
+			uint64_t i = t * 64 + j;
 
-			sum &= sum - 1;
-			if (no < lo || no >= hi) {
-				back |= UINT64_C(1) << j; /* another part's: left for it */
-				continue;
-			}
-			bits = __atomic_exchange_n(&w[sl->words + no], 0, __ATOMIC_ACQ_REL);
-			if (bits && (left = fn(arg, no, bits)))
-				hy_board_publish(b, s, no, left);
+			top &= top - 1;
+			if ((i + 1) * 64 <= lo || i * 64 >= hi || take_sum(b, s, sl, i, lo, hi, fn, arg))
+				back |= UINT64_C(1) << j; /* bits for another part */
 		}
 		if (back)
-			__atomic_fetch_or(&w[sl->sums + i], back, __ATOMIC_RELEASE);
+			__atomic_fetch_or(&w[sl->tops + t], back, __ATOMIC_RELEASE);
 	}
 }
 
@@ -309,6 +353,11 @@ size_t hy_board_bytes(const struct hy_board *b)
 
 	if (!b)
 		return 0;
+	uint32_t n = __atomic_load_n(&b->h.nslots, __ATOMIC_RELAXED);
+
 	used = __atomic_load_n(&b->h.used, __ATOMIC_RELAXED);
-	return BOARD_HDR_BYTES + (used < BOARD_WORDS ? used : BOARD_WORDS) * sizeof(uint64_t);
+	/* the header up to the slots claimed (the rest of it is never written) */
+	return offsetof(struct board_hdr, slot) +
+	       (n < HY_BOARD_SLOTS ? n : HY_BOARD_SLOTS) * sizeof(struct board_slot) +
+	       (used < BOARD_WORDS ? used : BOARD_WORDS) * sizeof(uint64_t);
 }

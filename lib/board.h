@@ -18,8 +18,10 @@
  *   - one word per chunk of the range (HY_CHUNK_PAGES pages, numbered from
  *     the range's chunk base as region.h numbers them): the pages accessed
  *     since the lead last took them;
- *   - one summary bit per 64 words, so that the lead goes over words
- *     someone wrote, never over the range's address space;
+ *   - one summary bit per chunk word and one top bit per summary word, so
+ *     that the lead goes over words someone wrote: where nothing was
+ *     published it reads one top word per 4096 chunks (1 GiB) and writes
+ *     nothing;
  *   - the lead: a pid and its last beat.  A member becomes lead when there
  *     is none, or the lead is gone (its pid no longer exists) or silent
  *     (no beat for `stale_ns`); a lead that finds it was replaced stops.
@@ -70,7 +72,8 @@ void hy_board_publish(struct hy_board *b, int s, uint64_t no, uint64_t bits);
  */
 bool hy_board_lead(struct hy_board *b, int s, pid_t pid, uint64_t now, uint64_t stale_ns);
 
-/* Let go of the lead of slot s if pid has it (a member that stops). */
+/* Let go of the lead of slot s if pid has it (a member that stops: its
+ * exit or hybrid_shutdown). */
 void hy_board_release(struct hy_board *b, int s, pid_t pid);
 
 /*
