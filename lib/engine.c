@@ -580,6 +580,13 @@ void hy_engine_quiesce(struct hy_engine *e)
 	hy_reg_lock(&e->reg);
 	if (!e->quiesced) {
 		e->quiesced = true;
+		/* the tree's memory this process led: another member leads at its
+		 * next epoch, not after the silence that replaces a lead alive */
+		for (size_t i = 0; i < e->reg.n; i++)
+			if (e->reg.reg[i].lead) {
+				hy_board_release(e->board, e->reg.reg[i].slot, getpid());
+				e->reg.reg[i].lead = false;
+			}
 		/* every page released and unregistered: writes never fault again */
 		hy_track_close(e->track);
 		e->track = NULL;

@@ -22,6 +22,7 @@
 
 #include "../support.h"
 #include "engine.h"
+#include "clock.h"
 #include "engine_state.h"
 #include "migrate.h"
 #include "region.h"
@@ -431,6 +432,46 @@ static void test_shared_rehint(void)
 	munmap(p, len);
 }
 
+/*
+ * A lead that stops (exit, hybrid_shutdown: quiesce) lets go of the tree's
+ * memory at once: another member leads at its next epoch, not after the
+ * silence that replaces a lead still alive.
+ */
+static void test_shared_lead_released(void)
+{
+	struct fixture f;
+	struct hy_engine *e;
+	struct hy_registry *r;
+	struct hy_stats st;
+	struct hy_board *b;
+	size_t len = 2 * MiB;
+	int slot, err;
+	char *p;
+
+	if (!fixture_up(&f, "tiers=0/0 backend=async"))
+		return;
+	e = f.e;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(p != MAP_FAILED);
+	CU_ASSERT_EQUAL_FATAL(hy_engine_manage_shared(e, p, len), 0);
+	memset(p, 1, len);
+	hy_engine_epoch(e);
+	hy_engine_stats(e, &st);
+	CU_ASSERT_EQUAL(st.lead_bytes, len); /* the only member: it leads */
+	r = hy_engine_registry(e);
+	hy_reg_lock(r);
+	slot = hy_reg_find(r, (uintptr_t)p)->slot;
+	hy_reg_unlock(r);
+	b = hy_board_get(&err);
+	CU_ASSERT_FATAL(b != NULL && slot > 0);
+	/* alive and beating: nobody else may lead */
+	CU_ASSERT_FALSE(hy_board_lead(b, slot, getpid() + 1, hy_mono_ns(), 3600ull * 1000000000));
+	hy_engine_quiesce(e);
+	CU_ASSERT_TRUE(hy_board_lead(b, slot, getpid() + 1, hy_mono_ns(), 3600ull * 1000000000));
+	fixture_down(&f);
+	munmap(p, len);
+}
+
 static void test_manage_undone(void)
 {
 	struct fixture f;
@@ -779,6 +820,7 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_stop_within_a_step),
 	HY_TEST(test_migration_stops),
 	HY_TEST(test_shared_rehint),
+	HY_TEST(test_shared_lead_released),
 };
 
 HY_CUNIT_MAIN("engine", tests)
