@@ -14,12 +14,17 @@ BUILD=$1 SRC=$2
 . "$SRC/tests/tools/lib.sh"
 CTL=$BUILD/tools/hybridctl
 command -v python3 >/dev/null || skip_all "python3 is not installed"
+# The interpreter itself, not what PATH names: python3 may be a wrapper
+# script (pyenv's shim is bash), whose shell would publish statistics under
+# the launched pid until it execs the interpreter, and then stop.
+PYTHON=$(python3 -c 'import sys; print(sys.executable)') && [ -x "$PYTHON" ] ||
+	skip_all "python3 does not name its interpreter (sys.executable)"
 unset $(env | grep -o '^HYBRID_[A-Z_]*') 2>/dev/null
 dir=$(mktemp -d)
 trap 'kill $(cat "$dir"/pids 2>/dev/null) $lone 2>/dev/null; rm -rf "$dir" "$OUT" "$ERR"' EXIT
 lone=
 
-"$CTL" --fast-nodes 0 --slow-nodes 0 --epoch 100ms -- python3 - "$dir" <<'PY' &
+"$CTL" --fast-nodes 0 --slow-nodes 0 --epoch 100ms -- "$PYTHON" - "$dir" <<'PY' &
 import mmap, os, sys, time
 d = sys.argv[1]
 m = mmap.mmap(-1, 16 << 20)          # MAP_SHARED | MAP_ANONYMOUS
@@ -76,7 +81,7 @@ assert d["tree"] == sys.argv[2] and d["processes"] == 3 and pids == want, (d["tr
 assert d["lead"] in want and d["shared_bytes"] >= 16 << 20
 ' "$OUT" "$t0" "$parent" "$c1" "$c2" 2>"$ERR"; then ok "--tree --json: the tree, its 3 members, its lead"; else bad "--tree --json"; fi
 # a managed process that shares nothing: no tree
-"$CTL" --fast-nodes 0 --slow-nodes 0 --epoch 100ms -- python3 -c 'import time; b = bytearray(8 << 20); time.sleep(60)' &
+"$CTL" --fast-nodes 0 --slow-nodes 0 --epoch 100ms -- "$PYTHON" -c 'import time; b = bytearray(8 << 20); time.sleep(60)' &
 lone=$!
 lone_live() { "$CTL" stat "$lone" --json >/dev/null 2>&1; }
 if wait_until lone_live; then
