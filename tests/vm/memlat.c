@@ -1,18 +1,21 @@
+/* SPDX-License-Identifier: MIT */
 /* memlat — load latency and stream bandwidth of each NUMA node, as a guest sees them.
  *
  *   memlat [--mib N] [--reps R]
  *
  * For every node with memory: N MiB (default 64, far more than the slow-tier plugin's
  * 32 KiB tag cache, tests/vm/slowmem.c) bound there with mbind(MPOL_BIND) and faulted in,
- * then R (default 5) rounds of
- *   chase   a pointer chase through the buffer's 64-byte lines in a random order closed
- *           into one cycle: each load depends on the one before, so the
- *           time per load is the latency of one missed line;
- *   read    a sequential read of the buffer (sum of 64-bit words);
- *   write   a sequential write of the buffer.
- * The rounds alternate between the nodes so that a busy host slows every node alike;
- * each figure is the median of the R rounds, each ratio the median of the R rounds'
- * ratios (a round's figures for two nodes are measured seconds apart).  Output, one line per node and one per
+ * then
+ *   chase   4 x R (default R = 5) rounds of a pointer chase through a quarter of the
+ *           buffer's 64-byte lines, all of them in one random cycle: each load depends
+ *           on the one before, so the time per load is the latency of one missed line
+ *           (and, under TCG, of QEMU's TLB misses: a new page nearly every load);
+ *   read    R rounds of a sequential read of the buffer (sum of 64-bit words);
+ *   write   R rounds of a sequential write of the buffer.
+ * A busy host slows everything, and not evenly over time: the chase rounds alternate
+ * between the nodes (in turn forwards and backwards) and are short (a few tenths of a
+ * second), each round's node-N time is divided by the node-0 time next to it, and a
+ * figure is the median over the rounds.  Output, one line per node and one per
  * slow node's ratio to node 0 (tiered-vm --calibrate reads the "memlat:" lines):
  *   memlat: node 1 chase_ns 123.4 read_mbs 456 write_mbs 789
  *   memlat: ratio node1/node0 chase 2.51 read 0.40 write 0.38
@@ -39,7 +42,8 @@ struct node {
 	int id;
 	char *buf;
 	size_t bytes;
-	double chase[MAX_REPS], rd[MAX_REPS], wr[MAX_REPS];
+	double chase[4 * MAX_REPS], rd[MAX_REPS], wr[MAX_REPS];
+	char *pos; /* where the chase goes on */
 };
 
 static double now_s(void)
@@ -57,7 +61,7 @@ static int cmp_double(const void *a, const void *b)
 
 static double median(double *v, int n)
 {
-	double s[MAX_REPS];
+	double s[4 * MAX_REPS];
 	memcpy(s, v, sizeof(double) * (size_t)n);
 	qsort(s, (size_t)n, sizeof(double), cmp_double);
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
@@ -127,16 +131,16 @@ static int setup(struct node *nd, size_t bytes)
 
 static volatile uint64_t sink;
 
-/* ns per dependent load over one pass of the cycle */
+/* ns per dependent load over a quarter of the cycle, going on where the last stopped */
 static double chase(struct node *nd)
 {
-	size_t n = nd->bytes / LINE, i;
-	char *p = nd->buf;
+	size_t n = nd->bytes / LINE / 4, i;
+	char *p = nd->pos;
 	double t0 = now_s(), t;
 	for (i = 0; i < n; i++)
 		p = *(char **)p;
 	t = now_s() - t0;
-	sink = (uint64_t)(uintptr_t)p;
+	nd->pos = p;
 	return t * 1e9 / (double)n;
 }
 
@@ -194,36 +198,43 @@ int main(int argc, char **argv)
 		if (!numa_bitmask_isbitset(numa_all_nodes_ptr, i) || numa_node_size64(i, &free_b) <= 0)
 			continue;
 		nodes[nn].id = i;
+		nodes[nn].pos = NULL;
 		if (setup(&nodes[nn], mib << 20) != 0)
 			return 1;
+		nodes[nn].pos = nodes[nn].buf;
 		nn++;
 	}
 	if (nn == 0 || nodes[0].id != 0) {
 		fprintf(stderr, "memlat: FAIL: node 0 has no memory\n");
 		return 1;
 	}
-	/* one untimed pass each: the guest's and QEMU's TLBs, the plugin's tags warm alike */
+	/* one untimed round each: the guest's and QEMU's TLBs, the plugin's tags warm alike */
 	for (i = 0; i < nn; i++)
 		chase(&nodes[i]);
+	for (r = 0; r < 4 * reps; r++)
+		for (i = 0; i < nn; i++) {
+			int k = r % 2 ? nn - 1 - i : i;
+			nodes[k].chase[r] = chase(&nodes[k]);
+		}
 	for (r = 0; r < reps; r++)
 		for (i = 0; i < nn; i++) {
-			nodes[i].chase[r] = chase(&nodes[i]);
 			nodes[i].rd[r] = stream_read(&nodes[i]);
 			nodes[i].wr[r] = stream_write(&nodes[i], (uint64_t)r);
 		}
 	for (i = 0; i < nn; i++)
-		printf("memlat: node %d chase_ns %.1f read_mbs %.0f write_mbs %.0f (%zu MiB, median of %d)\n",
-		       nodes[i].id, median(nodes[i].chase, reps), median(nodes[i].rd, reps),
-		       median(nodes[i].wr, reps), mib, reps);
+		printf("memlat: node %d chase_ns %.1f read_mbs %.0f write_mbs %.0f (%zu MiB, median of %d, %d)\n",
+		       nodes[i].id, median(nodes[i].chase, 4 * reps), median(nodes[i].rd, reps),
+		       median(nodes[i].wr, reps), mib, 4 * reps, reps);
 	for (i = 1; i < nn; i++) {
-		double c[MAX_REPS], rd[MAX_REPS], wr[MAX_REPS];
-		for (r = 0; r < reps; r++) {
+		double c[4 * MAX_REPS], rd[MAX_REPS], wr[MAX_REPS];
+		for (r = 0; r < 4 * reps; r++)
 			c[r] = nodes[i].chase[r] / nodes[0].chase[r];
+		for (r = 0; r < reps; r++) {
 			rd[r] = nodes[i].rd[r] / nodes[0].rd[r];
 			wr[r] = nodes[i].wr[r] / nodes[0].wr[r];
 		}
 		printf("memlat: ratio node%d/node0 chase %.2f read %.2f write %.2f\n", nodes[i].id,
-		       median(c, reps), median(rd, reps), median(wr, reps));
+		       median(c, 4 * reps), median(rd, reps), median(wr, reps));
 	}
 	return 0;
 }

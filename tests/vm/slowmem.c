@@ -21,8 +21,8 @@
  * address; one in a slow range is split into its 64-byte line, and the line is looked
  * up in that vCPU's tag cache: 512 direct-mapped lines (32 KiB, a crude L1 that holds
  * only slow lines).  A hit costs nothing; a miss enters the line and spins on the host
- * clock for NS.  With a multi-threaded TCG the guest's clocks follow the host's, so the
- * guest sees a load that took NS longer.  A cost per *missed line*, not per access,
+ * clock for NS (less what earlier spins overran: see delay).  With a multi-threaded TCG
+ * the guest's clocks follow the host's, so the guest sees a load that took NS longer.  A cost per *missed line*, not per access,
  * matters: the kernel zeroes pages with string instructions that reach the plugin one
  * byte at a time; with a delay on every access faulting in 768 MiB never finished.
  *
@@ -103,6 +103,7 @@ struct range {
  */
 struct vcpu {
 	uint64_t tag[TAG_LINES];
+	uint64_t credit; /* ticks already waited beyond what was asked (see delay) */
 } __attribute__((aligned(64)));
 
 static struct range ranges[MAX_RANGES];
@@ -173,12 +174,33 @@ static double ticks_per_ns(void)
 	return (double)(c1 - c0) / (double)(t1 - t0);
 }
 
-/* The delay: spins until the clock has moved on by ticks. */
-static void spin(uint64_t ticks)
+/*
+ * The delay: spins until the clock has moved on by ticks.  A spin is CPU work, so on a
+ * busy host the vCPU thread is preempted inside it as often as elsewhere, and a spin
+ * that was preempted ends late, by up to a time slice.  Without more, a slow load would
+ * cost its NS stretched like all the guest's work (NS / share of the host CPU) and the
+ * slow node would look slower on a busy host than on an idle one.  So what a spin waits
+ * beyond its ticks is kept as credit and paid back by the next misses: over many misses
+ * the vCPU waits NS per miss in host (= guest) time, plus its own work however stretched.
+ * The credit is capped at 10 ms so that one long preemption does not leave a burst of
+ * free misses behind.
+ */
+static uint64_t max_credit;
+
+static void delay(struct vcpu *v, uint64_t ticks)
 {
-	uint64_t t0 = now_ticks();
-	while (now_ticks() - t0 < ticks)
+	uint64_t t0, t;
+	if (v->credit >= ticks) {
+		v->credit -= ticks;
+		return;
+	}
+	ticks -= v->credit;
+	t0 = now_ticks();
+	while ((t = now_ticks()) - t0 < ticks)
 		__asm__ volatile("" ::: "memory");
+	v->credit = t - t0 - ticks;
+	if (v->credit > max_credit)
+		v->credit = max_credit;
 }
 
 static void on_mem(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
@@ -201,7 +223,7 @@ static void on_mem(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t
 	if (v->tag[line % TAG_LINES] == line + 1)
 		return;
 	v->tag[line % TAG_LINES] = line + 1;
-	spin(ranges[i].ticks);
+	delay(v, ranges[i].ticks);
 }
 
 static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
@@ -278,6 +300,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
 	tpn = ticks_per_ns();
 	for (i = 0; i < (int)nranges; i++)
 		ranges[i].ticks = (uint64_t)(ranges[i].ns * tpn + 0.5);
+	max_credit = (uint64_t)(10e6 * tpn);
 	qemu_plugin_register_vcpu_tb_trans_cb(id, on_tb_trans);
 	return 0;
 }
