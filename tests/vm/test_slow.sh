@@ -12,8 +12,8 @@
 # vm: node 1 gets NS = 800 ns per missed line; memlat's pointer chase over
 # 64 MiB of node 0 costs about 500-600 ns a load under TCG (QEMU's TLB misses
 # mostly), so the ratio asked, (base + NS) / base with base node 0's median in
-# the same run, is about 2.3-2.6.  Checked: the plugin's range is node 1's
-# (dmesg SRAT, 2G), the measured node1/node0 chase ratio (median of 5 rounds'
+# the same run, is about 2-3.  Checked: the plugin's range is node 1's
+# (dmesg SRAT, 2G; QEMU 7's plugin address: tiered-vm), the measured node1/node0 chase ratio (median of 5 rounds'
 # ratios) is within 15% of the ratio asked, and the stream (read and write of
 # 64 MiB) on node 1 finished.  Only ratios of one run: no absolute times.
 # Exit 0 pass, 1 fail, 77 no VM here (QEMU, kernel 6.12 or the plugin missing).
@@ -66,7 +66,7 @@ run "$VM" --kernel 6.12 --topology 2tier --share "$BUILD" --timeout 1500 --slow 
 cat "$ERR"
 [ "$status" != 77 ] || skip_all "no tiered VM with the plugin here: $(grep -m1 SKIP "$ERR")"
 expect_status 0 "the VM with the plugin ran memlat and COMMAND"
-expect_err "^tiered-vm: slow tier: node 1 \[0x20000000-0x80000000\) $NS ns per missed line$" "the plugin's range is node 1's (2G)"
+expect_err "^tiered-vm: slow tier: node 1 \[0x20000000-0x80000000\) $NS ns per missed line( \(QEMU [0-7] plugin address \[0x40000000-0xa0000000\)\))?$" "the plugin's range is node 1's (2G)"
 expect_err "^tiered-vm: calibration: memlat: node 1 chase_ns [0-9.]+ read_mbs [1-9][0-9]* write_mbs [1-9][0-9]* " "the chase and the stream on node 1 finished"
 line=$(grep -m1 '^tiered-vm: slow tier: load latency node1/node0 = ' "$ERR")
 if [ -z "$line" ]; then
