@@ -1,5 +1,5 @@
 /*
- * slowmem.c - a QEMU TCG plugin that makes ranges of guest-physical memory slow.
+ * slowmem.c - a QEMU TCG plugin that makes ranges of guest memory slow.
  *
  * Copyright (C) 2026 the libhybrid authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -15,9 +15,11 @@
  *       -plugin file=slowmem.so,range=0x20000000-0x80000000:200 ...
  * Each range=START-END:NS (hexadecimal or decimal, END exclusive, repeatable) makes a
  * guest access to [START, END) that misses the model below cost NS more nanoseconds.
+ * START and END are addresses as qemu_plugin_hwaddr_phys_addr() reports them: on QEMU 7
+ * not guest-physical but ram_addr-based (tests/vm/tiered-vm works them out).
  *
  * The model: under TCG every guest load and store costs the same host time whatever
- * node it reaches.  For every load and store the plugin looks at the guest-physical
+ * node it reaches.  For every load and store the plugin looks at the physical
  * address; one in a slow range is split into its 64-byte line, and the line is looked
  * up in that vCPU's tag cache: 512 direct-mapped lines (32 KiB, a crude L1 that holds
  * only slow lines).  A hit costs nothing; a miss enters the line and spins on the host
@@ -91,7 +93,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
 #define MAX_RANGES 16
 
 struct range {
-	uint64_t start, end; /* guest-physical, end exclusive */
+	uint64_t start, end; /* as the plugin API reports them, end exclusive */
 	uint64_t ticks;      /* the delay in clock ticks (see spin) */
 	unsigned ns;
 };
