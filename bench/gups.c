@@ -31,7 +31,9 @@
  * than one mmap, so that an LD_PRELOADed allocator such as memkind's libmemtier.so
  * places it), oracle (the table bound to the slow node with mbind, the hot set then
  * moved to DRAM with move_pages, and moved again at once when the hot set moves; with
- * a scattered hot set it asks for no huge pages, to be exact at 4 KiB), memtier:R (memkind's static-ratio
+ * a scattered hot set it asks for no huge pages, to be exact at 4 KiB), slow (the table
+ * alone bound to the slow node, nothing moved: the process's other memory stays where
+ * the kernel puts it, unlike numactl --membind), memtier:R (memkind's static-ratio
  * tiering: the table is allocated in 2 MiB chunks from a memtier memory of
  * DRAM:KMEM_DAX = 1:R, the way libmemtier.so serves malloc; needs memkind at build).
  * -b SIZE first locks a balloon on DRAM so that only SIZE of it stays free: DRAM then
@@ -316,7 +318,7 @@ int main(int argc, char **argv)
 		default:
 			fprintf(stderr,
 				"usage: gups [-s SIZE] [-H hot%%] [-p upd%%] [-l contiguous|scattered] [-t s] [-T s] [-i s]\n"
-				"            [-w writes-per-1000] [-m plain|malloc|oracle|memtier:R] [-b DRAM-free] [-d dram-node] [-S slow-node]\n"
+				"            [-w writes-per-1000] [-m plain|malloc|oracle|slow|memtier:R] [-b DRAM-free] [-d dram-node] [-S slow-node]\n"
 				"            [-L label] [-o intervals.csv] [-x summary.csv] [-r seed]\n");
 			return 2;
 		}
@@ -351,7 +353,7 @@ int main(int argc, char **argv)
 		perm[j] = t;
 	}
 
-	bool oracle = !strcmp(mode, "oracle");
+	bool oracle = !strcmp(mode, "oracle"), slowbind = !strcmp(mode, "slow");
 	if (!strncmp(mode, "memtier:", 8)) {
 #ifdef HAVE_MEMKIND
 		unsigned ratio = atoi(mode + 8);
@@ -395,7 +397,7 @@ int main(int argc, char **argv)
 	}
 
 	choose_hot(0);
-	if (oracle) {
+	if (oracle || slowbind) {
 		unsigned long mask = 1UL << slow_node;
 		if (mbind(chunk[0], npages * PAGE, MPOL_BIND, &mask, sizeof(mask) * 8, 0))
 			die("mbind (oracle)");
