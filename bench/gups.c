@@ -31,14 +31,21 @@
  * than one mmap, so that an LD_PRELOADed allocator such as memkind's libmemtier.so
  * places it), oracle (the table bound to the slow node with mbind, the hot set then
  * moved to DRAM with move_pages, and moved again at once when the hot set moves; with
- * a scattered hot set it asks for no huge pages, to be exact at 4 KiB), memtier:R (memkind's static-ratio
+ * a scattered hot set it asks for no huge pages, to be exact at 4 KiB), slow (the table
+ * alone bound to the slow node, nothing moved: the process's other memory stays where
+ * the kernel puts it, unlike numactl --membind), memtier:R (memkind's static-ratio
  * tiering: the table is allocated in 2 MiB chunks from a memtier memory of
  * DRAM:KMEM_DAX = 1:R, the way libmemtier.so serves malloc; needs memkind at build).
  * -b SIZE first locks a balloon on DRAM so that only SIZE of it stays free: DRAM then
  * holds the hot set (plus a margin) but not the table.
  *
- * Output: one CSV row per interval (-o) and one per phase (-s), appended, with a header
- * when the file is new; the label (-L, comma-separated) starts each row.  Figures also
+ * Output: one CSV row per interval (-o) and one per phase (-x), appended, with a header
+ * when the file is new; the label (-L, comma-separated) starts each row.  The phase row
+ * ends with the throughput, M updates per second spent updating (the interval queries
+ * not counted), over the phase (mupd_s) and over its second half (mupd_s_settled), then
+ * where the memory that is not the table's data sits at the phase's end: page tables
+ * and transparent huge pages on the DRAM and the slow node (whole-node figures from
+ * sysfs, KiB; gups is most of the guest's memory in the VM).  Figures also
  * go to stderr.  Times are wall-clock; in the emulated VM they are emulated seconds.
  */
 #ifndef _GNU_SOURCE
@@ -177,22 +184,29 @@ static void lib_stats(struct hybrid_stats *st)
 		get_stats(st);
 }
 
-/* Node 0's free memory, from sysfs (bytes). */
-static unsigned long node_free(int node)
+/* A field of a node's meminfo in sysfs ("MemFree", "PageTables", ...), in KiB. */
+static unsigned long node_kb(int node, const char *field)
 {
-	char path[96], line[256];
+	char path[96], line[256], key[64];
 	unsigned long kb = 0;
 	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/meminfo", node);
+	snprintf(key, sizeof(key), " %s:", field);
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return 0;
 	while (fgets(line, sizeof(line), f)) {
-		char *m = strstr(line, "MemFree:");
+		char *m = strstr(line, key);
 		if (m)
-			kb = strtoul(m + 8, NULL, 10);
+			kb = strtoul(m + strlen(key), NULL, 10);
 	}
 	fclose(f);
-	return kb << 10;
+	return kb;
+}
+
+/* A node's free memory (bytes). */
+static unsigned long node_free(int node)
+{
+	return node_kb(node, "MemFree") << 10;
 }
 
 /* Lock DRAM so that about `leave` bytes of it stay free. */
@@ -304,7 +318,7 @@ int main(int argc, char **argv)
 		default:
 			fprintf(stderr,
 				"usage: gups [-s SIZE] [-H hot%%] [-p upd%%] [-l contiguous|scattered] [-t s] [-T s] [-i s]\n"
-				"            [-w writes-per-1000] [-m plain|malloc|oracle|memtier:R] [-b DRAM-free] [-d dram-node] [-S slow-node]\n"
+				"            [-w writes-per-1000] [-m plain|malloc|oracle|slow|memtier:R] [-b DRAM-free] [-d dram-node] [-S slow-node]\n"
 				"            [-L label] [-o intervals.csv] [-x summary.csv] [-r seed]\n");
 			return 2;
 		}
@@ -339,7 +353,7 @@ int main(int argc, char **argv)
 		perm[j] = t;
 	}
 
-	bool oracle = !strcmp(mode, "oracle");
+	bool oracle = !strcmp(mode, "oracle"), slowbind = !strcmp(mode, "slow");
 	if (!strncmp(mode, "memtier:", 8)) {
 #ifdef HAVE_MEMKIND
 		unsigned ratio = atoi(mode + 8);
@@ -383,7 +397,7 @@ int main(int argc, char **argv)
 	}
 
 	choose_hot(0);
-	if (oracle) {
+	if (oracle || slowbind) {
 		unsigned long mask = 1UL << slow_node;
 		if (mbind(chunk[0], npages * PAGE, MPOL_BIND, &mask, sizeof(mask) * 8, 0))
 			die("mbind (oracle)");
@@ -418,7 +432,8 @@ int main(int argc, char **argv)
 				    "hit_mean,hit_last,dram_pages_end,lib_epochs,lib_promote_pages,lib_demote_pages,"
 				    "vm_promote,vm_demote,vm_migrate,updates,wall_s,cpu_s,writes_permille,"
 				    "lib_backend,lib_managed_bytes,lib_policy_ns,lib_pages_armed,lib_wp_faults,"
-				    "lib_pages_scanned\n");
+				    "lib_pages_scanned,mupd_s,mupd_s_settled,pt_dram_kb,pt_slow_kb,thp_dram_kb,"
+				    "thp_slow_kb\n");
 	}
 
 	const uint64_t thresh = (uint64_t)(upd_pct / 100 * 4294967296.0);
@@ -452,7 +467,11 @@ int main(int argc, char **argv)
 		hot_start /= nhot;
 		double c0 = cpu_now(), t0 = now_s(), t95 = -1, hit_sum = 0, hit_last = 0;
 		long e95 = -1, i95 = -1, k = 0;
-		uint64_t updates = 0;
+		/* Throughput: updates per second spent updating (the interval queries left
+		 * out), over the phase and over its settled second half (intervals that
+		 * start at len/2 or later) — the speed figure of bench/run-speed. */
+		uint64_t updates = 0, upd2 = 0;
+		double busy = 0, busy2 = 0;
 		while (now_s() - t0 < len) {
 			double tb = now_s();
 			uint64_t n = 0;
@@ -476,6 +495,11 @@ int main(int argc, char **argv)
 			}
 			updates += n;
 			double dt = now_s() - tb;
+			busy += dt;
+			if (tb - t0 >= len / 2) {
+				upd2 += n;
+				busy2 += dt;
+			}
 			k++;
 			double h = frac_on_dram(hot, nhot, nodebuf);
 			double cf = frac_on_dram(cold_sample, ncold_sample, nodebuf);
@@ -518,14 +542,15 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"gups: phase %d: hot on DRAM %.3f -> %.3f, 95%% at %.1f s (%ld epochs), cold promoted %lu "
 			"(%.4f of cold), promoted %lu, hot captured %lu, migrated %.1f MiB (%.0f B per hot page), "
-			"mean hit %.3f\n",
+			"mean hit %.3f, %.3f Mupd/s (settled half %.3f)\n",
 			phase + 1, hot_start, (double)hot_end / nhot, t95, e95, cold_prom,
 			(double)cold_prom / (npages - nhot), prom, hot_cap, moved / 1048576.0, bphc,
-			k ? hit_sum / k : 0);
+			k ? hit_sum / k : 0, busy > 0 ? updates / busy / 1e6 : 0,
+			busy2 > 0 ? upd2 / busy2 / 1e6 : 0);
 		if (fs)
 			fprintf(fs,
 				"%s,%d,%lu,%lu,%.4f,%.4f,%.2f,%ld,%ld,%lu,%.5f,%lu,%.4f,%lu,%llu,%llu,%.0f,%.4f,%.4f,"
-				"%lu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f,%lu,%.12s,%llu,%llu,%llu,%llu,%llu\n",
+				"%lu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f,%lu,%.12s,%llu,%llu,%llu,%llu,%llu,%.4f,%.4f,%lu,%lu,%lu,%lu\n",
 				label, phase + 1, npages, nhot, hot_start, (double)hot_end / nhot, t95, e95, i95,
 				cold_prom, (double)cold_prom / (npages - nhot), prom,
 				prom ? (double)cold_prom / prom : 0, hot_cap, (unsigned long long)lib_bytes,
@@ -541,7 +566,10 @@ int main(int argc, char **argv)
 				(unsigned long long)(s1.policy_ns - s0.policy_ns),
 				(unsigned long long)(s1.pages_armed - s0.pages_armed),
 				(unsigned long long)(s1.wp_faults - s0.wp_faults),
-				(unsigned long long)(s1.pages_scanned - s0.pages_scanned));
+				(unsigned long long)(s1.pages_scanned - s0.pages_scanned),
+				busy > 0 ? updates / busy / 1e6 : 0, busy2 > 0 ? upd2 / busy2 / 1e6 : 0,
+				node_kb(dram_node, "PageTables"), node_kb(slow_node, "PageTables"),
+				node_kb(dram_node, "AnonHugePages"), node_kb(slow_node, "AnonHugePages"));
 		memcpy(snap0, snap1, npages * sizeof(int));
 	}
 	if (fo)
