@@ -215,6 +215,13 @@ if [ "$role" = guest ]; then
 	grep '^libhybrid:' "$tmp/server.log" | sort | uniq -c | sed 's/^/     /'
 	left=$(for f in /proc/[0-9]*/stat; do awk -v p="$p" '$4 == p { print $1 }' "$f" 2>/dev/null; done)
 	[ -z "$left" ] && ok "no process of the server left" || bad "left behind: $left"
+	if [ "$fail" -gt 0 ]; then # what a failure needs to be understood
+		for f in server.log bench.err bench.out hold.out; do
+			[ -s "$tmp/$f" ] || continue
+			echo "     --- $f (last 60 lines)"
+			tail -n 60 "$tmp/$f" | sed 's/^/     /'
+		done
+	fi
 	rm -rf "$tmp"
 	finish
 	exit
