@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# PostgreSQL under the preload, with pgbench, in the tiered VM (6.12, 2tier;
-# issue 20).  In the guest, as an unprivileged user (uid 65534 through
+# PostgreSQL under the preload, with pgbench, in the tiered VM (6.12 or 7.3,
+# 2tier; issue 20).  In the guest, as an unprivileged user (uid 65534 through
 # setpriv: postgres refuses root), with the data folder on the guest's tmpfs:
 #   - initdb, then the server started under hybridctl (the library preloaded
 #     in the postmaster and so in every process it forks) with
@@ -23,15 +23,16 @@
 #   - and the postmaster's statistics show shared_buffers as managed memory
 #     of the process tree (`shared_bytes` >= 0.9 x shared_buffers; issue 20).
 #
-#   test_pgbench.sh host BUILD_DIR SOURCE_DIR        boots the VM
+#   test_pgbench.sh host BUILD_DIR SOURCE_DIR [KERNEL] boots the VM (KERNEL: 6.12
+#                                                    (async tracking) or 7.3 (rwp))
 #   test_pgbench.sh guest BUILD_DIR SOURCE_DIR       inside the VM
 #
 # The VM's initramfs holds PostgreSQL 15 only when tiered-vm runs with
 # TIERED_VM_POSTGRESQL=1 (tests/vm/mkinitramfs): the host script sets it.
-# Exit 0 pass, 1 fail, 77 skip (no QEMU or kernel 6.12, or no PostgreSQL 15
+# Exit 0 pass, 1 fail, 77 skip (no QEMU or that kernel, or no PostgreSQL 15
 # on the host).
 set -u
-role=$1 BUILD=$(cd "$2" && pwd) SRC=$(cd "$3" && pwd)
+role=$1 BUILD=$(cd "$2" && pwd) SRC=$(cd "$3" && pwd) KVER=${4:-6.12}
 CTL=$BUILD/tools/hybridctl
 PG=/usr/lib/postgresql/15/bin
 SB_MB=64 CLIENTS=4 PER_CLIENT=250
@@ -232,6 +233,6 @@ fi
 	skip_all "PostgreSQL 15 not on the host ($PG: apt-get install postgresql-15 postgresql-client-15)"
 # TIERED_VM_POSTGRESQL=1: the initramfs with PostgreSQL (tests/vm/mkinitramfs).
 # The time limit only catches a hang: the guest waits for events, up to its ceilings.
-TIERED_VM_POSTGRESQL=1 "$SRC/tests/vm/tiered-vm" --kernel 6.12 --topology 2tier --share "$BUILD" --timeout 1800 \
+TIERED_VM_POSTGRESQL=1 "$SRC/tests/vm/tiered-vm" --kernel "$KVER" --topology 2tier --share "$BUILD" --timeout 1800 \
 	-- "$SRC/tests/vm/test_pgbench.sh" guest "$BUILD" "$SRC"
-vm_exit $? 6.12
+vm_exit $? "$KVER"
