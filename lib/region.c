@@ -408,7 +408,10 @@ int hy_reg_move(struct hy_registry *r, uintptr_t old, size_t oldlen, uintptr_t n
 				   .end = new + newlen,
 				   .hint = src->hint,
 				   .cbase = new & ~(HY_CHUNK_BYTES - 1)};
-	if (reserve(r, 2))
+	/* three entries at most: cut(old) and cut(new) may each split a
+	 * region, then the moved one goes in (cut's own reserve of one is
+	 * then already met, so it must be counted here) */
+	if (reserve(r, 3))
 		return -ENOMEM;
 	src = hy_reg_find(r, old); /* reserve may have moved the table */
 	/* the populated pages that move keep their state, chunk by chunk */
@@ -472,6 +475,8 @@ int hy_reg_check(const struct hy_registry *r)
 {
 	size_t pages = 0, chunks = 0;
 
+	if (r->n > r->cap)
+		return -EFAULT; /* entries were written past the table */
 	for (size_t i = 0; i < r->n; i++) {
 		const struct hy_region *g = &r->reg[i];
 

@@ -209,6 +209,38 @@ static void test_split_keeps_state(void)
 	hy_reg_destroy(&r);
 }
 
+/*
+ * mremap of the middle of one region into the middle of another splits
+ * both and adds the moved part: three more entries.  With the table two
+ * short of full, the third once went past its end (36 entries of 112
+ * bytes in one page: 48 bytes into whatever mapping came next).
+ */
+static void test_move_splits_two(void)
+{
+	struct hy_registry r;
+	uintptr_t a = BASE, b = BASE + 64 * PG, far = BASE + 1024 * PG;
+	size_t i = 0;
+
+	CU_ASSERT_EQUAL_FATAL(hy_reg_init(&r), 0);
+	CU_ASSERT_EQUAL(hy_reg_add(&r, a, 16 * PG, HY_HINT_HYBRID), 0);
+	CU_ASSERT_EQUAL(hy_reg_add(&r, b, 16 * PG, HY_HINT_HOT), 0);
+	/* one-page regions, a page apart (never merged), until two entries
+	 * are left; cap is known after the first growth */
+	do {
+		CU_ASSERT_EQUAL_FATAL(hy_reg_add(&r, far + 2 * i * PG, PG, HY_HINT_HYBRID), 0);
+		i++;
+	} while (r.n < r.cap - 2);
+	CU_ASSERT_EQUAL_FATAL(r.n, r.cap - 2);
+	CU_ASSERT_EQUAL(hy_reg_move(&r, a + 4 * PG, 4 * PG, b + 4 * PG, 4 * PG), 0);
+	CU_ASSERT(r.n <= r.cap);
+	CU_ASSERT_EQUAL(hy_reg_check(&r), 0);
+	CU_ASSERT_EQUAL(r.n, 2 + i + 3); /* a head, a tail, b head, b tail, moved */
+	CU_ASSERT_PTR_NULL(hy_reg_find(&r, a + 5 * PG));
+	CU_ASSERT_EQUAL(hy_reg_find(&r, b + 5 * PG)->hint, HY_HINT_HYBRID);
+	CU_ASSERT_EQUAL(hy_reg_find(&r, b + 9 * PG)->hint, HY_HINT_HOT);
+	hy_reg_destroy(&r);
+}
+
 static void test_model_random(void)
 {
 	struct hy_registry r;
@@ -396,6 +428,7 @@ static void test_threads(void)
 
 static const struct hy_test tests[] = {
 	HY_TEST(test_pstate_bits),	 HY_TEST(test_bad_arguments), HY_TEST(test_split_keeps_state),
+	HY_TEST(test_move_splits_two),
 	HY_TEST(test_model_random), HY_TEST(test_state_budget), HY_TEST(test_chunks),  HY_TEST(test_threads),
 };
 
