@@ -816,6 +816,7 @@ static long observe(struct hy_engine *e, struct hy_catch *caught)
 
 	hy_reg_lock(&e->reg);
 	bad = !e->quiesced && hy_track_check(e->track) == -EBADF;
+	hy_res_check(&e->res);
 	hy_reg_unlock(&e->reg);
 	if (bad)
 		hy_warn_once("the program closed or replaced libhybrid's file descriptors: access "

@@ -11,7 +11,10 @@
 #define HY_OS_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -137,6 +140,33 @@ static inline int hy_os_grow(void **arr, size_t *cap, size_t elem, size_t want)
 	*arr = p;
 	*cap = c;
 	return 0;
+}
+
+/*
+ * Is fd still the file the library opened?  Its /proc/self/fd link must
+ * start with link_prefix and end with link_suffix (either may be NULL).
+ * The program may close every descriptor (daemons do) or dup2 over ours;
+ * from then on the number may be one of its own files, which we must never
+ * read, ioctl or close.  fd < 0, or no /proc to tell: true.
+ */
+static inline bool hy_fd_is(int fd, const char *link_prefix, const char *link_suffix)
+{
+	char path[40], link[96];
+	ssize_t n;
+
+	if (fd < 0)
+		return true;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return errno == ENOENT && access("/proc/self/fd", F_OK) ? true : false;
+	link[n] = '\0';
+	if (link_prefix && strncmp(link, link_prefix, strlen(link_prefix)))
+		return false;
+	if (link_suffix &&
+	    ((size_t)n < strlen(link_suffix) || strcmp(link + n - strlen(link_suffix), link_suffix)))
+		return false;
+	return true;
 }
 
 #endif

@@ -24,11 +24,18 @@ void hy_res_init(struct hy_resident *r)
 
 void hy_res_close(struct hy_resident *r)
 {
-	/* after fork the fd is the parent's file, but ours to close */
-	if (r->fd >= 0)
+	/* after fork the fd is the parent's file, but ours to close -- if the
+	 * program has not closed it and taken the number for a file of its own */
+	if (r->fd >= 0 && hy_fd_is(r->fd, NULL, "/pagemap"))
 		close(r->fd);
 	hy_os_free(r->buf, r->buf_len);
 	hy_res_init(r);
+}
+
+void hy_res_check(struct hy_resident *r)
+{
+	if (r->fd >= 0 && !hy_fd_is(r->fd, NULL, "/pagemap"))
+		r->fd = -1; /* the program's number now: forgotten, opened anew */
 }
 
 /* The buffer, and the pagemap file of this process (again after fork). */

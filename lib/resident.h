@@ -38,6 +38,12 @@ typedef int (*hy_res_fn)(void *arg, uintptr_t start, uintptr_t end, bool huge);
 void hy_res_init(struct hy_resident *r);
 void hy_res_close(struct hy_resident *r);
 
+/* Whether the pagemap descriptor is still ours: one the program closed, or
+ * whose number it reused, is forgotten (never closed: the number may be the
+ * program's) and the next scan opens the file again.  The epoch asks once
+ * per epoch, before the scans. */
+void hy_res_check(struct hy_resident *r);
+
 /*
  * The present pages of [start, end) (page-aligned), run by run, to fn.
  * fn's non-zero return stops the scan and is returned.  0, or -errno

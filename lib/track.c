@@ -257,32 +257,6 @@ static int remove_locked(struct hy_track *t, uintptr_t start, uintptr_t end)
 	return rc;
 }
 
-/*
- * Is fd still the file we opened?  The program may close every descriptor
- * (daemons do) or dup2 over ours; from then on the number may be one of its
- * own files, which we must never read, ioctl or close.  /proc/self/fd says
- * what a number is; without /proc we cannot tell and trust it.
- */
-static bool fd_is(int fd, const char *link_prefix, const char *link_suffix)
-{
-	char path[40], link[96];
-	ssize_t n;
-
-	if (fd < 0)
-		return true;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return errno == ENOENT && access("/proc/self/fd", F_OK) ? true : false;
-	link[n] = '\0';
-	if (link_prefix && strncmp(link, link_prefix, strlen(link_prefix)))
-		return false;
-	if (link_suffix &&
-	    ((size_t)n < strlen(link_suffix) || strcmp(link + n - strlen(link_suffix), link_suffix)))
-		return false;
-	return true;
-}
-
 static int add_locked(struct hy_track *t, uintptr_t start, uintptr_t end)
 {
 	struct uffdio_register reg = {
@@ -299,7 +273,7 @@ static int add_locked(struct hy_track *t, uintptr_t start, uintptr_t end)
 	rc = remove_locked(t, start, end); /* a new mapping replaces what was there */
 	if (rc)
 		goto fail;
-	if (!fd_is(t->uffd, "anon_inode:[userfaultfd]", NULL))
+	if (!hy_fd_is(t->uffd, "anon_inode:[userfaultfd]", NULL))
 		return -EBADF; /* the engine's next epoch notices and says so */
 	if ((errno = hy_fault(HY_FAULT_UFFD_IOCTL)) || hy_sys_ioctl(t->uffd, UFFDIO_REGISTER, &reg) < 0) {
 		/* the kernel's EPERM here: a shared mapping without write access
@@ -815,8 +789,8 @@ int hy_track_check(struct hy_track *t)
 
 	if (is_off(t) || forked(t))
 		return 0;
-	if (fd_is(t->uffd, "anon_inode:[userfaultfd]", NULL) && fd_is(t->pagemap, NULL, "/pagemap") &&
-	    fd_is(t->stopfd, "anon_inode:[eventfd]", NULL))
+	if (hy_fd_is(t->uffd, "anon_inode:[userfaultfd]", NULL) && hy_fd_is(t->pagemap, NULL, "/pagemap") &&
+	    hy_fd_is(t->stopfd, "anon_inode:[eventfd]", NULL))
 		return 0;
 	/* Abandon: forget the numbers without closing them (they may be the
 	 * program's now), let the handler go, and track nothing from here on.
@@ -824,7 +798,7 @@ int hy_track_check(struct hy_track *t)
 	pthread_mutex_lock(&t->lock);
 	__atomic_store_n(&t->uffd, -1, __ATOMIC_RELEASE);
 	t->pagemap = -1;
-	if (!fd_is(t->stopfd, "anon_inode:[eventfd]", NULL))
+	if (!hy_fd_is(t->stopfd, "anon_inode:[eventfd]", NULL))
 		t->stopfd = -1;
 	stop = t->ops->stop != NULL;
 	pthread_mutex_unlock(&t->lock);

@@ -3,9 +3,11 @@
  * resident: the present runs of real mappings, as PAGEMAP_SCAN (or
  * mincore, on kernels without it) reports them -- touched pages found,
  * untouched and discarded ones not, a terabyte reserved and untouched
- * found empty, and a scan across fork reading the child's own memory.
+ * found empty, a scan across fork reading the child's own memory, and a
+ * descriptor the program took over left to it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -128,10 +130,51 @@ static void test_fork(void)
 	hy_res_close(&r);
 }
 
+/*
+ * The program closes the scanner's pagemap descriptor and gets the number
+ * back for a file of its own (a daemon's close-all, then open): the
+ * scanner forgets the number at its check, never closes the program's
+ * file, and its next scan opens the pagemap again.
+ */
+static void test_fd_taken(void)
+{
+	struct hy_resident r;
+	struct seen s = {0};
+	char *p = map(4 * PG);
+	int fd, mine;
+
+	hy_res_init(&r);
+	p[0] = 1;
+	CU_ASSERT_EQUAL(hy_res_scan(&r, (uintptr_t)p, (uintptr_t)p + 4 * PG, note, &s), 0);
+	CU_ASSERT_EQUAL(s.pages, 1);
+	fd = r.fd;
+	if (fd < 0) { /* mincore: no descriptor to take */
+		hy_skip("no PAGEMAP_SCAN here: the scanner holds no descriptor");
+		hy_res_close(&r);
+		munmap(p, 4 * PG);
+		return;
+	}
+	close(fd);
+	mine = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	CU_ASSERT_EQUAL_FATAL(mine, fd); /* the lowest free number: the same */
+	hy_res_check(&r);
+	CU_ASSERT_NOT_EQUAL(r.fd, mine);
+	memset(&s, 0, sizeof(s));
+	p[PG] = 1;
+	CU_ASSERT_EQUAL(hy_res_scan(&r, (uintptr_t)p, (uintptr_t)p + 4 * PG, note, &s), 0);
+	CU_ASSERT_EQUAL(s.pages, 2); /* a pagemap again, not /dev/null */
+	CU_ASSERT_NOT_EQUAL(r.fd, mine);
+	hy_res_close(&r);
+	CU_ASSERT_EQUAL(fcntl(mine, F_GETFD), FD_CLOEXEC); /* still the program's */
+	close(mine);
+	munmap(p, 4 * PG);
+}
+
 static const struct hy_test tests[] = {
 	HY_TEST(test_runs),
 	HY_TEST(test_sparse),
 	HY_TEST(test_fork),
+	HY_TEST(test_fd_taken),
 };
 
 HY_CUNIT_MAIN("resident", tests)
