@@ -19,7 +19,8 @@
 #     pgbench_branches.bbalance each equal sum(delta) of pgbench_history, which
 #     has 1000 rows; libhybrid is mapped in the postmaster and every client
 #     backend, both publish live statistics (two tiers, a tracking backend);
-#     the server shuts down cleanly (SIGINT, status 0).
+#     the server shuts down cleanly (SIGINT, status 0); the kernel logged
+#     no BUG, WARNING, bad page or process fault meanwhile (dmesg).
 #   - and the postmaster's statistics show shared_buffers as managed memory
 #     of the process tree (`shared_bytes` >= 0.9 x shared_buffers; issue 20).
 #
@@ -48,6 +49,7 @@ if [ "$role" = guest ]; then
 	grep -q '^[^:]*:[^:]*:65534:' /etc/passwd || echo 'pgtest:x:65534:65534:pgbench test:/nonexistent:/bin/sh' >>/etc/passwd
 	grep -q '^[^:]*:[^:]*:65534:' /etc/group || echo 'pgtest:x:65534:' >>/etc/group
 	tmp=$(mktemp -d)
+	klog0=$(dmesg | wc -l) # the kernel's log before the test: its new lines are checked at the end
 	chmod 755 "$tmp"
 	sock=$tmp/pg data=$tmp/pg/data # the user's folder: socket, data, fifo
 	mkdir "$sock" && chown 65534:65534 "$sock"
@@ -216,6 +218,11 @@ if [ "$role" = guest ]; then
 	grep '^libhybrid:' "$tmp/server.log" | sort | uniq -c | sed 's/^/     /'
 	left=$(for f in /proc/[0-9]*/stat; do awk -v p="$p" '$4 == p { print $1 }' "$f" 2>/dev/null; done)
 	[ -z "$left" ] && ok "no process of the server left" || bad "left behind: $left"
+	# Nothing went wrong below the program: no kernel BUG, WARNING or bad
+	# page, no process killed by a fault (the kernel logs a segfault)
+	kmsg=$(dmesg | tail -n +$((klog0 + 1)) | grep -E 'BUG:|WARNING:|Bad page|Oops|general protection|segfault|traps:' | head -20)
+	[ -z "$kmsg" ] && ok "the kernel logged no BUG, WARNING, bad page or fault" \
+		|| bad "the kernel logged: $(printf '%s\n' "$kmsg" | sed 's/^/       /')"
 	if [ "$fail" -gt 0 ]; then # what a failure needs to be understood
 		for f in server.log bench.err bench.out hold.out; do
 			[ -s "$tmp/$f" ] || continue
