@@ -297,9 +297,10 @@ static bool populated(struct hy_engine *e, struct hy_region *g, uintptr_t sa, ui
  * acc[] gets its bit -- unless a huge page maps it (huge[]): the first
  * touch of a THP says nothing of which of its 512 pages are used, and it
  * is judged whole once already, by the first harvest that finds it armed
- * and accessed (track_async.c), then page by page.  A page that does not
- * answer (gone again, or the shared zero page, which nothing moves) stays
- * unknown and uncounted.
+ * and accessed (track_async.c), then page by page.  Without acc[]
+ * (relearn_tiers) only the tier is set.  A page that does not answer (gone
+ * again, or the shared zero page, which nothing moves) stays unknown and
+ * uncounted.
  */
 struct tier_batch {
 	uintptr_t addrs[BATCH];
@@ -322,7 +323,7 @@ static void tier_flush(struct hy_engine *e, struct hy_region *g, struct tier_bat
 			if (b->nodes[i] < 0)
 				continue;
 			*st = hy_ps_set_tier(*st, node_tier(e, b->nodes[i], intended));
-			if (!(b->huge[b->chunk[i]] >> b->page[i] & 1))
+			if (acc && !(b->huge[b->chunk[i]] >> b->page[i] & 1))
 				acc[b->chunk[i]] |= UINT64_C(1) << b->page[i];
 		}
 	b->n = 0;
@@ -711,6 +712,30 @@ static uint64_t take_chunk(void *arg, uint64_t sno, uint64_t bits)
 }
 
 /*
+ * A member that takes the lead of a shared region knows where its pages
+ * were when it first saw them; the lead before it may have moved them since
+ * (for every member).  Planning from that, it would "promote" pages already
+ * on DRAM -- no-op moves counted as promotions (a 32768-page table counted
+ * 96790 promoted pages over two handovers, bench/RESULTS.md section 11) --
+ * and never demote them.  So where its known pages are is asked again, once
+ * per taking of the lead (a query per 512 pages; no access counted).  e->pres
+ * is free scratch until the present scan fills it.
+ */
+static void relearn_tiers(struct hy_engine *e, struct hy_region *g)
+{
+	for (size_t k = 0; k < g->nch; k++) {
+		const hy_pstate *st = g->ch[k].st;
+		uint64_t m = 0;
+
+		for (size_t j = 0; j < HY_CHUNK_PAGES; j++)
+			if (hy_ps_tier(st[j]) >= 0)
+				m |= UINT64_C(1) << j;
+		e->pres[k] = m;
+	}
+	learn_tiers(e, g, e->pres, NULL, NULL);
+}
+
+/*
  * A shared region after its harvest (e->acc: this process's catch, one
  * word per chunk): a member publishes its catch on the board; the lead
  * takes everyone's into its own.  A lead that is gone is replaced at once;
@@ -723,6 +748,7 @@ static void share(struct hy_engine *e, struct hy_region *g)
 {
 	uint64_t stale = 8 * e->cfg.epoch_us * 1000, lo, hi;
 	struct taking t = {e, g};
+	bool was = g->lead;
 
 	if (!g->slot || !e->board) {
 		g->lead = false;
@@ -730,6 +756,8 @@ static void share(struct hy_engine *e, struct hy_region *g)
 	}
 	g->lead = hy_board_lead(e->board, g->slot, e->self, hy_mono_ns(),
 			       stale > 5000000000u ? stale : 5000000000u);
+	if (g->lead && !was)
+		relearn_tiers(e, g);
 	if (!g->lead) {
 		for (size_t k = 0; k < g->nch; k++)
 			hy_board_publish(e->board, g->slot, g->sno0 + g->ch[k].no, e->acc[k]);
