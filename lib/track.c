@@ -273,8 +273,10 @@ static int add_locked(struct hy_track *t, uintptr_t start, uintptr_t end)
 	rc = remove_locked(t, start, end); /* a new mapping replaces what was there */
 	if (rc)
 		goto fail;
-	if (!hy_fd_is(t->uffd, "anon_inode:[userfaultfd]", NULL))
-		return -EBADF; /* the engine's next epoch notices and says so */
+	if (!hy_fd_is(t->uffd, "anon_inode:[userfaultfd]", NULL)) {
+		rc = -EBADF; /* the engine's next epoch notices and says so */
+		goto fail;
+	}
 	if ((errno = hy_fault(HY_FAULT_UFFD_IOCTL)) || hy_sys_ioctl(t->uffd, UFFDIO_REGISTER, &reg) < 0) {
 		/* the kernel's EPERM here: a shared mapping without write access
 		 * (VM_MAYWRITE), said as -EACCES (-EPERM is the engine's, for
