@@ -25,9 +25,9 @@
  * takes the lead and, with -F, finds a new hot set (another part of the
  * table) on its own; before that, with -F, that the new lead knows where
  * the pages are (in its first 8 epochs, the old hot set still written, it
- * promotes no more than what of it is not on NODE, plus 64 pages).  At the end every surviving member verifies every
- * page's header, each worker its counters in every hot page it wrote, and
- * each exits 1 on a mismatch.  With -H, after phase 1 a worker that does
+ * promotes no more than what of it is not on NODE, plus 64 pages).  At the
+ * end every surviving member verifies every page's header, each worker
+ * its counters in every hot page it wrote, and each exits 1 on a mismatch.  With -H, after phase 1 a worker that does
  * not lead hints 1 MiB of cold table HOT (hybrid_madvise): the tree's
  * hint, so the lead moves it (with -F: checked on NODE).  With -c, members come and go all along
  * (fork, malloc, read, write, exit; some exec): see churner().
@@ -384,6 +384,8 @@ static void new_lead_knows(int l)
 	where(&hot_on, &cold_on, &cold_all);
 	while (M(l, epochs) < e0 + 8 && now_s() < end)
 		nap_ms(20);
+	CHECK(M(l, epochs) >= e0 + 8, "the new lead ran %llu epochs, not 8, before the ceiling",
+	      (unsigned long long)(M(l, epochs) - e0));
 	got = M(l, promote_pages) - p0;
 	slack = ctl->hot_pages - hot_on + 64;
 	printf("shared_tree: new lead: %llu pages promoted in %llu epochs, %zu of the hot set "
