@@ -813,6 +813,11 @@ static size_t observe_region(struct hy_engine *e, struct hy_region *g, struct hy
 	}
 	learn_tiers(e, g, e->pres, e->huge, e->acc);
 	hy_policy_age(g, e->acc);
+	/* the pages just learnt counted as accessed (tier_flush): their chunks
+	 * say so, for the sampler's measure of the bulk */
+	for (size_t k = klo; k < khi && k < g->nch; k++)
+		if (e->pres[k])
+			g->ch[k].touched |= 1;
 	if (known)
 		drop_empty(e, g, e->keep);
 	return got > 0 ? (size_t)got : 0;
@@ -893,6 +898,10 @@ static bool program_ran(const struct hy_engine *e)
  */
 static void learn(struct hy_engine *e, size_t written, const struct hy_catch *caught, bool ran)
 {
+	unsigned sampled = 0;
+
+	for (int b = 0; b < HY_CATCH_BUCKETS; b++)
+		sampled += caught->chunks[b];
 	if (written || e->armed < 1024 || ran) {
 		hy_gov_learn(&e->gov, e->armed, written);
 		if (!hy_win_learn(&e->win, caught)) {
@@ -909,10 +918,12 @@ static void learn(struct hy_engine *e, size_t written, const struct hy_catch *ca
 			 (unsigned long long)e->epoch);
 	}
 	hy_debug("epoch %llu: %zu pages armed, %zu written; costs: fault %llu ns, arming %llu "
-		 "ns/page; %u permille written, %u caught in the bulk; window now %llu us",
+		 "ns/page; %u permille written, %u caught in the bulk (%u chunks sampled); window "
+		 "now %llu us",
 		 (unsigned long long)e->epoch, e->armed, written,
 		 (unsigned long long)e->gov.fault_ns, (unsigned long long)e->gov.arm_ns,
-		 e->gov.write_permille, e->win.caught_permille, (unsigned long long)e->win.us);
+		 e->gov.write_permille, e->win.caught_permille, sampled,
+		 (unsigned long long)e->win.us);
 }
 
 /* Decide (registry lock held): the plan of moves, from the tiers' free

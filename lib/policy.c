@@ -30,6 +30,7 @@ void hy_policy_age(struct hy_region *g, const uint64_t *written)
 		hy_pstate *st = g->ch[k].st;
 		uint64_t w = written ? written[k] : 0;
 
+		g->ch[k].touched = (uint8_t)(g->ch[k].touched << 1);
 		/* a page with no history, no hold-off and no access stays as it is */
 		for (size_t j = 0; j < HY_CHUNK_PAGES; j++)
 			if (st[j] & (HY_PS_HIST_MASK | HY_PS_HOLD_MASK) || w >> j & 1)

@@ -76,7 +76,8 @@ struct hy_plan {
 void hy_policy_params_from(struct hy_policy_params *p, const struct hy_config *cfg, int ntiers);
 
 /* End of epoch for region g: history shifts in written[] (one word per
- * chunk of g, bit j = its page j; NULL = nothing written). */
+ * chunk of g, bit j = its page j; NULL = nothing written), and so does
+ * each chunk's first-touch mark (region.h, hy_chunk.touched). */
 void hy_policy_age(struct hy_region *g, const uint64_t *written);
 
 /*

@@ -104,6 +104,7 @@ static void chunk_fresh(const struct hy_region *g, struct hy_chunk *c, uint32_t 
 	hy_pstate v = hy_reg_fresh(g);
 
 	c->no = no;
+	c->touched = 0;
 	for (size_t j = 0; j < HY_CHUNK_PAGES; j++)
 		c->st[j] = v;
 }

@@ -182,6 +182,12 @@ static inline unsigned hy_ps_seen(hy_pstate s, unsigned window)
 
 struct hy_chunk {
 	uint32_t no;
+	/* bit i: some page of the chunk was first seen (populated, or refilled)
+	 * in the epoch i epochs ago -- its history bit there is that first
+	 * touch, not a tracked access (aged with the history: hy_policy_age);
+	 * the sampler's measure of the bulk of memory counts such pages as
+	 * fresh (hy_sampler_catch) */
+	uint8_t touched;
 	hy_pstate st[HY_CHUNK_PAGES];
 };
 

@@ -280,7 +280,9 @@ void hy_sampler_catch(const struct hy_region *g, const uint64_t *written, struct
 		for (size_t j = 0; j < HY_CHUNK_PAGES; j++) {
 			hy_pstate st = g->ch[ch].st[j];
 
-			if (!(m >> j & 1) || hy_ps_hist(st) || hy_ps_pinned(st))
+			/* history only in epochs of first touches is no sign of heat */
+			if (!(m >> j & 1) || (hy_ps_hist(st) & ~g->ch[ch].touched) ||
+			    hy_ps_pinned(st))
 				continue;
 			fresh++;
 			caught += written[ch] >> j & 1;

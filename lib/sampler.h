@@ -119,7 +119,12 @@ unsigned hy_win_bulk(const struct hy_window *w);
  * Before hy_policy_age: add to c the chunks of g that the sweep went over
  * (g->sweep_n chunks from step g->sweep_from: hy_sampler_choose), each
  * with the share of its fresh pages found written (chunks with fewer than
- * 32 fresh pages are left out).
+ * 32 fresh pages are left out).  Fresh: no access seen in the last 8
+ * epochs but in epochs when the chunk had pages first touched -- a first
+ * touch counts as an access for the twice rule (epoch.c), but a program
+ * that has just populated its memory has every page "accessed", and the
+ * window could not be measured for 8 epochs (in the slow VM the first two
+ * epochs of gups's run promoted 7000 cold pages at a whole-epoch window).
  */
 void hy_sampler_catch(const struct hy_region *g, const uint64_t *written, struct hy_catch *c);
 

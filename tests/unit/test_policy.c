@@ -823,6 +823,52 @@ static void test_sweep_spread(void)
 	CU_ASSERT_EQUAL(chunks_armed(bits), 0xffULL << 8 | 0xffULL); /* and round again */
 }
 
+/*
+ * A page whose only history is its first touch is fresh for the measure of
+ * the bulk (hy_sampler_catch): a program that has just populated its memory
+ * has every page "accessed", and the window must be measurable at once.  A
+ * tracked access in another epoch makes it not fresh again.
+ */
+static void test_catch_first_touch(void)
+{
+	uint64_t all[BIGCH], written[BIGCH] = {0};
+	struct hy_catch c = {{0}};
+	struct hy_region *g;
+
+	big_world();
+	g = &reg.reg[0];
+	for (int k = 0; k < BIGCH; k++)
+		all[k] = ~0ULL;
+	hy_policy_age(g, all); /* every page accessed last epoch: first touches */
+	hy_sampler_took_all(g); /* the sweep went over every chunk */
+	for (int k = 0; k < BIGCH; k++)
+		written[k] = 0xffffULL; /* 16 of 64 caught everywhere */
+	hy_sampler_catch(g, written, &c);
+	for (int b = 0; b < HY_CATCH_BUCKETS; b++) /* not marked: no page is fresh */
+		CU_ASSERT_EQUAL(c.chunks[b], 0);
+	for (int k = 0; k < BIGCH; k++)
+		g->ch[k].touched |= 1; /* as the epoch marks them */
+	hy_sampler_catch(g, written, &c);
+	CU_ASSERT_EQUAL(c.chunks[16], BIGCH);
+	/* an epoch on, a tracked access (not a first touch) in chunk 0: its
+	 * pages are no longer fresh; the mark ages with the history */
+	memset(written, 0, sizeof(written));
+	written[0] = ~0ULL;
+	hy_policy_age(g, written);
+	CU_ASSERT_EQUAL(g->ch[0].touched, 2);
+	memset(&c, 0, sizeof(c));
+	written[0] = 0;
+	hy_sampler_catch(g, written, &c);
+	CU_ASSERT_EQUAL(c.chunks[0], BIGCH - 1); /* chunk 0 left out, the others fresh */
+	/* eight epochs on, the first touch has left the history */
+	for (int i = 0; i < 8; i++)
+		hy_policy_age(g, NULL);
+	CU_ASSERT_EQUAL(g->ch[1].touched, 0);
+	memset(&c, 0, sizeof(c));
+	hy_sampler_catch(g, written, &c);
+	CU_ASSERT_EQUAL(c.chunks[0], BIGCH);
+}
+
 /* Caught in the last epoch: pages [from, to) of the region. */
 static void caught_last(int from, int to)
 {
@@ -908,7 +954,8 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_pin),		   HY_TEST(test_hints),
 	HY_TEST(test_multi_tier_chain),	   HY_TEST(test_not_present_and_cap),
 	HY_TEST(test_choose_arm),	   HY_TEST(test_governor), HY_TEST(test_governor_arm_cost), HY_TEST(test_track_window_adapt), HY_TEST(test_catch),
-	HY_TEST(test_forget_last),	   HY_TEST(test_sweep_spread), HY_TEST(test_explore_near),
+	HY_TEST(test_forget_last),	   HY_TEST(test_sweep_spread), HY_TEST(test_catch_first_touch),
+	HY_TEST(test_explore_near),
 	HY_TEST(test_params_from_config),
 };
 
