@@ -37,7 +37,9 @@
  * tiering: the table is allocated in 2 MiB chunks from a memtier memory of
  * DRAM:KMEM_DAX = 1:R, the way libmemtier.so serves malloc; needs memkind at build).
  * -b SIZE first locks a balloon on DRAM so that only SIZE of it stays free: DRAM then
- * holds the hot set (plus a margin) but not the table.
+ * holds the hot set (plus a margin) but not the table.  With -K gups only does that:
+ * it locks the balloon, says "gups: balloon held" and waits for a signal (no table, no
+ * updates) -- the same DRAM pressure for another program (bench/run-speed-redis).
  *
  * Output: one CSV row per interval (-o) and one per phase (-x), appended, with a header
  * when the file is new; the label (-L, comma-separated) starts each row.  The phase row
@@ -289,9 +291,11 @@ int main(int argc, char **argv)
 	double hot_pct = 10, upd_pct = 90, t1 = 20, t2 = 20, ival = 1;
 	unsigned long wpm = 1000; /* writes per 1000 updates */
 	const char *mode = "plain", *label = "run", *out = NULL, *sum = NULL;
+	bool hold = false;
 	int c;
-	while ((c = getopt(argc, argv, "s:H:p:l:t:T:i:m:b:d:S:L:o:x:r:w:")) != -1) {
+	while ((c = getopt(argc, argv, "s:H:p:l:t:T:i:m:b:d:S:L:o:x:r:w:K")) != -1) {
 		switch (c) {
+		case 'K': hold = true; break;
 		case 's': size = parse_size(optarg); break;
 		case 'H': hot_pct = atof(optarg); break;
 		case 'p': upd_pct = atof(optarg); break;
@@ -319,9 +323,20 @@ int main(int argc, char **argv)
 			fprintf(stderr,
 				"usage: gups [-s SIZE] [-H hot%%] [-p upd%%] [-l contiguous|scattered] [-t s] [-T s] [-i s]\n"
 				"            [-w writes-per-1000] [-m plain|malloc|oracle|slow|memtier:R] [-b DRAM-free] [-d dram-node] [-S slow-node]\n"
-				"            [-L label] [-o intervals.csv] [-x summary.csv] [-r seed]\n");
+				"            [-L label] [-o intervals.csv] [-x summary.csv] [-r seed]\n"
+				"       gups -K -b DRAM-free [-d dram-node]   (hold the balloon only, until a signal)\n");
 			return 2;
 		}
+	}
+	if (hold) {
+		if (!leave) {
+			fprintf(stderr, "gups: -K needs -b SIZE\n");
+			return 2;
+		}
+		balloon(leave);
+		fprintf(stderr, "gups: balloon held\n");
+		for (;;)
+			pause();
 	}
 	get_stats = (int (*)(struct hybrid_stats *))dlsym(RTLD_DEFAULT, "hybrid_get_stats");
 	npages = size / CHUNK * PPC;
