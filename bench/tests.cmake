@@ -8,11 +8,12 @@
 # bench/run's own VM limits of 900 and 1200 s) only
 # catch hangs, a busy machine takes several times as long.
 set(BENCH_RUN ${CMAKE_CURRENT_SOURCE_DIR}/run)
-foreach(name overhead roundtrip malloc startup redis scale capture tradeoff migrate cost73 capture73 speed)
+foreach(name overhead roundtrip malloc startup redis scale capture tradeoff migrate cost73 capture73 speed
+             speedredis)
   add_test(NAME bench.smoke.${name}
            COMMAND ${BENCH_RUN} -B ${CMAKE_BINARY_DIR} --smoke --no-build
                    -o ${CMAKE_CURRENT_BINARY_DIR}/smoke/${name} ${name})
-  if(name MATCHES "^(capture|tradeoff|migrate|cost73|capture73|speed)$")
+  if(name MATCHES "^(capture|tradeoff|migrate|cost73|capture73|speed|speedredis)$")
     set_tests_properties(bench.smoke.${name} PROPERTIES LABELS "bench;vm" SKIP_RETURN_CODE 77
                          TIMEOUT 1260 PROCESSORS 2)
   else()
