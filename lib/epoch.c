@@ -814,10 +814,15 @@ static size_t observe_region(struct hy_engine *e, struct hy_region *g, struct hy
 	learn_tiers(e, g, e->pres, e->huge, e->acc);
 	hy_policy_age(g, e->acc);
 	/* the pages just learnt counted as accessed (tier_flush): their chunks
-	 * say so, for the sampler's measure of the bulk */
+	 * say so, for the sampler's measure of the bulk -- only where a page
+	 * answered (the shared zero page never does) and is not in a huge page
+	 * (whose first touch is not counted) */
 	for (size_t k = klo; k < khi && k < g->nch; k++)
-		if (e->pres[k])
-			g->ch[k].touched |= 1;
+		for (uint64_t m = e->pres[k] & ~e->huge[k]; m; m &= m - 1)
+			if (hy_ps_tier(g->ch[k].st[__builtin_ctzll(m)]) >= 0) {
+				g->ch[k].touched |= 1;
+				break;
+			}
 	if (known)
 		drop_empty(e, g, e->keep);
 	return got > 0 ? (size_t)got : 0;
