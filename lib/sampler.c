@@ -148,38 +148,25 @@ static bool win_at_floor(const struct hy_window *w)
 	return w->us <= win_clamp(w, 0);
 }
 
-/* The lower quartile of c's n chunks (the chunk at n/4 in order of pages
- * caught), in permille of a chunk. */
-static unsigned catch_quartile(const struct hy_catch *c, uint64_t n)
-{
-	uint64_t seen = 0;
-
-	for (int b = 0; b < HY_CATCH_BUCKETS; b++) {
-		seen += c->chunks[b];
-		if (seen * 4 > n)
-			return (unsigned)b * 1000 / 64;
-	}
-	return 0;
-}
-
 bool hy_win_learn(struct hy_window *w, const struct hy_catch *c)
 {
-	uint64_t n = 0;
-	unsigned f;
+	uint64_t n = 0, seen = 0;
+	unsigned q = 0, f;
 	bool trusted;
 
+	for (int b = 0; b < HY_CATCH_BUCKETS; b++)
+		n += c->chunks[b];
+	if (n < WIN_MIN_CHUNK)
+		return true;
+	/* the lower quartile: the chunk at n/4 in order of pages caught */
 	for (int b = 0; b < HY_CATCH_BUCKETS; b++) {
-		w->pend.chunks[b] += c->chunks[b];
-		n += w->pend.chunks[b];
+		seen += c->chunks[b];
+		if (seen * 4 > n) {
+			q = (unsigned)b;
+			break;
+		}
 	}
-	if (n < WIN_MIN_CHUNK) {
-		/* too few to move the window; enough, maybe, to say that what it
-		 * caught this epoch was no sign of heat */
-		return !n || !w->adaptive || win_at_floor(w) ||
-		       catch_quartile(&w->pend, n) <= HY_BULK_TRUST;
-	}
-	f = catch_quartile(&w->pend, n);
-	memset(&w->pend, 0, sizeof(w->pend));
+	f = q * 1000 / 64;
 	w->caught_permille = f;
 	if (!w->adaptive)
 		return true; /* measured all the same: the sample's choice uses it */

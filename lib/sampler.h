@@ -73,12 +73,7 @@ void hy_gov_learn_arm(struct hy_governor *g, size_t pages, uint64_t ns);
  * sqrt 2 (by 2 when nothing was caught), up to the whole epoch.  A program
  * whose memory is idle apart from its hot pages (written in bursts or not)
  * keeps the whole epoch.
- * The measure is taken over 8 sampled chunks at least: a sample smaller than
- * that (a small budget: the sweep's part of 640 pages is 2-3 chunks) is
- * carried into the next epochs' until there are 8, the window unchanged
- * meanwhile.  Without that, a window never judged stayed at the whole epoch
- * for good, and pages written about once a second passed the twice rule:
- * in the slow VM every page promoted was cold (issue 21).
+ * Fewer than 8 sampled chunks say nothing: the window keeps.
  */
 #define HY_CATCH_BUCKETS 65 /* pages caught per 64-page chunk: 0..64 */
 struct hy_catch {
@@ -89,7 +84,6 @@ struct hy_window {
 	uint64_t epoch_us, us;	  /* us: the window now; us == epoch_us: whole epoch */
 	unsigned caught_permille; /* the last measure (lower quartile); fixed windows too */
 	bool adaptive;
-	struct hy_catch pend;	  /* sampled chunks not yet judged: fewer than 8 */
 };
 
 void hy_win_init(struct hy_window *w, const struct hy_config *cfg);
@@ -100,8 +94,6 @@ void hy_win_init(struct hy_window *w, const struct hy_config *cfg);
  * and can still shrink (at start-up: it starts at the whole epoch): pages
  * caught in two such windows would pass the twice rule by the percent.
  * The engine then forgets the epoch's writes (hy_policy_forget_last).
- * While fewer than 8 chunks are gathered (the window keeps), the epoch is
- * not trusted when what is gathered so far already says so.
  */
 #define HY_BULK_TRUST 500 /* permille of the bulk caught: above, the window told nothing */
 bool hy_win_learn(struct hy_window *w, const struct hy_catch *c);
