@@ -31,7 +31,13 @@ if [ "$role" = guest ]; then
 	# under TCG on a busy host a 200-ms epoch may take seconds.
 	"$CTL" --stats="$out/report.txt" --epoch=200ms --track-sample=32M -- "$WORK" 160 16 600 >"$out/work.out" 2>"$out/work.err" &
 	w=$!
-	for _ in $(seq 600); do grep -q '^ready' "$out/work.out" && break; sleep 0.1; done
+	# ready: its 160 MiB written once; a ceiling for a hang (600 s), not a time
+	# the program is given (60 s was too short under TCG on a loaded host)
+	for _ in $(seq 6000); do
+		grep -q '^ready' "$out/work.out" && break
+		kill -0 "$w" 2>/dev/null || break
+		sleep 0.1
+	done
 	grep -q "^ready $w\$" "$out/work.out" && ok "launched, same pid" || { last=hot_workload; bad "not ready: $(cat "$out/work.out" "$out/work.err")"; }
 	# counter FILE NAME: a counter of a `hybridctl stat PID --json` (one line)
 	counter() { sed -nE 's/.*"counters": \{([^}]*)\}.*/\1/p' "$1" | sed -nE "s/.*\"$2\": ([0-9]+).*/\1/p"; }
