@@ -299,6 +299,40 @@ static void test_sweep_waits_for_a_pause(void)
 }
 
 /*
+ * A chunk whose pages are first seen in an epoch says so (hy_chunk.touched,
+ * bit 0), the mark ages with the history, a tracked write does not set it
+ * again, and pages refilled after they went away set it once more: the
+ * window's measure of the bulk counts those pages as fresh (sampler.h).
+ */
+static void test_first_touch_marked(void)
+{
+	struct fixture f;
+	struct hy_region *g;
+	size_t len = 16 * HY_CHUNK_BYTES;
+
+	if (!fixture_up(&f, "tiers=0/0 backend=async track_overhead=100") ||
+	    !fixture_map(&f, len, HY_HINT_HYBRID, MADV_NOHUGEPAGE))
+		return;
+	memset(f.mem, 1, len);
+	hy_engine_epoch(f.e); /* populated: first touches */
+	g = &f.e->reg.reg[0];
+	CU_ASSERT_FATAL(g->nch >= 16);
+	for (size_t k = 0; k < g->nch; k++)
+		CU_ASSERT_EQUAL(g->ch[k].touched & 1, 1);
+	memset(f.mem, 2, len);
+	hy_engine_epoch(f.e); /* tracked writes, nothing new */
+	for (size_t k = 0; k < g->nch; k++)
+		CU_ASSERT_EQUAL(g->ch[k].touched & 3, 2);
+	madvise(f.mem, len, MADV_DONTNEED);
+	hy_engine_epoch(f.e); /* gone */
+	memset(f.mem, 3, len);
+	hy_engine_epoch(f.e); /* refilled: first seen again */
+	for (size_t k = 0; k < g->nch; k++)
+		CU_ASSERT_EQUAL(g->ch[k].touched & 1, 1);
+	fixture_down(&f);
+}
+
+/*
  * State follows populated memory: a region's chunks of state appear when
  * its pages are first populated (all at once: new memory costs the scan's
  * budget nothing) and go when they are discarded -- found by the rotating
@@ -814,6 +848,7 @@ static const struct hy_test tests[] = {
 	HY_TEST(test_promote_rate),
 	HY_TEST(test_governed),
 	HY_TEST(test_sweep_waits_for_a_pause),
+	HY_TEST(test_first_touch_marked),
 	HY_TEST(test_state_follows_use),
 	HY_TEST(test_foreign_policy_and_bad_ranges),
 	HY_TEST(test_manage_undone),
